@@ -1,0 +1,246 @@
+"""Experiment files: TOML → validated, concrete `Experiment` objects.
+
+An experiment file has sections ``[data]``, ``[model]``, ``[train]`` and, for tuning,
+``[tune]``. In ``[model]`` and ``[train]`` any scalar may be given as a list to compare
+values side by side (``lr = [0.3, 0.1]``); `expand_grid` turns a file into the cartesian
+product of concrete experiments, each of which validates like a single one.
+
+Every mistake becomes one `UserError` line naming the key, the value and what was expected.
+"""
+
+import itertools
+import tomllib
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from steepest.errors import UserError
+
+ACTIVATIONS = ("sigmoid", "tanh", "relu", "leaky_relu", "maxout")
+INITS = ("small", "lecun", "scaled", "he", "xavier")
+LOSSES = ("mse", "l1", "huber", "cross_entropy", "hinge", "logistic")
+OPTIMIZERS = ("sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam", "adamw", "lbfgs")
+BUILTIN_DATASETS = ("digits", "digits_images", "iris", "wine", "breast_cancer", "diabetes")
+
+SCHEDULABLE = ("lr", "momentum", "weight_decay", "beta1", "beta2", "rho")
+
+Fraction = Annotated[float, Field(ge=0.0, lt=1.0)]
+Positive = Annotated[float, Field(gt=0.0)]
+NonNegative = Annotated[float, Field(ge=0.0)]
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class AugmentConfig(_Section):
+    """Image augmentation drawn per member and per batch (see `steepest.data.augment`)."""
+
+    crop_padding: Annotated[int, Field(ge=0)] = 0
+    flip: bool = False
+    brightness: NonNegative = 0.0
+    contrast: NonNegative = 0.0
+
+
+class DataConfig(_Section):
+    """Where the data comes from, how it is split and how it is preprocessed.
+
+    Exactly one source: ``name`` (built-in set), ``csv`` (a table) or ``images``
+    (a folder with one subfolder per class, or a CSV of ``path,label``).
+    """
+
+    name: Literal[BUILTIN_DATASETS] | None = None
+    csv: Path | None = None
+    target: str | None = None
+    features: list[str] | None = None
+    images: Path | None = None
+    image_size: Annotated[int, Field(ge=4, le=1024)] = 32
+    grayscale: bool = False
+    fit: Literal["crop", "pad"] = "crop"
+    classes: list[str] | None = None
+    merge: dict[str, list[str]] | None = None
+    path_column: str = "path"
+    label_column: str = "label"
+    split_column: str | None = None
+    val_fraction: Fraction = 0.15
+    test_fraction: Fraction = 0.15
+    seed: int = 0
+    preprocess: Literal["none", "center", "standardize", "minmax"] = "standardize"
+    pca: Annotated[float, Field(gt=0.0)] | None = None
+    augment: AugmentConfig = AugmentConfig()
+
+    @model_validator(mode="after")
+    def _one_source(self) -> "DataConfig":
+        sources = [k for k in ("name", "csv", "images") if getattr(self, k) is not None]
+        if len(sources) != 1:
+            raise ValueError(
+                f"give exactly one of name, csv or images (got {', '.join(sources) or 'none'})"
+            )
+        if self.csv is not None and self.target is None:
+            raise ValueError("csv needs target = the name of the column to predict")
+        if self.val_fraction + self.test_fraction >= 1.0:
+            raise ValueError("val_fraction + test_fraction must leave some training data (< 1)")
+        return self
+
+
+class ModelConfig(_Section):
+    """An MLP (``hidden`` widths) or a small CNN (``channels`` of conv blocks)."""
+
+    kind: Literal["mlp", "cnn"] = "mlp"
+    hidden: list[Annotated[int, Field(gt=0)]] = [128]
+    activation: Literal[ACTIVATIONS] = "relu"
+    leaky_slope: NonNegative = 0.01
+    maxout_pieces: Annotated[int, Field(ge=2)] = 2
+    batch_norm: bool = False
+    dropout: Fraction = 0.0
+    init: Literal[INITS] = "he"
+    channels: list[Annotated[int, Field(gt=0)]] = [16, 32]
+    kernel: Annotated[int, Field(ge=1)] = 3
+    pool: Literal["max", "avg", "none"] = "max"
+
+
+class ScheduleConfig(_Section):
+    """How one hyperparameter changes with the epoch t (see `steepest.optim.schedules`)."""
+
+    kind: Literal["constant", "step", "exponential", "inverse_time", "cosine", "linear", "warmup"]
+    every: Annotated[int, Field(gt=0)] = 10
+    factor: Positive = 0.5
+    k: NonNegative = 0.1
+    epochs: Annotated[int, Field(gt=0)] = 10
+    start: float | None = None
+    end: float | None = None
+    min_value: NonNegative = 0.0
+
+
+class TrainConfig(_Section):
+    """Optimizer, loss, penalties and the training loop."""
+
+    optimizer: Literal[OPTIMIZERS] = "momentum"
+    lr: Positive = 0.05
+    momentum: Fraction = 0.9
+    weight_decay: NonNegative = 0.0
+    beta1: Fraction = 0.9
+    beta2: Fraction = 0.999
+    rho: Fraction = 0.99
+    eps: Positive | None = None
+    loss: Literal[LOSSES] = "cross_entropy"
+    huber_delta: Positive = 1.0
+    l1: NonNegative = 0.0
+    l2: NonNegative = 0.0
+    elastic_net: NonNegative = 0.0
+    elastic_alpha: Annotated[float, Field(ge=0.0, le=1.0)] = 0.5
+    batch_size: Annotated[int, Field(gt=0)] | Literal["full"] = 32
+    epochs: Annotated[int, Field(gt=0)] = 20
+    seed: int = 0
+    patience: Annotated[int, Field(gt=0)] | None = None
+    monitor: Literal["val_loss", "val_metric"] = "val_metric"
+    schedule: dict[str, ScheduleConfig | list[ScheduleConfig]] = {}
+    population: Annotated[int, Field(gt=0)] | Literal["auto"] = "auto"
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    out: Path = Path("runs/experiment")
+
+    @model_validator(mode="after")
+    def _schedulable(self) -> "TrainConfig":
+        for name in self.schedule:
+            if name not in SCHEDULABLE:
+                raise ValueError(f"schedule.{name}: expected one of {', '.join(SCHEDULABLE)}")
+        return self
+
+
+class Experiment(_Section):
+    """One concrete experiment: every value a scalar, ready to train."""
+
+    data: DataConfig
+    model: ModelConfig = ModelConfig()
+    train: TrainConfig = TrainConfig()
+    tune: dict[str, Any] | None = None
+
+
+# Fields whose valid value is itself a list: a sweep over them is a list of lists.
+_LIST_FIELDS = {"hidden", "channels", "features", "classes"}
+
+
+def _sweep_axes(raw: dict[str, Any]) -> list[tuple[str, str, list[Any]]]:
+    """(section, key, values) for every value in [model]/[train] given as a list to compare."""
+    axes = []
+    for section in ("model", "train"):
+        for key, value in raw.get(section, {}).items():
+            is_sweep = isinstance(value, list) and (
+                key not in _LIST_FIELDS or (value and isinstance(value[0], list))
+            )
+            if is_sweep:
+                if not value:
+                    raise UserError(f"[{section}] {key} = []: give at least one value")
+                axes.append((section, key, value))
+    return axes
+
+
+def _format_error(error: ValidationError, raw: dict[str, Any]) -> str:
+    """The first pydantic error as one line: `[section] key = value: what was expected`."""
+    first = error.errors()[0]
+    loc = [str(p) for p in first["loc"] if not str(p).startswith("function-after")]
+    message = first["msg"].removeprefix("Value error, ")
+    if first["type"] == "extra_forbidden":
+        message = "unknown key"
+    message = message.replace("Input should be", "expected")
+    if not loc:
+        return message
+    where = f"[{loc[0]}] " + ".".join(loc[1:]) if len(loc) > 1 else f"[{loc[0]}]"
+    if "input" in first and len(loc) > 1:
+        return f"{where} = {first['input']!r}: {message}"
+    return f"{where}: {message}"
+
+
+def validate(raw: dict[str, Any]) -> Experiment:
+    """One concrete experiment from a dict, or a `UserError` naming the first problem."""
+    try:
+        return Experiment.model_validate(raw)
+    except ValidationError as error:
+        raise UserError(_format_error(error, raw)) from None
+
+
+def expand_grid(raw: dict[str, Any]) -> list[Experiment]:
+    """All combinations of the values given as lists in [model] and [train], in file order.
+
+    ``lr = [0.1, 0.01]`` with ``seed = [0, 1]`` gives four experiments.
+    """
+    axes = _sweep_axes(raw)
+    experiments = []
+    for values in itertools.product(*(vals for _, _, vals in axes)):
+        concrete = {s: dict(v) if isinstance(v, dict) else v for s, v in raw.items()}
+        for (section, key, _), value in zip(axes, values, strict=True):
+            concrete[section][key] = value
+        experiments.append(validate(concrete))
+    return experiments
+
+
+def read_toml(path: str | Path) -> dict[str, Any]:
+    """The raw dict of a TOML file, with a one-line error for a missing or malformed file."""
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"{path}: no such experiment file")
+    try:
+        raw = tomllib.loads(path.read_text())
+    except tomllib.TOMLDecodeError as error:
+        raise UserError(f"{path}: not valid TOML ({error})") from None
+    if "data" not in raw:
+        raise UserError(f"{path}: missing [data] section")
+    _resolve_paths(raw, path.parent)
+    return raw
+
+
+def _resolve_paths(raw: dict[str, Any], base: Path) -> None:
+    """Data paths in a file are relative to the file; check they exist up front."""
+    data = raw.get("data", {})
+    for key in ("csv", "images"):
+        if isinstance(data.get(key), str):
+            resolved = (base / data[key]).resolve()
+            if not resolved.exists():
+                raise UserError(f"[data] {key} = {data[key]!r}: no such file or folder")
+            data[key] = str(resolved)
+
+
+def load_experiments(path: str | Path) -> list[Experiment]:
+    """Every concrete experiment a TOML file describes (one unless it lists values)."""
+    return expand_grid(read_toml(path))

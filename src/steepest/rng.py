@@ -1,0 +1,60 @@
+"""Counter-based random numbers: draws are a pure function of (key, index).
+
+Why not ``torch.Generator``: a population of K members would need K stateful generators
+and a Python loop over members in every dropout layer of every step, and a generator's
+stream depends on how many draws came before. A hash of (key, element index) is one
+vectorized op, works inside ``vmap`` (the key is then a per-member scalar), and gives
+member k exactly the draws it gets when trained alone — the population invariant.
+
+All arithmetic is on int64 tensors holding 32-bit values; multiplier constants are below
+2**31 so no product overflows.
+"""
+
+import torch
+from torch import Tensor
+
+_MASK32 = 0xFFFFFFFF
+
+
+def mix32(x: Tensor) -> Tensor:
+    """A 32-bit integer finaliser (lowbias32 shape, all mod 2³²):
+    x ← (x ⊕ x≫16)·0x7feb352d;  x ← (x ⊕ x≫15)·0x1b873593;  x ← x ⊕ x≫16."""
+    x = x & _MASK32
+    x = ((x ^ (x >> 16)) * 0x7FEB352D) & _MASK32
+    x = ((x ^ (x >> 15)) * 0x1B873593) & _MASK32
+    return x ^ (x >> 16)
+
+
+def derive_key(seed: Tensor | int, *counters: Tensor | int) -> Tensor:
+    """Fold a seed and counters (epoch, step, layer, …) into one 32-bit key.
+
+    k₀ = mix(seed);  kᵢ = mix(kᵢ₋₁ ⊕ mix(cᵢ + i)). Tensor arguments broadcast, so a
+    [K] seed tensor gives K per-member keys in one call.
+    """
+    key = mix32(torch.as_tensor(seed, dtype=torch.int64))
+    for i, counter in enumerate(counters, start=1):
+        key = mix32(key ^ mix32(torch.as_tensor(counter, dtype=torch.int64) + i))
+    return key
+
+
+def random_bits(key: Tensor, shape: tuple[int, ...] | torch.Size) -> Tensor:
+    """32-bit hashed integers of `shape` (int64), element i = mix(mix(i ⊕ key) + key)."""
+    n = 1
+    for d in shape:
+        n *= d
+    index = torch.arange(n, dtype=torch.int64, device=key.device).view(shape)
+    return mix32(mix32(index ^ key) + key)
+
+
+def uniform(key: Tensor, shape: tuple[int, ...] | torch.Size) -> Tensor:
+    """U[0, 1) float32 draws of `shape` from a key (the top 24 bits of each hash)."""
+    return (random_bits(key, shape) >> 8).to(torch.float32) * (1.0 / (1 << 24))
+
+
+def permutation(key: Tensor, n: int) -> Tensor:
+    """A permutation of range(n) (int64): argsort of n hashed 32-bit draws.
+
+    With a [K] key this gives K independent permutations as a [K, n] tensor.
+    """
+    bits = random_bits(key.reshape(-1, 1), (1, n)) if key.dim() else random_bits(key, (n,))
+    return torch.argsort(bits, dim=-1, stable=True)
