@@ -1,0 +1,96 @@
+"""The `steepest` command. Every user mistake ends as one line on stderr and exit status 2."""
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from rich.console import Console
+
+from steepest.errors import UserError
+
+EXIT_USAGE = 2
+
+
+def _train(args: argparse.Namespace) -> None:
+    from steepest.config import load_experiments
+    from steepest.report.plots import plot_run
+    from steepest.train import train, write_outputs
+
+    experiments = load_experiments(args.experiment)
+    if args.out is not None:
+        experiments = [
+            e.model_copy(update={"train": e.train.model_copy(update={"out": args.out})})
+            for e in experiments
+        ]
+    console = Console(stderr=True, quiet=args.quiet or args.json)
+    run = train(experiments, population=args.population, console=console, write=False)
+    summary = write_outputs(run)
+    summary["plots"] = [str(p) for p in plot_run(run.out)]
+    if args.json:
+        print(json.dumps(summary))
+        return
+    out = Console(quiet=args.quiet)
+    metric = summary["metric"]
+    out.print(
+        f"best: {summary['best_label']} epoch {summary['best_epoch']}, "
+        f"val {metric} {summary['best_val']:.4f}, test {metric} {summary[f'test_{metric}']:.4f}"
+    )
+    out.print(
+        f"files: {run.out}/ (history.csv, best.pt, "
+        + ", ".join(Path(p).name for p in summary["plots"])
+        + ")"
+    )
+
+
+def _data(args: argparse.Namespace) -> None:
+    from steepest.data import describe, names
+
+    if args.action == "list":
+        for name in names():
+            info = describe(name)
+            print(f"{name:15s} {info['task']:15s} {info['shape']}")
+        return
+    if args.name is None:
+        raise UserError("steepest data show NAME: name a data set (see steepest data list)")
+    print(json.dumps(describe(args.name), indent=2))
+
+
+def parser() -> argparse.ArgumentParser:
+    root = argparse.ArgumentParser(
+        prog="steepest", description="Train neural networks and tune them, many at once."
+    )
+    commands = root.add_subparsers(dest="command", required=True)
+
+    train = commands.add_parser("train", help="train the members an experiment file describes")
+    train.add_argument("experiment", type=Path)
+    train.add_argument("--population", type=int, help="members trained at once")
+    train.add_argument("--out", type=Path, help="output folder (default: [train] out)")
+    train.add_argument("--quiet", action="store_true", help="no progress bar")
+    train.add_argument("--json", action="store_true", help="print the summary as one JSON object")
+    train.set_defaults(run=_train)
+
+    data = commands.add_parser("data", help="built-in data sets")
+    data.add_argument("action", choices=["list", "show"])
+    data.add_argument("name", nargs="?")
+    data.set_defaults(run=_data)
+    return root
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the console script."""
+    arguments = parser()
+    try:
+        args = arguments.parse_args(argv)
+        args.run(args)
+    except UserError as error:
+        print(f"steepest: error: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("steepest: interrupted", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

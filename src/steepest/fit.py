@@ -1,0 +1,187 @@
+"""The one training loop: epochs of a population, fed by a source of members.
+
+`fit` keeps a population full: it asks its `MemberSource` for members, trains every member
+one epoch at a time, evaluates them on the validation split, records one history row per
+member, and lets members leave when they finish, stop early, diverge or are pruned (the
+source decides pruning: that is the tuner's only hook). Freed slots are refilled at the
+next epoch boundary — continuous batching. `steepest train` feeds it a fixed list of
+members; `steepest tune` feeds it trials asked from an Optuna study.
+"""
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Literal, Protocol
+
+import torch
+from torch import Tensor
+
+from steepest.population import Evaluation, Member, Population
+
+Status = Literal["finished", "early_stopped", "diverged", "pruned"]
+
+
+@dataclass
+class Monitor:
+    """Which history column decides the best epoch, and whether larger is better."""
+
+    column: str  # "val_metric" or "val_loss"
+    maximize: bool
+
+    def better(self, value: float, best: float | None) -> bool:
+        if math.isnan(value):
+            return False
+        if best is None:
+            return True
+        return value > best if self.maximize else value < best
+
+
+@dataclass
+class MemberResult:
+    """What one member leaves behind: its history, best epoch and best weights."""
+
+    member: Member
+    status: Status = "finished"
+    history: list[dict[str, float]] = field(default_factory=list)
+    best_epoch: int | None = None
+    best_value: float | None = None
+    best_state: dict[str, Tensor] | None = None
+    stale_epochs: int = 0
+
+
+class MemberSource(Protocol):
+    """Where members come from and where their results go."""
+
+    def take(self, n: int) -> list[Member]:
+        """Up to n new members (none when the budget is spent)."""
+
+    def report(self, member: Member, row: dict[str, float]) -> bool:
+        """One epoch's history row; return True to prune the member now."""
+
+    def finish(self, result: MemberResult) -> None:
+        """The member left the population."""
+
+
+class MemberList:
+    """A fixed list of members, handed out in order: what `steepest train` runs."""
+
+    def __init__(self, members: list[Member]) -> None:
+        self.pending = list(members)
+        self.results: list[MemberResult] = []
+
+    def take(self, n: int) -> list[Member]:
+        taken, self.pending = self.pending[:n], self.pending[n:]
+        return taken
+
+    def report(self, member: Member, row: dict[str, float]) -> bool:
+        return False
+
+    def finish(self, result: MemberResult) -> None:
+        self.results.append(result)
+
+
+EpochCallback = Callable[[Population, list[dict[str, float]]], None]
+
+
+def fit(
+    population: Population,
+    source: MemberSource,
+    capacity: int,
+    x_val: Tensor,
+    y_val: Tensor,
+    monitor: Monitor,
+    patience: int | None = None,
+    on_epoch: EpochCallback | None = None,
+    should_stop: Callable[[], bool] = lambda: False,
+) -> None:
+    """Train until the source has no more members and every member has left.
+
+    `should_stop()` is asked at each epoch boundary (a tuner's time budget); when it says
+    yes no new member joins and the members in flight finish their training.
+    """
+    results: dict[int, MemberResult] = {}
+    while True:
+        if not should_stop():
+            joining = source.take(capacity - len(population))
+            population.add(joining)
+            results.update({m.id: MemberResult(m) for m in joining})
+        if len(population) == 0:
+            return
+        started = time.perf_counter()
+        train_loss, train_metric = population.run_epoch()
+        evaluation = population.evaluate(x_val, y_val)
+        seconds = (time.perf_counter() - started) / len(population)
+        rows = _history_rows(population, train_loss, train_metric, evaluation, seconds)
+        leaving: list[int] = []
+        for row_index, (member, row) in enumerate(zip(population.members, rows)):
+            result = results[member.id]
+            result.history.append(row)
+            status = _judge(population, row_index, result, row, monitor, patience)
+            if status is None and source.report(member, row):
+                status = "pruned"
+            if status is not None:
+                result.status = status
+                leaving.append(row_index)
+        if on_epoch is not None:
+            on_epoch(population, rows)
+        for member in population.remove(leaving):
+            source.finish(results.pop(member.id))
+
+
+def _judge(
+    population: Population,
+    row_index: int,
+    result: MemberResult,
+    row: dict[str, float],
+    monitor: Monitor,
+    patience: int | None,
+) -> Status | None:
+    """Track the best epoch; say whether the member must leave now, and why."""
+    if not all(math.isfinite(row[c]) for c in ("train_loss", "val_loss")):
+        return "diverged"
+    value = row[monitor.column]
+    if monitor.better(value, result.best_value):
+        result.best_value, result.best_epoch = value, int(row["epoch"])
+        result.best_state = population.member_state(row_index)
+        result.stale_epochs = 0
+    else:
+        result.stale_epochs += 1
+    if patience is not None and result.stale_epochs >= patience:
+        return "early_stopped"
+    if result.member.epoch >= result.member.epochs:
+        return "finished"
+    return None
+
+
+def _history_rows(
+    population: Population,
+    train_loss: Tensor,
+    train_metric: Tensor,
+    evaluation: Evaluation,
+    seconds: float,
+) -> list[dict[str, float]]:
+    """One row per member: losses, metrics, hyperparameters in force, dead units, and the
+    epoch's wall time shared out over the members that trained in it."""
+    columns = {
+        "train_loss": train_loss,
+        "val_loss": evaluation.loss,
+        "train_metric": train_metric,
+        "val_metric": evaluation.metric,
+    }
+    if evaluation.dead_fraction is not None:
+        columns["dead_relu"] = evaluation.dead_fraction
+    for name in ("lr", "momentum", "beta1", "weight_decay"):
+        values = population.hparam_values(name)
+        if not torch.isnan(values).all():
+            columns[name] = values
+    as_lists = {name: values.detach().cpu().tolist() for name, values in columns.items()}
+    return [
+        {
+            "member": member.id,
+            "epoch": member.epoch,
+            **{name: values[i] for name, values in as_lists.items()},
+            "seconds": seconds,
+        }
+        for i, member in enumerate(population.members)
+    ]

@@ -1,0 +1,62 @@
+"""A rich progress bar for a population's epochs (one bar; a population of one reads as
+a plain training run: loss, metric, learning rate, speed)."""
+
+from types import TracebackType
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from steepest.population import Population
+
+
+class EpochProgress:
+    """Counts member-epochs done out of `total`; shows the newest epoch's figures.
+
+    Use as a context manager and pass the instance as `fit`'s `on_epoch` callback.
+    Without a console it shows nothing (the Python API is quiet by default).
+    """
+
+    def __init__(
+        self, total: int, metric_name: str, maximize: bool, console: Console | None = None
+    ) -> None:
+        self.metric_name = metric_name
+        self.best = max if maximize else min
+        self.progress = Progress(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[figures]}"),
+            TimeElapsedColumn(),
+            console=console or Console(stderr=True, quiet=True),
+            transient=False,
+        )
+        self.task = self.progress.add_task("epochs", total=total, figures="")
+
+    def __enter__(self) -> "EpochProgress":
+        self.progress.start()
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        trace: TracebackType | None,
+    ) -> None:
+        self.progress.stop()
+
+    def __call__(self, population: Population, rows: list[dict[str, float]]) -> None:
+        speed = len(rows) / max(sum(r["seconds"] for r in rows), 1e-9)
+        if len(rows) == 1:
+            row = rows[0]
+            figures = (
+                f"loss {row['train_loss']:.4f}  val {self.metric_name} {row['val_metric']:.4f}"
+                + (f"  lr {row['lr']:.3g}" if "lr" in row else "")
+                + f"  {speed:.1f} epochs/s"
+            )
+        else:
+            best = self.best(r["val_metric"] for r in rows)
+            figures = (
+                f"{len(population)} members in flight  best val {self.metric_name} {best:.4f}"
+                f"  {speed:.1f} member-epochs/s"
+            )
+        self.progress.update(self.task, advance=len(rows), figures=figures)

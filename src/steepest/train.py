@@ -1,0 +1,351 @@
+"""`steepest train`: experiments → members → populations → history, checkpoint, plots.
+
+A file whose values are all scalars trains one member; lists of values (``lr = [0.1,
+0.01]``) train the grid side by side. Members that share a structure (architecture,
+batch size, loss) share a population; each structure gets its own.
+"""
+
+import csv
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from rich.console import Console
+from torch import Tensor, nn
+
+from steepest.config import Experiment, load_experiments, validate
+from steepest.data import Dataset, load_dataset
+from steepest.data.augment import augment as augment_batch
+from steepest.errors import UserError
+from steepest.fit import EpochCallback, MemberList, MemberResult, Monitor, fit
+from steepest.nn.init import initialize_
+from steepest.nn.layers import build_model
+from steepest.nn.losses import LOSSES, make_loss
+from steepest.nn.metrics import metric_for
+from steepest.optim.schedules import build as build_schedule
+from steepest.population import Member, Population
+from steepest.progress import EpochProgress
+
+HPARAM_KEYS = ("lr", "momentum", "weight_decay", "beta1", "beta2", "rho", "eps")
+PENALTY_KEYS = ("l1", "l2", "elastic_net", "elastic_alpha")
+
+
+def resolve_device(name: str) -> torch.device:
+    """`auto` → CUDA when available, else CPU; `cuda` without a GPU is a user error."""
+    if name == "cuda" and not torch.cuda.is_available():
+        raise UserError("[train] device = 'cuda': no CUDA device is available (use auto or cpu)")
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+def structure_key(experiment: Experiment) -> str:
+    """What changes tensor shapes or the forward graph: members differing here cannot
+    share stacked tensors. Dropout's rate is per member; only its presence is structure."""
+    model = experiment.model.model_dump(mode="json", exclude={"dropout"})
+    t = experiment.train
+    return json.dumps(
+        [model, experiment.model.dropout > 0, t.batch_size, t.loss, t.huber_delta],
+        sort_keys=True,
+    )
+
+
+def make_member(experiment: Experiment, member_id: int, label: str = "") -> Member:
+    """The member an experiment describes: seed, optimizer, hyperparameters, schedules."""
+    t = experiment.train
+    hparams = {k: getattr(t, k) for k in HPARAM_KEYS + PENALTY_KEYS if getattr(t, k) is not None}
+    hparams["dropout"] = experiment.model.dropout
+    return Member(
+        id=member_id,
+        seed=t.seed,
+        optimizer=t.optimizer,
+        hparams=hparams,
+        epochs=t.epochs,
+        schedules={name: build_schedule(spec) for name, spec in t.schedule.items()},
+        tag=label,
+    )
+
+
+@dataclass
+class Task:
+    """What the data set and loss imply: output size, loss, metric and its direction."""
+
+    loss: Callable[[Tensor, Tensor], Tensor]
+    metric: Callable[[Tensor, Tensor], Tensor]
+    metric_name: str
+    maximize: bool
+    out_features: int
+
+
+def task_for(experiment: Experiment, dataset: Dataset) -> Task:
+    """Check the loss fits the data set and derive the output layer and metric."""
+    spec = LOSSES[experiment.train.loss]
+    if spec.task != dataset.task:
+        raise UserError(
+            f"[train] loss = {experiment.train.loss!r}: a {spec.task} loss, but data set "
+            f"{dataset.name!r} is {dataset.task}"
+        )
+    if dataset.task == "classification":
+        targets = len(dataset.class_names or [])
+    else:
+        targets = 1 if dataset.y_train.dim() == 1 else dataset.y_train.shape[1]
+    metric = metric_for(dataset.task)
+    return Task(
+        loss=make_loss(experiment.train.loss, experiment.train.huber_delta),
+        metric=metric.fn,
+        metric_name=metric.name,
+        maximize=metric.maximize,
+        out_features=spec.outputs(targets),
+    )
+
+
+def model_factory(
+    experiment: Experiment, dataset: Dataset, out_features: int, dropout: bool
+) -> Callable[[], nn.Module]:
+    """A function building one freshly initialised network (the population seeds it)."""
+
+    def make() -> nn.Module:
+        module = build_model(experiment.model, dataset.input_shape, out_features, dropout)
+        initialize_(module, experiment.model.init)
+        return module
+
+    return make
+
+
+def build_population(
+    experiment: Experiment, dataset: Dataset, task: Task, device: torch.device
+) -> Population:
+    """An empty population for experiments of `experiment`'s structure."""
+    augment = None
+    settings = experiment.data.augment
+    if len(dataset.input_shape) == 3 and settings != type(settings)():
+
+        def augment(x: Tensor, keys: Tensor) -> Tensor:
+            return augment_batch(x, keys, settings)
+
+    batch = experiment.train.batch_size
+    return Population(
+        model_factory(experiment, dataset, task.out_features, experiment.model.dropout > 0),
+        task.loss,
+        task.metric,
+        dataset.x_train,
+        dataset.y_train,
+        len(dataset.x_train) if batch == "full" else batch,
+        device=device,
+        augment=augment,
+    )
+
+
+def member_labels(experiments: list[Experiment]) -> list[str]:
+    """Short labels naming only the values that differ between experiments."""
+    dumps = [e.model_dump(mode="json") for e in experiments]
+    varying = [
+        (section, key)
+        for section in ("model", "train")
+        for key in dumps[0][section]
+        if any(d[section][key] != dumps[0][section][key] for d in dumps)
+    ]
+    if not varying:
+        return ["run"] * len(experiments)
+    return [" ".join(f"{key}={d[section][key]}" for section, key in varying) for d in dumps]
+
+
+@dataclass
+class Run:
+    """A finished `steepest train`: every member's result and the data it trained on."""
+
+    experiments: list[Experiment]
+    dataset: Dataset
+    results: list[MemberResult]
+    metric_name: str
+    maximize: bool
+    out: Path
+    device: torch.device
+
+    @property
+    def best(self) -> MemberResult:
+        """The member whose best validation value is best."""
+        scored = [r for r in self.results if r.best_value is not None]
+        if not scored:
+            raise UserError("every member diverged: no checkpoint to evaluate (lower lr?)")
+        pick = max if self.maximize else min
+        return pick(scored, key=lambda r: r.best_value)
+
+    @property
+    def history(self) -> list[dict[str, Any]]:
+        """All members' epoch rows, in member order."""
+        return [row for r in self.results for row in r.history]
+
+    def model(self, member_id: int | None = None) -> nn.Module:
+        """A standalone network holding a member's best weights (default: the best member)."""
+        result = self.best if member_id is None else self._result(member_id)
+        experiment = self.experiments[result.member.id]
+        task = task_for(experiment, self.dataset)
+        module = model_factory(
+            experiment, self.dataset, task.out_features, experiment.model.dropout > 0
+        )().to(self.device)
+        module.load_state_dict(result.best_state)
+        return module.eval()
+
+    @torch.no_grad()
+    def evaluate(self, split: str = "test", member_id: int | None = None) -> dict[str, float]:
+        """Loss and metric of a member's best checkpoint on `train`, `val` or `test`."""
+        if split not in ("train", "val", "test"):
+            raise UserError(f"split = {split!r}: expected 'train', 'val' or 'test'")
+        result = self.best if member_id is None else self._result(member_id)
+        task = task_for(self.experiments[result.member.id], self.dataset)
+        x = getattr(self.dataset, f"x_{split}").to(self.device)
+        y = getattr(self.dataset, f"y_{split}").to(self.device)
+        output = self.model(result.member.id)(x)
+        return {
+            "loss": float(task.loss(output, y)),
+            self.metric_name: float(task.metric(output, y)),
+        }
+
+    def _result(self, member_id: int) -> MemberResult:
+        return next(r for r in self.results if r.member.id == member_id)
+
+
+def train(
+    experiments: str | Path | Experiment | dict | list[Experiment],
+    population: int | None = None,
+    console: Console | None = None,
+    write: bool = True,
+) -> Run:
+    """Train every member an experiment file (or objects) describes; see module docstring.
+
+    `population` caps how many members train at once (default: the file's
+    ``[train] population``, where ``auto`` means all members of a structure at once).
+    With a `console`, a progress bar shows each epoch. With `write`, the run's files
+    (`write_outputs`) land in ``[train] out``.
+    """
+    experiments = _as_experiments(experiments)
+    first = experiments[0]
+    dataset = load_dataset(first.data)
+    device = resolve_device(first.train.device)
+    task = task_for(first, dataset)
+    total_epochs = sum(e.train.epochs for e in experiments)
+    with EpochProgress(total_epochs, task.metric_name, task.maximize, console) as progress:
+        results = _train_groups(experiments, dataset, device, population, progress)
+    run = Run(
+        experiments, dataset, results, task.metric_name, task.maximize, first.train.out, device
+    )
+    if write:
+        write_outputs(run)
+    return run
+
+
+def _train_groups(
+    experiments: list[Experiment],
+    dataset: Dataset,
+    device: torch.device,
+    population: int | None,
+    on_epoch: EpochCallback,
+) -> list[MemberResult]:
+    """One population per structure key, trained one after the other."""
+    labels = member_labels(experiments)
+    groups: dict[str, list[int]] = {}
+    for index, experiment in enumerate(experiments):
+        groups.setdefault(structure_key(experiment), []).append(index)
+    results: list[MemberResult] = []
+    for indices in groups.values():
+        lead = experiments[indices[0]]
+        group_task = task_for(lead, dataset)
+        members = [make_member(experiments[i], i, labels[i]) for i in indices]
+        source = MemberList(members)
+        capacity = population or _capacity(lead, len(members))
+        fit(
+            build_population(lead, dataset, group_task, device),
+            source,
+            capacity,
+            dataset.x_val,
+            dataset.y_val,
+            monitor_for(lead, group_task),
+            patience=lead.train.patience,
+            on_epoch=on_epoch,
+        )
+        results.extend(source.results)
+    return sorted(results, key=lambda r: r.member.id)
+
+
+def monitor_for(experiment: Experiment, task: Task) -> Monitor:
+    """val_metric in the metric's direction, or val_loss (always minimised)."""
+    if experiment.train.monitor == "val_loss":
+        return Monitor("val_loss", maximize=False)
+    return Monitor("val_metric", maximize=task.maximize)
+
+
+def _capacity(experiment: Experiment, members: int) -> int:
+    setting = experiment.train.population
+    return members if setting == "auto" else setting
+
+
+def _as_experiments(value: Any) -> list[Experiment]:
+    if isinstance(value, (str, Path)):
+        return load_experiments(value)
+    if isinstance(value, Experiment):
+        return [value]
+    if isinstance(value, dict):
+        return [validate(value)]
+    return list(value)
+
+
+def write_outputs(run: Run) -> dict[str, Any]:
+    """history.csv, members.json, summary.json and best.pt in the run's folder; returns
+    the summary."""
+    run.out.mkdir(parents=True, exist_ok=True)
+    _write_history(run.out / "history.csv", run.history)
+    members = [
+        {
+            "member": r.member.id,
+            "label": r.member.tag,
+            "hparams": r.member.hparams,
+            "optimizer": r.member.optimizer,
+            "seed": r.member.seed,
+            "status": r.status,
+            "best_epoch": r.best_epoch,
+            "best_val": r.best_value,
+        }
+        for r in run.results
+    ]
+    (run.out / "members.json").write_text(json.dumps(members, indent=2))
+    best = run.best
+    test = run.evaluate("test")
+    summary = {
+        "metric": run.metric_name,
+        "direction": "maximize" if run.maximize else "minimize",
+        "task": run.dataset.task,
+        "best_member": best.member.id,
+        "best_label": best.member.tag,
+        "best_epoch": best.best_epoch,
+        "best_val": best.best_value,
+        "test_loss": test["loss"],
+        f"test_{run.metric_name}": test[run.metric_name],
+        "members": len(run.results),
+        "out": str(run.out),
+    }
+    (run.out / "summary.json").write_text(json.dumps(summary, indent=2))
+    torch.save(
+        {
+            "experiment": run.experiments[best.member.id].model_dump(mode="json"),
+            "state": best.best_state,
+            "preprocessor": run.dataset.preprocessor.state_dict(),
+            "class_names": run.dataset.class_names,
+            "input_shape": run.dataset.input_shape,
+        },
+        run.out / "best.pt",
+    )
+    return summary
+
+
+def _write_history(path: Path, rows: list[dict[str, Any]]) -> None:
+    columns: list[str] = []
+    for row in rows:
+        columns.extend(c for c in row if c not in columns)
+    with path.open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=columns)
+        writer.writeheader()
+        writer.writerows(rows)
