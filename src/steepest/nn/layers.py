@@ -72,7 +72,9 @@ class Network(nn.Module):
         super().__init__()
         self.stem, self.blocks, self.head = stem, nn.ModuleList(blocks), head
 
-    def forward(self, x: Tensor, return_hidden: bool = False) -> Tensor | tuple[Tensor, list]:
+    def forward(
+        self, x: Tensor, return_hidden: bool = False
+    ) -> Tensor | tuple[Tensor, list[Tensor]]:
         x = self.stem(x)
         hidden = []
         for block in self.blocks:
@@ -101,15 +103,10 @@ def _dropout(on: bool, cfg: ModelConfig) -> list[nn.Module]:
 
 def _hidden_layer(width_in: int, width: int, cfg: ModelConfig) -> list[nn.Module]:
     """Linear → BatchNorm1d? → activation; or Maxout → BatchNorm1d? for maxout."""
+    norm = [nn.BatchNorm1d(width)] if cfg.batch_norm else []
     if cfg.activation == "maxout":
-        layers = [Maxout(width_in, width, cfg.maxout_pieces)]
-    else:
-        layers = [nn.Linear(width_in, width)]
-    if cfg.batch_norm:
-        layers.append(nn.BatchNorm1d(width))
-    if cfg.activation != "maxout":
-        layers.append(activation(cfg.activation, cfg.leaky_slope))
-    return layers
+        return [Maxout(width_in, width, cfg.maxout_pieces), *norm]
+    return [nn.Linear(width_in, width), *norm, activation(cfg.activation, cfg.leaky_slope)]
 
 
 def build_mlp(in_features: int, out_features: int, cfg: ModelConfig, dropout: bool) -> Network:
