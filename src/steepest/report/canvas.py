@@ -1,0 +1,87 @@
+"""Matplotlib plumbing shared by the run plots and the study report: the headless Agg
+backend, one house style, and the two ways a figure leaves us (PNG file, data URI)."""
+
+import base64
+import io
+from collections.abc import Sequence
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+from matplotlib.axes import Axes  # noqa: E402
+from matplotlib.collections import LineCollection  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
+
+BEST = "#d62728"
+TRAIN = "#1f77b4"
+VAL = "#ff7f0e"
+MUTED = "#9aa0a6"
+RANKS = matplotlib.colormaps["viridis"]
+
+STYLE = {
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+    "axes.grid": True,
+    "grid.alpha": 0.3,
+    "axes.titleweight": "bold",
+    "font.size": 10,
+    "legend.frameon": False,
+}
+
+
+# Decorate a function that builds and saves figures with ``@house_style``: the style
+# then holds while it runs, without changing matplotlib's global settings for the user.
+house_style = matplotlib.rc_context(STYLE)
+
+
+def new_figure(width: float, height: float, rows: int = 1,
+               cols: int = 1) -> tuple[Figure, np.ndarray]:
+    """A figure and its axes as a 2-D array of shape [rows, cols]."""
+    return plt.subplots(rows, cols, figsize=(width, height), squeeze=False,
+                        layout="constrained")
+
+
+def save_png(fig: Figure, path: Path) -> Path:
+    """Write ``fig`` to ``path`` as a PNG and release its memory."""
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def png_data_uri(fig: Figure) -> str:
+    """``fig`` as a ``data:image/png;base64,...`` URI (for self-contained HTML); frees it."""
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=96)
+    plt.close(fig)
+    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def spans_decades(values: np.ndarray, decades: float = 2.0) -> bool:
+    """True when the positive finite ``values`` cover more than ``decades`` powers of ten
+    (then a log axis shows them better); False when any value is zero or negative."""
+    finite = values[np.isfinite(values)]
+    if finite.size == 0 or finite.min() <= 0:
+        return False
+    return bool(np.log10(finite.max() / finite.min()) > decades)
+
+
+def draw_faint_lines(ax: Axes, curves: Sequence[tuple[np.ndarray, np.ndarray]],
+                     colors: Sequence | str, alpha: float = 0.35, width: float = 0.8,
+                     autolim: bool = True) -> None:
+    """Many thin translucent (x, y) lines at once: one LineCollection stays fast with
+    hundreds of curves where one ``ax.plot`` per curve would not. With ``autolim=False``
+    the lines do not stretch the axes (for curves that ran off to huge values)."""
+    segments = [np.column_stack([x, y]) for x, y in curves]
+    lines = LineCollection(segments, colors=colors, linewidths=width, alpha=alpha)
+    ax.add_collection(lines, autolim=autolim)
+    ax.autoscale_view()
+
+
+def note(ax: Axes, text: str) -> None:
+    """Replace an empty plot by a centred sentence saying why it is empty."""
+    ax.set_axis_off()
+    ax.text(0.5, 0.5, text, ha="center", va="center", transform=ax.transAxes, color=MUTED)

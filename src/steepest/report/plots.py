@@ -1,0 +1,154 @@
+"""PNG plots of one training run, written next to its ``history.csv``.
+
+Every plot overlays all members of the population: the best member thick and labelled,
+the others thin, translucent and coloured by their rank (a colour bar, not a legend
+entry per member, keeps it readable for any population size). Members that diverged are
+drawn but do not stretch the axes.
+"""
+
+from pathlib import Path
+
+import numpy as np
+from matplotlib.axes import Axes
+from matplotlib.cm import ScalarMappable
+from matplotlib.colors import Normalize
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+
+from steepest.report import canvas
+from steepest.report.runfiles import DEAD_RELU, Run, read_run
+from steepest.report.units import is_accuracy, metric_label, percent_scale
+
+AXIS_LABELS = {DEAD_RELU: "dead ReLU units (fraction)"}
+
+
+def _rank_colors(run: Run, members: list[int]) -> list:
+    """One colour per member id, from the rank colour map (best = first colour)."""
+    ranks = {m["member"]: rank for rank, m in enumerate(run.ranked_members())}
+    worst = max(len(run.history) - 1, 1)
+    return [canvas.RANKS(ranks.get(m, worst) / worst) for m in members]
+
+
+def _draw_others(ax: Axes, run: Run, column: str, scale: float) -> None:
+    """``column`` of every member but the best as faint lines coloured by rank."""
+    diverged = {m["member"] for m in run.members if m.get("status") == "diverged"}
+    others = [m for m in run.history if m != run.best_member]
+    for keep_in_view in (True, False):
+        group = [m for m in others if (m not in diverged) == keep_in_view]
+        curves = [(run.history[m]["epoch"], run.history[m][column] * scale) for m in group]
+        canvas.draw_faint_lines(ax, curves, _rank_colors(run, group), autolim=keep_in_view)
+
+
+def _draw_best(ax: Axes, run: Run, column: str, scale: float, color: str, label: str) -> None:
+    """``column`` of the best member as a thick labelled line."""
+    best = run.history[run.best_member]
+    ax.plot(best["epoch"], best[column] * scale, color=color, linewidth=2.4, label=label)
+
+
+def _best_label(run: Run) -> str:
+    """The best member's label, prefixed so the legend says why this line is thick."""
+    name = run.record(run.best_member).get("label", f"member {run.best_member}")
+    return f"best: {name}" if len(run.history) > 1 else name
+
+
+def _legend(ax: Axes, run: Run, faint: str) -> None:
+    """Legend of the labelled lines plus, for a population, one entry for all faint ones."""
+    handles, _ = ax.get_legend_handles_labels()
+    if len(run.history) > 1:
+        handles.append(Line2D([], [], color=canvas.RANKS(0.5), alpha=0.6, label=faint))
+    ax.legend(handles=handles, loc="best")
+
+
+def _rank_bar(fig: Figure, axes: list[Axes], run: Run) -> None:
+    """For a population, a colour bar beside ``axes`` mapping faint-line colour to rank."""
+    if len(run.history) > 1:
+        mappable = ScalarMappable(cmap=canvas.RANKS, norm=Normalize(1, len(run.history)))
+        bar = fig.colorbar(mappable, ax=axes, pad=0.01, aspect=30)
+        bar.set_label(f"member rank by best validation {run.metric} (1 = best)")
+        bar.ax.invert_yaxis()
+
+
+def _train_val_png(run: Run, kind: str, scale: float, title: str,
+                   ylabel: str) -> tuple[Figure, Axes]:
+    """Train and validation ``kind`` (``loss`` or ``metric``): the best member's pair
+    thick, the other members' validation faint. Returns the figure to finish."""
+    fig, axes = canvas.new_figure(8, 4.5)
+    ax = axes[0, 0]
+    _draw_others(ax, run, f"val_{kind}", scale)
+    _draw_best(ax, run, f"train_{kind}", scale, canvas.TRAIN, f"train — {_best_label(run)}")
+    _draw_best(ax, run, f"val_{kind}", scale, canvas.VAL, "validation")
+    ax.set(title=title, xlabel="epoch", ylabel=ylabel)
+    _rank_bar(fig, [ax], run)
+    return fig, ax
+
+
+def _loss_png(run: Run, out_dir: Path) -> Path:
+    fig, ax = _train_val_png(run, "loss", 1.0, "Loss per epoch", "loss")
+    best = run.history[run.best_member]
+    if canvas.spans_decades(np.concatenate([best["train_loss"], best["val_loss"]])):
+        ax.set_yscale("log")
+    _legend(ax, run, "other members (validation)")
+    return canvas.save_png(fig, out_dir / "loss.png")
+
+
+def _shade_gap(ax: Axes, run: Run, scale: float) -> None:
+    """Shade between the best member's train and validation metric: red where validation
+    is worse (over-fitting shows as a widening red band), green where it is better."""
+    best = run.history[run.best_member]
+    epochs, train, val = best["epoch"], best["train_metric"] * scale, best["val_metric"] * scale
+    lower, higher = val < train, val > train
+    worse, better = (lower, higher) if run.maximize else (higher, lower)
+    for where, color, label in ((worse, canvas.BEST, "gap: validation worse than train"),
+                                (better, "#2ca02c", "gap: validation better than train")):
+        if where.any():
+            ax.fill_between(epochs, train, val, where=where, interpolate=True, color=color,
+                            alpha=0.15, linewidth=0, label=label)
+
+
+def _metric_png(run: Run, out_dir: Path) -> Path:
+    scale, ylabel = percent_scale(run.metric), metric_label(run.metric)
+    name = "Accuracy" if is_accuracy(run.metric) else ylabel
+    better = "higher" if run.maximize else "lower"
+    fig, ax = _train_val_png(run, "metric", scale, f"{name} per epoch ({better} is better)",
+                             ylabel)
+    _shade_gap(ax, run, scale)
+    best_epoch = run.record(run.best_member).get("best_epoch")
+    if best_epoch is not None:
+        ax.axvline(best_epoch, color=canvas.MUTED, linestyle=":",
+                   label=f"best epoch ({best_epoch})")
+    _legend(ax, run, "other members (validation)")
+    return canvas.save_png(fig, out_dir / "metric.png")
+
+
+def _columns_png(run: Run, columns: list[str], title: str, path: Path) -> Path:
+    """One panel per history column, stacked over a shared epoch axis."""
+    fig, axes = canvas.new_figure(8, 1.2 + 2.2 * len(columns), rows=len(columns))
+    fig.suptitle(title, fontweight="bold")
+    panels = list(axes[:, 0])
+    for ax, column in zip(panels, columns, strict=True):
+        _draw_others(ax, run, column, 1.0)
+        _draw_best(ax, run, column, 1.0, canvas.BEST, _best_label(run))
+        if canvas.spans_decades(np.concatenate([h[column] for h in run.history.values()]), 1.0):
+            ax.set_yscale("log")
+        ax.set_ylabel(AXIS_LABELS.get(column, column))
+    panels[-1].set_xlabel("epoch")
+    _legend(panels[0], run, "other members")
+    _rank_bar(fig, panels, run)
+    return canvas.save_png(fig, path)
+
+
+@canvas.house_style
+def plot_run(out_dir: Path) -> list[Path]:
+    """Write the plots of the run in ``out_dir`` next to its history and return their paths:
+    ``loss.png``, ``metric.png``, ``hparams.png`` (when the history records hyperparameter
+    values per epoch) and ``dead_relu.png`` (when it records dead ReLU fractions)."""
+    out_dir = Path(out_dir)
+    run = read_run(out_dir)
+    written = [_loss_png(run, out_dir), _metric_png(run, out_dir)]
+    if run.hparams:
+        written.append(_columns_png(run, run.hparams, "Hyperparameters per epoch",
+                                    out_dir / "hparams.png"))
+    if any(DEAD_RELU in h for h in run.history.values()):
+        written.append(_columns_png(run, [DEAD_RELU], "Dead ReLU units per epoch",
+                                    out_dir / "dead_relu.png"))
+    return written

@@ -1,0 +1,108 @@
+"""PNG plots of a training run: one population run (with a diverged member) and one
+single-member regression run, each plotted once and inspected by several tests."""
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from steepest.report import canvas, plots
+from steepest.report.plots import plot_run
+
+from .synthetic import write_run
+
+
+def plotted(folder, **run):
+    """Plot a synthetic run in ``folder``; return the written paths and, keyed by file
+    name, each figure still open for inspection."""
+    figures = {}
+
+    def keep(fig, path):
+        figures[path.name] = fig
+        fig.savefig(path, dpi=40)
+        return path
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(plots.canvas, "save_png", keep)
+        paths = plot_run(write_run(folder, **run))
+    return paths, figures
+
+
+@pytest.fixture(scope="module")
+def population(tmp_path_factory):
+    paths, figures = plotted(tmp_path_factory.mktemp("population"), members=40, epochs=20,
+                             diverged=0)
+    yield paths, figures
+    for fig in figures.values():
+        canvas.plt.close(fig)
+
+
+@pytest.fixture(scope="module")
+def single(tmp_path_factory):
+    paths, figures = plotted(tmp_path_factory.mktemp("single"), members=1, epochs=10,
+                             task="regression", dead_relu=False)
+    yield paths, figures
+    for fig in figures.values():
+        canvas.plt.close(fig)
+
+
+def legend_of(ax) -> list[str]:
+    return [text.get_text() for text in ax.get_legend().get_texts()]
+
+
+def test_population_writes_four_pngs_next_to_the_history(population):
+    paths, _ = population
+    assert [p.name for p in paths] == ["loss.png", "metric.png", "hparams.png", "dead_relu.png"]
+    for path in paths:
+        assert path.parent.name.startswith("population")
+        with Image.open(path) as image:
+            assert image.format == "PNG" and image.width > 200
+
+
+def test_dead_relu_plot_only_when_recorded(single):
+    paths, _ = single
+    assert [p.name for p in paths] == ["loss.png", "metric.png", "hparams.png"]
+
+
+def test_legend_stays_short_for_a_large_population(population):
+    _, figures = population
+    assert legend_of(figures["loss.png"].axes[0]) == [
+        "train — best: sgd lr=0.4 seed=39", "validation", "other members (validation)"]
+    assert "rank" in figures["loss.png"].axes[1].get_ylabel()
+
+
+def test_single_member_has_no_rank_colour_bar(single):
+    _, figures = single
+    assert len(figures["metric.png"].axes) == 1
+    assert legend_of(figures["metric.png"].axes[0])[0] == "train — sgd lr=0.01 seed=0"
+
+
+def test_values_spanning_decades_get_a_log_axis(population):
+    _, figures = population
+    assert figures["loss.png"].axes[0].get_yscale() == "log"  # loss 2.0 → 0.01
+    assert figures["hparams.png"].axes[0].get_yscale() == "log"  # cosine lr → ~0
+    assert figures["hparams.png"].axes[1].get_yscale() == "linear"  # momentum 0.9
+
+
+def test_accuracy_is_in_percent_with_the_overfitting_gap_shaded(population):
+    ax = population[1]["metric.png"].axes[0]
+    assert ax.get_ylabel() == "accuracy (%)" and ax.get_ylim()[1] > 90
+    legend = legend_of(ax)
+    assert "gap: validation worse than train" in legend and "best epoch (1)" in legend
+    assert "gap: validation better than train" not in legend
+
+
+def test_diverged_member_does_not_stretch_the_axes(population):
+    low, high = population[1]["loss.png"].axes[0].get_ylim()
+    assert high < 10  # member 0 reached 1e12 before NaN
+
+
+def test_regression_shows_rmse(single):
+    ax = single[1]["metric.png"].axes[0]
+    assert ax.get_ylabel() == "RMSE" and "lower is better" in ax.get_title()
+
+
+@pytest.mark.parametrize(("values", "expected"), [
+    ([1.0, 0.001], True), ([1.0, 0.02], False), ([0.0, 1e-9, 1.0], False),
+    ([np.nan, np.inf, 5.0, 0.01], True), ([np.nan], False)])
+def test_spans_decades(values, expected):
+    assert canvas.spans_decades(np.array(values)) is expected
