@@ -1,0 +1,65 @@
+"""Adam (Kingma & Ba 2015), torch.optim.Adam.
+
+    g ← g + λ·w;  t ← t + 1;  m ← β1·m + (1−β1)·g;  v ← β2·v + (1−β2)·g²
+    w ← w − α/(1−β1ᵗ) · m / (√v/√(1−β2ᵗ) + ε)
+
+ε sits outside the square root, as in PyTorch. The step count t is per member (state
+``step``, shape [K]) because members join a population at different times. The weight
+decay here is PyTorch's coupled L2 (folded into g); `steepest.optim.adamw` decouples it.
+AMSGrad is not supported.
+
+Hyperparameters (float or [K] tensor): lr α, beta1 β1, beta2 β2, eps ε, weight_decay λ.
+"""
+
+from collections.abc import Mapping
+
+import torch
+from torch import Tensor
+
+from steepest.optim.foreach import (
+    Hyper,
+    add_product_,
+    add_quotient_,
+    add_scaled_,
+    coupled_decay,
+    per_member,
+)
+from steepest.optim.state import State
+
+DEFAULTS: dict[str, float] = {
+    "lr": 1e-3,
+    "beta1": 0.9,
+    "beta2": 0.999,
+    "eps": 1e-8,
+    "weight_decay": 0.0,
+}
+
+
+def init(params: list[Tensor]) -> State:
+    """m = 0, v = 0, t = 0 (t has shape [K], float like torch.optim's step)."""
+    first = params[0]
+    step_dtype = torch.promote_types(first.dtype, torch.float32)
+    return {
+        "step": torch.zeros(first.shape[0], dtype=step_dtype, device=first.device),
+        "exp_avg": [torch.zeros_like(p) for p in params],
+        "exp_avg_sq": [torch.zeros_like(p) for p in params],
+    }
+
+
+def update(
+    grads: list[Tensor], state: State, params: list[Tensor], hp: Mapping[str, Hyper]
+) -> None:
+    """m ← β1·m + (1−β1)·g;  v ← β2·v + (1−β2)·g²;  w ← w − α·m̂/(√v̂ + ε), in place."""
+    beta1, beta2 = hp["beta1"], hp["beta2"]
+    step = state["step"]
+    step += 1
+    grads = coupled_decay(grads, params, hp["weight_decay"])
+    exp_avg, exp_avg_sq = state["exp_avg"], state["exp_avg_sq"]
+    torch._foreach_mul_(exp_avg, per_member(beta1, exp_avg))
+    add_scaled_(exp_avg, 1 - beta1, grads)
+    torch._foreach_mul_(exp_avg_sq, per_member(beta2, exp_avg_sq))
+    add_product_(exp_avg_sq, 1 - beta2, grads, grads)
+    denom = torch._foreach_sqrt(exp_avg_sq)
+    torch._foreach_div_(denom, per_member((1 - beta2**step).sqrt(), denom))
+    torch._foreach_add_(denom, per_member(hp["eps"], denom))
+    add_quotient_(params, -hp["lr"] / (1 - beta1**step), exp_avg, denom)

@@ -1,0 +1,100 @@
+"""Schedules: the value of a hyperparameter at a member's epoch t (0-based).
+
+    constant      base
+    step          base·factor^⌊t/every⌋                            (StepLR, γ = factor)
+    exponential   base·e^(−k·t)                                     (ExponentialLR, γ = e^(−k))
+    inverse_time  base/(1 + k·t)
+    cosine        m + (base − m)·(1 + cos(π·min(t, T)/T))/2         (CosineAnnealingLR; held
+                                                                     at m = min_value after T)
+    linear        s + (e − s)·min(t/T, 1),  s = start or base, e = end or base
+    warmup        base·min(1, f + (1 − f)·t/T),  f = factor         (LinearLR to 1)
+
+with T = epochs. `linear` ramps the value itself: momentum 0.5 → 0.99 is
+``linear(start=0.5, end=0.99)`` whatever the base; with only `end` it ramps from the base.
+
+A list is a chain: each schedule maps the value the one before it produced, starting from
+the base. For the multiplicative kinds (step, exponential, inverse_time, warmup) that is
+the product of their factors, as torch's ChainedScheduler; a cosine anneals the value it
+is given toward min_value. A `linear` with both start and end ignores its input, so it may
+only open a chain (later schedules then scale the ramp).
+
+Any hyperparameter can be scheduled. `base` and `t` may be floats or tensors of shape [K]
+(one per member: members join at different times), giving a tensor for K members at once.
+"""
+
+import math
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+from steepest.config import ScheduleConfig
+from steepest.errors import UserError
+
+Value = float | Tensor
+
+
+def _apply(spec: ScheduleConfig, value: Tensor, t: Tensor) -> Tensor:
+    """One schedule of the table above, on tensors."""
+    match spec.kind:
+        case "constant":
+            return value
+        case "step":
+            return value * spec.factor ** torch.floor(t / spec.every)
+        case "exponential":
+            return value * torch.exp(-spec.k * t)
+        case "inverse_time":
+            return value / (1 + spec.k * t)
+        case "cosine":
+            progress = t.clamp(max=spec.epochs) / spec.epochs
+            cosine = (1 + torch.cos(math.pi * progress)) / 2
+            return spec.min_value + (value - spec.min_value) * cosine
+        case "linear":
+            start = value if spec.start is None else spec.start
+            end = value if spec.end is None else spec.end
+            return start + (end - start) * (t / spec.epochs).clamp(max=1)
+        case "warmup":
+            return value * (spec.factor + (1 - spec.factor) * t / spec.epochs).clamp(max=1)
+    raise AssertionError(spec.kind)  # unreachable: ScheduleConfig validates kind
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """A chain of schedules; ``schedule(base, t)`` is the value at epoch t."""
+
+    specs: tuple[ScheduleConfig, ...]
+
+    def __call__(self, base: Value, t: int | Tensor) -> Value:
+        """The value at epoch t: a float for float inputs, else a tensor like `base`/`t`."""
+        scalar = not isinstance(base, Tensor) and not isinstance(t, Tensor)
+        like = base if isinstance(base, Tensor) else t
+        dtype = base.dtype if isinstance(base, Tensor) else torch.float64
+        device = like.device if isinstance(like, Tensor) else None
+        value = torch.as_tensor(base, dtype=dtype, device=device)
+        epoch = torch.as_tensor(t, device=device).to(dtype)
+        for spec in self.specs:
+            value = _apply(spec, value, epoch)
+        return value.item() if scalar else value
+
+
+def _check(spec: ScheduleConfig, position: int) -> None:
+    """UserError for settings the table above gives no meaning."""
+    where = f"schedule {spec.kind}" + (f" (chain position {position})" if position else "")
+    if spec.kind != "linear" and (spec.start is not None or spec.end is not None):
+        raise UserError(f"{where}: start/end belong to kind linear (a warmup starts at factor)")
+    if spec.kind == "linear" and spec.start is None and spec.end is None:
+        raise UserError(f"{where}: give start, end or both (the values to ramp between)")
+    if spec.kind == "linear" and position > 0 and None not in (spec.start, spec.end):
+        raise UserError(f"{where}: a linear with both start and end sets the value; put it first")
+    if spec.kind == "warmup" and spec.factor > 1:
+        raise UserError(f"{where}: factor = {spec.factor}: expected a starting fraction <= 1")
+
+
+def build(spec: ScheduleConfig | list[ScheduleConfig]) -> Schedule:
+    """The schedule a config describes (a list is a chain, applied in order)."""
+    specs = tuple(spec) if isinstance(spec, list) else (spec,)
+    if not specs:
+        raise UserError("schedule = []: give at least one schedule")
+    for position, one in enumerate(specs):
+        _check(one, position)
+    return Schedule(specs)
