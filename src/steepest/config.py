@@ -148,13 +148,71 @@ class TrainConfig(_Section):
         return self
 
 
+class ParamSpec(_Section):
+    """One searched hyperparameter: how to draw it and, optionally, when it applies.
+
+    ``when = {optimizer = "sgd"}`` (or a list of allowed values) suggests it only for
+    trials whose earlier parameter matches; other trials never see it (no orphans).
+    """
+
+    type: Literal["uniform", "loguniform", "int", "choice", "fixed"]
+    low: float | None = None
+    high: float | None = None
+    log: bool = False
+    step: float | None = None
+    values: list[Any] | None = None
+    value: Any = None
+    when: dict[str, Any] | None = None
+
+    @model_validator(mode="after")
+    def _complete(self) -> "ParamSpec":
+        if self.type in ("uniform", "loguniform", "int"):
+            if self.low is None or self.high is None or not self.low < self.high:
+                raise ValueError(f"{self.type} needs low < high")
+            if self.type == "loguniform" and self.low <= 0:
+                raise ValueError("loguniform needs low > 0")
+        if self.type == "choice" and not self.values:
+            raise ValueError("choice needs a non-empty values list")
+        if self.type == "fixed" and self.value is None:
+            raise ValueError("fixed needs value")
+        return self
+
+
+class CoarseToFineConfig(_Section):
+    """Staged random search: after each stage every numeric range narrows to the span of
+    the best `top` fraction of that stage's trials, widened by `margin` of that span on
+    each side (in log space for log-scaled ranges), clipped to the previous range."""
+
+    stages: Annotated[int, Field(ge=2)] = 3
+    top: Annotated[float, Field(gt=0.0, le=1.0)] = 0.2
+    margin: NonNegative = 0.1
+
+
+class TuneConfig(_Section):
+    """A study: search space, sampler, pruner, budget and where results live."""
+
+    study: str | None = None
+    sampler: Literal["grid", "random", "tpe", "qmc", "coarse_to_fine"] = "tpe"
+    pruner: Literal["none", "median", "asha", "hyperband"] = "median"
+    trials: Annotated[int, Field(gt=0)] = 32
+    timeout: Positive | None = None
+    monitor: Literal["val_loss", "val_metric"] | None = None
+    storage: str | None = None
+    seed: int | None = None
+    population: Annotated[int, Field(gt=0)] | Literal["auto"] = "auto"
+    startup_trials: Annotated[int, Field(ge=0)] = 8
+    warmup_epochs: Annotated[int, Field(ge=0)] = 2
+    coarse_to_fine: CoarseToFineConfig = CoarseToFineConfig()
+    space: dict[str, ParamSpec]
+
+
 class Experiment(_Section):
     """One concrete experiment: every value a scalar, ready to train."""
 
     data: DataConfig
     model: ModelConfig = ModelConfig()
     train: TrainConfig = TrainConfig()
-    tune: dict[str, Any] | None = None
+    tune: TuneConfig | None = None
 
 
 # Fields whose valid value is itself a list: a sweep over them is a list of lists.

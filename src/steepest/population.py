@@ -30,7 +30,8 @@ from torch import Tensor, nn
 from torch.func import functional_call, vmap
 
 from steepest import rng
-from steepest.nn.layers import dead_fraction, seed_dropout, set_dropout_rate
+from steepest.nn.dropout import seed_dropout, set_dropout_rate
+from steepest.nn.layers import dead_fraction
 from steepest.nn.regularizers import elastic_net, l1, l2, weight_mask
 from steepest.optim import RULES, concat_states, select_members
 from steepest.optim.schedules import Schedule

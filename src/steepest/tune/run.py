@@ -1,0 +1,361 @@
+"""`steepest tune`: Optuna trials trained in populations, kept full as trials leave.
+
+Trials are asked from the study (ask/tell) and routed by structure key to the population
+their tensors fit; each epoch every member reports its monitored value, and the pruner's
+verdict sends it out at once, its slot taken by the next trial at the next epoch boundary.
+"""
+
+import math
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import optuna
+from optuna.trial import TrialState
+from rich.console import Console
+from rich.live import Live
+from rich.table import Table
+
+from steepest.config import Experiment, read_toml, validate
+from steepest.data import Dataset, load_dataset
+from steepest.errors import UserError
+from steepest.fit import MemberResult, PopulationTrainer
+from steepest.population import Member
+from steepest.train import build_population, make_member, monitor_for, resolve_device, task_for
+from steepest.train import structure_key as experiment_structure
+from steepest.tune.space import Range, SearchSpace, apply_params, decode_params, narrow
+from steepest.tune.study import CRASHED_ATTR, WORKER_ATTR, open_study, recover_crashed, worker_id
+
+STAGES_ATTR = "stages"
+
+
+@dataclass
+class Tally:
+    """What the live table and the summary show."""
+
+    complete: int = 0
+    pruned: int = 0
+    failed: int = 0
+    started: float = field(default_factory=time.perf_counter)
+    occupancy: dict[str, tuple[int, int]] = field(default_factory=dict)
+
+    def table(self, study: optuna.Study) -> Table:
+        done = self.complete + self.pruned + self.failed
+        minutes = (time.perf_counter() - self.started) / 60
+        table = Table(title=f"study {study.study_name}", show_header=False)
+        table.add_row(
+            "trials done",
+            f"{done} ({self.complete} complete, {self.pruned} pruned, {self.failed} failed)",
+        )
+        best = _best_value(study)
+        table.add_row("best so far", "—" if best is None else f"{best:.4f}")
+        busy = sum(n for n, _ in self.occupancy.values())
+        slots = sum(c for _, c in self.occupancy.values())
+        table.add_row("populations", f"{len(self.occupancy)}, {busy}/{slots} slots busy")
+        table.add_row("trials/minute", f"{done / max(minutes, 1e-9):.1f}")
+        return table
+
+
+class StudyFeed:
+    """Asks trials, builds their members, and routes them to per-structure queues.
+
+    Coarse-to-fine runs in stages: a stage's trials are all asked, then all finished,
+    before the space narrows and the next stage starts.
+    """
+
+    def __init__(
+        self,
+        study: optuna.Study,
+        raw: dict[str, Any],
+        tune_space: SearchSpace,
+        budget: int,
+        stages: int,
+        top: float,
+        margin: float,
+        tally: Tally,
+    ) -> None:
+        self.study = study
+        self.raw = raw
+        self.space = tune_space
+        self.budget = budget
+        self.stage_size = math.ceil(budget / stages) if stages > 1 else budget
+        self.staged = stages > 1
+        self.top, self.margin = top, margin
+        self.tally = tally
+        self.queues: dict[str, deque[Member]] = {}
+        self.experiments: dict[int, Experiment] = {}
+        self.trials: dict[int, optuna.Trial] = {}
+        self.in_flight = 0
+        self.crashed = set(study.user_attrs.get(CRASHED_ATTR, []))
+        self.stage = len(study.user_attrs.get(STAGES_ATTR, [])) - 1 if self.staged else 0
+        if self.staged and self.stage < 0:
+            self._record_stage(self.space)
+
+    def used(self) -> int:
+        """Trials that count against the budget: all but crashed and still-waiting ones."""
+        trials = self.study.get_trials(deepcopy=False)
+        return sum(
+            1 for t in trials if t.number not in self.crashed and t.state != TrialState.WAITING
+        )
+
+    def can_ask(self) -> bool:
+        used = self.used()
+        if used >= self.budget:
+            return False
+        if not self.staged:
+            return True
+        if used < (self.stage + 1) * self.stage_size:
+            return True
+        if self.in_flight:  # the stage's trials must all finish before it narrows
+            return False
+        self._next_stage()
+        return used < self.budget
+
+    def ask(self) -> str | None:
+        """Ask one trial; returns the structure key its member was queued under."""
+        if not self.can_ask():
+            return None
+        trial = self.study.ask()
+        trial.set_user_attr(WORKER_ATTR, worker_id())
+        if self.staged:
+            trial.set_user_attr("stage", self.stage)
+        params = self.space.suggest(trial)
+        raw = apply_params(self.raw, params)
+        raw.setdefault("train", {})
+        raw["train"]["seed"] = raw["train"].get("seed", 0) + trial.number
+        experiment = validate(raw)
+        member = make_member(experiment, trial.number, _label(params))
+        self.experiments[trial.number] = experiment
+        self.trials[trial.number] = trial
+        key = experiment_structure(experiment)
+        self.queues.setdefault(key, deque()).append(member)
+        self.in_flight += 1
+        return key
+
+    def _next_stage(self) -> None:
+        stage_trials = [
+            t
+            for t in self.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+            if t.user_attrs.get("stage") == self.stage
+        ]
+        ranked = sorted(
+            stage_trials,
+            key=lambda t: t.value,
+            reverse=self.study.direction == optuna.study.StudyDirection.MAXIMIZE,
+        )
+        best = [
+            decode_params(t.params) for t in ranked[: max(1, math.ceil(self.top * len(ranked)))]
+        ]
+        if best:
+            self.space = self.space.with_ranges(narrow(self.space.ranges(), best, self.margin))
+        self.stage += 1
+        self._record_stage(self.space)
+
+    def _record_stage(self, stage_space: SearchSpace) -> None:
+        stages = list(self.study.user_attrs.get(STAGES_ATTR, []))
+        stages.append({"stage": len(stages), "space": _ranges_json(stage_space.ranges())})
+        self.study.set_user_attr(STAGES_ATTR, stages)
+
+
+class StructureSource:
+    """The `MemberSource` of one population: its structure's queue, fed by the study."""
+
+    def __init__(self, feed: StudyFeed, key: str, monitor_column: str, population: int) -> None:
+        self.feed = feed
+        self.key = key
+        self.column = monitor_column
+        self.population = population
+
+    def take(self, n: int) -> list[Member]:
+        queue = self.feed.queues.setdefault(self.key, deque())
+        while len(queue) < n and self.feed.ask() is not None:
+            pass
+        return [queue.popleft() for _ in range(min(n, len(queue)))]
+
+    def report(self, member: Member, row: dict[str, float]) -> bool:
+        trial = self.feed.trials[member.id]
+        value = row[self.column]
+        if not math.isfinite(value):
+            return False
+        trial.report(value, int(row["epoch"]))
+        return trial.should_prune()
+
+    def finish(self, result: MemberResult) -> None:
+        feed = self.feed
+        trial = feed.trials.pop(result.member.id)
+        feed.in_flight -= 1
+        history = result.history
+        trial.set_user_attr("seed", result.member.seed)
+        trial.set_user_attr("population", self.population)
+        trial.set_user_attr("seconds", sum(r["seconds"] for r in history))
+        trial.set_user_attr("train_loss", [r["train_loss"] for r in history])
+        trial.set_user_attr("val_loss", [r["val_loss"] for r in history])
+        trial.set_user_attr("status", result.status)
+        if result.status == "pruned":
+            feed.study.tell(trial, state=TrialState.PRUNED)
+            feed.tally.pruned += 1
+        elif result.status == "diverged" or result.best_value is None:
+            feed.study.tell(trial, state=TrialState.FAIL)
+            feed.tally.failed += 1
+        else:
+            feed.study.tell(trial, result.best_value)
+            feed.tally.complete += 1
+
+
+@dataclass
+class TuneResult:
+    """The study and what the summary prints."""
+
+    study: optuna.Study
+    summary: dict[str, Any]
+
+
+def tune(
+    path: str | Path,
+    storage: str | None = None,
+    seed: int | None = None,
+    trials: int | None = None,
+    console: Console | None = None,
+) -> TuneResult:
+    """Run (or continue) the study an experiment file's ``[tune]`` section describes."""
+    raw = read_toml(path)
+    if "tune" not in raw:
+        raise UserError(f"{path}: missing [tune] section (with [tune.space])")
+    base = validate(raw)
+    settings = base.tune
+    if trials is not None:
+        settings = settings.model_copy(update={"trials": trials})
+    if seed is not None:
+        settings = settings.model_copy(update={"seed": seed})
+    space = SearchSpace(settings.space)
+    space.check_against(raw)
+    dataset = load_dataset(base.data)
+    task = task_for(base, dataset)
+    monitor_name = settings.monitor or base.train.monitor
+    train_with_monitor = base.train.model_copy(update={"monitor": monitor_name})
+    monitor = monitor_for(base.model_copy(update={"train": train_with_monitor}), task)
+    name = settings.study or Path(path).stem
+    study = open_study(
+        name, storage or settings.storage or f"runs/{name}.log", settings, space, monitor.maximize
+    )
+    study.set_user_attr(
+        "metric",
+        f"{monitor.column.removesuffix('_metric')}_{task.metric_name}"
+        if monitor.column == "val_metric"
+        else "val_loss",
+    )
+    recover_crashed(study)
+    tally = Tally()
+    stages = settings.coarse_to_fine.stages if settings.sampler == "coarse_to_fine" else 1
+    feed = StudyFeed(
+        study,
+        raw,
+        space,
+        settings.trials,
+        stages,
+        settings.coarse_to_fine.top,
+        settings.coarse_to_fine.margin,
+        tally,
+    )
+    capacity = settings.trials if settings.population == "auto" else settings.population
+    capacity = min(capacity, 64) if settings.population == "auto" else capacity
+    deadline = None if settings.timeout is None else time.perf_counter() + settings.timeout
+    with Live(tally.table(study), console=console or Console(quiet=True), transient=False) as live:
+        _run_populations(
+            feed,
+            dataset,
+            resolve_device(base.train.device),
+            capacity,
+            monitor,
+            lambda: deadline is not None and time.perf_counter() > deadline,
+            lambda: live.update(tally.table(study)),
+        )
+    return TuneResult(study, _summary(study, tally))
+
+
+def _run_populations(
+    feed: StudyFeed,
+    dataset: Dataset,
+    device: Any,
+    capacity: int,
+    monitor: Any,
+    timed_out: Callable[[], bool],
+    refresh: Callable[[], None],
+) -> None:
+    """Round-robin one epoch of every population until the budget is spent."""
+    trainers: dict[str, PopulationTrainer] = {}
+    while True:
+        stop = timed_out()
+        if (
+            not stop
+            and not any(feed.queues.values())
+            and not any(t.active for t in trainers.values())
+        ):
+            feed.ask()  # seed the first population of a fresh or resumed study
+        for key in list(feed.queues):
+            if key not in trainers:
+                experiment = feed.experiments[feed.queues[key][0].id]
+                task = task_for(experiment, dataset)
+                trainers[key] = PopulationTrainer(
+                    build_population(experiment, dataset, task, device),
+                    StructureSource(feed, key, monitor.column, len(trainers)),
+                    capacity,
+                    dataset.x_val,
+                    dataset.y_val,
+                    monitor,
+                    patience=experiment.train.patience,
+                )
+        if not stop:
+            for trainer in trainers.values():
+                trainer.fill()
+        active = [t for t in trainers.values() if t.active]
+        feed.tally.occupancy = {
+            k: (len(t.population), t.capacity) for k, t in trainers.items() if t.active
+        }
+        refresh()
+        if not active:
+            if stop or not feed.can_ask():
+                return
+            continue
+        for trainer in active:
+            trainer.advance()
+
+
+def _best_value(study: optuna.Study) -> float | None:
+    try:
+        return study.best_value
+    except ValueError:
+        return None
+
+
+def _summary(study: optuna.Study, tally: Tally) -> dict[str, Any]:
+    best = None
+    try:
+        best = study.best_trial
+    except ValueError:
+        pass
+    states = [t.state for t in study.get_trials(deepcopy=False)]
+    return {
+        "study": study.study_name,
+        "trials": len(states),
+        "complete": states.count(TrialState.COMPLETE),
+        "pruned": states.count(TrialState.PRUNED),
+        "failed": states.count(TrialState.FAIL),
+        "best_value": None if best is None else best.value,
+        "best_params": None if best is None else decode_params(best.params),
+        "best_trial": None if best is None else best.number,
+        "seconds": time.perf_counter() - tally.started,
+    }
+
+
+def _label(params: dict[str, Any]) -> str:
+    return " ".join(
+        f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in params.items()
+    )
+
+
+def _ranges_json(ranges: dict[str, Range]) -> dict[str, dict[str, Any]]:
+    return {n: {"low": r.low, "high": r.high, "log": r.log} for n, r in ranges.items()}

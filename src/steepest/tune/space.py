@@ -1,0 +1,180 @@
+"""Search spaces: `[tune.space]` → Optuna suggestions → concrete experiments.
+
+Any key of ``[model]`` or ``[train]`` may be searched. Values Optuna cannot store as a
+categorical (lists such as ``hidden = [[64], [128, 64]]``) travel as their JSON text.
+"""
+
+import json
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import optuna
+
+from steepest.config import ModelConfig, ParamSpec, TrainConfig, validate
+from steepest.errors import UserError
+
+SECTION_OF = {name: "model" for name in ModelConfig.model_fields} | {
+    name: "train" for name in TrainConfig.model_fields
+}
+_NOT_SEARCHABLE = {"out", "device", "population", "schedule"}
+_PRIMITIVE = (bool, int, float, str, type(None))
+
+
+@dataclass(frozen=True)
+class Range:
+    """A numeric interval searched in linear or log space."""
+
+    low: float
+    high: float
+    log: bool
+    integer: bool
+
+
+class SearchSpace:
+    """An ordered set of hyperparameters to draw; conditions refer to earlier entries."""
+
+    def __init__(self, params: dict[str, ParamSpec]) -> None:
+        seen: set[str] = set()
+        for name, spec in params.items():
+            if name not in SECTION_OF or name in _NOT_SEARCHABLE:
+                raise UserError(f"[tune.space] {name}: not a searchable key of [model] or [train]")
+            for other in spec.when or {}:
+                if other not in seen:
+                    raise UserError(
+                        f"[tune.space] {name}.when: {other!r} must be a parameter listed before it"
+                    )
+            seen.add(name)
+        self.params = params
+
+    def applies(self, name: str, chosen: dict[str, Any]) -> bool:
+        """Whether a conditional parameter is active given the values chosen so far."""
+        for other, allowed in (self.params[name].when or {}).items():
+            options = allowed if isinstance(allowed, list) else [allowed]
+            if other not in chosen or chosen[other] not in options:
+                return False
+        return True
+
+    def suggest(self, trial: optuna.Trial) -> dict[str, Any]:
+        """Draw every active parameter through the trial (so the sampler sees it)."""
+        chosen: dict[str, Any] = {}
+        for name, spec in self.params.items():
+            if self.applies(name, chosen):
+                chosen[name] = _suggest_one(trial, name, spec)
+        return chosen
+
+    def ranges(self) -> dict[str, Range]:
+        """The numeric parameters' intervals."""
+        return {
+            name: Range(
+                spec.low, spec.high, spec.log or spec.type == "loguniform", spec.type == "int"
+            )
+            for name, spec in self.params.items()
+            if spec.type in ("uniform", "loguniform", "int")
+        }
+
+    def with_ranges(self, ranges: dict[str, Range]) -> "SearchSpace":
+        """The same space with some numeric intervals replaced."""
+        params = dict(self.params)
+        for name, interval in ranges.items():
+            params[name] = params[name].model_copy(
+                update={"low": interval.low, "high": interval.high}
+            )
+        return SearchSpace(params)
+
+    def grid(self) -> dict[str, list[Any]]:
+        """Optuna's GridSampler search space: every parameter must list its values."""
+        grid = {}
+        for name, spec in self.params.items():
+            if spec.type == "choice":
+                grid[name] = [_encode(v) for v in spec.values]
+            elif spec.type == "int" and not spec.log:
+                grid[name] = list(range(int(spec.low), int(spec.high) + 1, int(spec.step or 1)))
+            elif spec.type == "fixed":
+                grid[name] = [_encode(spec.value)]
+            else:
+                raise UserError(
+                    f"[tune.space] {name}: sampler 'grid' needs choice values "
+                    f'(got {spec.type}; write type = "choice", values = [...])'
+                )
+        return grid
+
+    def check_against(self, raw: dict[str, Any]) -> None:
+        """Validate every bound and choice against the config schema up front, so a bad
+        range fails before any training, with the config's own message."""
+        for name, spec in self.params.items():
+            candidates = {
+                "choice": spec.values or [],
+                "fixed": [spec.value],
+            }.get(spec.type, [spec.low, spec.high])
+            for value in candidates:
+                if spec.type == "int":
+                    value = int(value)
+                try:
+                    validate(apply_params(raw, {name: value}))
+                except UserError as error:
+                    raise UserError(f"[tune.space] {name} = {value!r}: {error}") from None
+
+
+def apply_params(raw: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:
+    """A copy of the raw experiment with searched values written into their sections."""
+    concrete = {s: dict(v) if isinstance(v, dict) else v for s, v in raw.items()}
+    concrete.pop("tune", None)
+    for name, value in params.items():
+        section = SECTION_OF[name]
+        concrete.setdefault(section, {})
+        concrete[section][name] = value
+    return concrete
+
+
+def narrow(ranges: dict[str, Range], best: list[dict[str, Any]], margin: float) -> dict[str, Range]:
+    """Coarse-to-fine: each range shrinks to the span of the best trials' values, widened by
+    `margin`·span on each side (log space for log ranges), clipped to the old range.
+
+    With a single best value the span is taken as `margin` of the old range instead.
+    """
+    narrowed = {}
+    for name, old in ranges.items():
+        values = [trial[name] for trial in best if name in trial]
+        if not values:
+            narrowed[name] = old
+            continue
+        to = math.log if old.log else float
+        lo, hi = to(min(values)), to(max(values))
+        span = (hi - lo) or margin * (to(old.high) - to(old.low))
+        back = math.exp if old.log else float
+        low = max(old.low, back(lo - margin * span))
+        high = min(old.high, back(hi + margin * span))
+        if old.integer:
+            low, high = math.floor(low), math.ceil(high)
+            high = max(high, low + 1)
+        narrowed[name] = Range(low, high, old.log, old.integer)
+    return narrowed
+
+
+def _suggest_one(trial: optuna.Trial, name: str, spec: ParamSpec) -> Any:
+    if spec.type == "fixed":
+        return spec.value
+    if spec.type == "choice":
+        return _decode(trial.suggest_categorical(name, [_encode(v) for v in spec.values]))
+    if spec.type == "int":
+        return trial.suggest_int(
+            name, int(spec.low), int(spec.high), step=int(spec.step or 1), log=spec.log
+        )
+    log = spec.log or spec.type == "loguniform"
+    return trial.suggest_float(name, spec.low, spec.high, log=log, step=spec.step)
+
+
+def _encode(value: Any) -> Any:
+    return value if isinstance(value, _PRIMITIVE) else json.dumps(value)
+
+
+def _decode(value: Any) -> Any:
+    if isinstance(value, str) and value[:1] in "[{":
+        return json.loads(value)
+    return value
+
+
+def decode_params(params: dict[str, Any]) -> dict[str, Any]:
+    """A trial's stored params back as config values (JSON-encoded lists decoded)."""
+    return {name: _decode(value) for name, value in params.items()}

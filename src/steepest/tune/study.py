@@ -1,0 +1,114 @@
+"""Opening an Optuna study: storage, sampler, pruner, and recovery after a crash.
+
+We keep no storage of our own: Optuna's journal file is the default (append-only, safe
+for several processes on one machine, and 30× cheaper per report than SQLite, which
+commits on every report); any Optuna storage URL works for several machines.
+"""
+
+import os
+import socket
+from pathlib import Path
+
+import optuna
+from optuna.storages import JournalStorage
+from optuna.storages.journal import JournalFileBackend
+from optuna.trial import TrialState
+
+from steepest.config import TuneConfig
+from steepest.errors import UserError
+from steepest.tune.space import SearchSpace
+
+WORKER_ATTR = "worker"
+CRASHED_ATTR = "crashed_trials"
+
+
+def open_storage(storage: str) -> optuna.storages.BaseStorage:
+    """A journal file for a plain path; an RDB storage for a URL (sqlite://, postgresql://)."""
+    if "://" in storage:
+        try:
+            return optuna.storages.RDBStorage(storage)
+        except Exception as error:  # driver missing, server down, bad URL: all user-facing
+            raise UserError(f"--storage {storage}: cannot open ({error})") from None
+    path = Path(storage)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return JournalStorage(JournalFileBackend(str(path)))
+
+
+def make_sampler(tune: TuneConfig, space: SearchSpace) -> optuna.samplers.BaseSampler:
+    """Optuna's sampler for `tune.sampler`; coarse-to-fine draws at random inside the
+    stage's narrowed space."""
+    seed = tune.seed
+    if tune.sampler == "grid":
+        return optuna.samplers.GridSampler(space.grid(), seed=seed)
+    if tune.sampler == "tpe":
+        return optuna.samplers.TPESampler(
+            seed=seed, n_startup_trials=tune.startup_trials, constant_liar=True
+        )
+    if tune.sampler == "qmc":
+        return optuna.samplers.QMCSampler(seed=seed, scramble=True, warn_independent_sampling=False)
+    return optuna.samplers.RandomSampler(seed=seed)
+
+
+def make_pruner(tune: TuneConfig) -> optuna.pruners.BasePruner:
+    """Optuna's pruner for `tune.pruner`, fed one value per member per epoch."""
+    if tune.pruner == "median":
+        return optuna.pruners.MedianPruner(
+            n_startup_trials=tune.startup_trials, n_warmup_steps=tune.warmup_epochs
+        )
+    if tune.pruner == "asha":
+        return optuna.pruners.SuccessiveHalvingPruner()
+    if tune.pruner == "hyperband":
+        return optuna.pruners.HyperbandPruner()
+    return optuna.pruners.NopPruner()
+
+
+def open_study(
+    name: str, storage: str, tune: TuneConfig, space: SearchSpace, maximize: bool
+) -> optuna.Study:
+    """Create the study or continue it (same name, same storage)."""
+    study = optuna.create_study(
+        study_name=name,
+        storage=open_storage(storage),
+        sampler=make_sampler(tune, space),
+        pruner=make_pruner(tune),
+        direction="maximize" if maximize else "minimize",
+        load_if_exists=True,
+    )
+    if study.direction != (
+        optuna.study.StudyDirection.MAXIMIZE if maximize else optuna.study.StudyDirection.MINIMIZE
+    ):
+        raise UserError(f"study {name!r} exists with the other direction: use a new study name")
+    return study
+
+
+def worker_id() -> str:
+    """host:pid, recorded on every trial so a restart knows which trials died with it."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def recover_crashed(study: optuna.Study) -> list[int]:
+    """Trials RUNNING for a process of this host that no longer exists died with it: mark
+    them FAIL, remember them as crashed (they do not count against the budget) and queue
+    their parameters again. Trials of live processes or other hosts are left alone."""
+    host = socket.gethostname()
+    crashed = list(study.user_attrs.get(CRASHED_ATTR, []))
+    for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        worker = trial.user_attrs.get(WORKER_ATTR, "")
+        worker_host, _, pid = worker.rpartition(":")
+        if worker_host != host or not pid.isdigit() or _alive(int(pid)):
+            continue
+        study.tell(trial.number, state=TrialState.FAIL)
+        crashed.append(trial.number)
+        study.enqueue_trial(trial.params, user_attrs={"requeued_from": trial.number})
+    study.set_user_attr(CRASHED_ATTR, crashed)
+    return crashed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

@@ -1,0 +1,166 @@
+"""The population invariant: member k trains exactly like the same trial alone."""
+
+import math
+
+import pytest
+import torch
+
+from steepest.config import ModelConfig
+from steepest.fit import MemberList, Monitor, PopulationTrainer, fit
+from steepest.nn.init import initialize_
+from steepest.nn.layers import build_model
+from steepest.nn.losses import make_loss
+from steepest.nn.metrics import accuracy
+from steepest.population import Member, Population
+
+N, FEATURES, CLASSES = 96, 12, 4
+
+
+def data(images: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+    g = torch.Generator().manual_seed(0)
+    shape = (N, 1, 6, 6) if images else (N, FEATURES)
+    x = torch.randn(shape, generator=g)
+    y = torch.randint(0, CLASSES, (N,), generator=g)
+    return x, y
+
+
+def factory(cfg: ModelConfig, images: bool = False, dropout: bool = False):
+    shape = (1, 6, 6) if images else (FEATURES,)
+
+    def make():
+        module = build_model(cfg, shape, CLASSES, dropout)
+        initialize_(module, cfg.init)
+        return module
+
+    return make
+
+
+def population(make, images=False, batch=16) -> Population:
+    x, y = data(images)
+    return Population(make, make_loss("cross_entropy"), accuracy, x, y, batch)
+
+
+def members(k: int, optimizers=("momentum",)) -> list[Member]:
+    return [
+        Member(
+            id=i,
+            seed=100 + i,
+            optimizer=optimizers[i % len(optimizers)],
+            hparams={
+                "lr": 0.02 * (i + 1),
+                "momentum": 0.5 + 0.05 * i,
+                "dropout": 0.1 * (i % 4),
+                "l2": 1e-3 * (i % 3),
+            },
+            epochs=3,
+        )
+        for i in range(k)
+    ]
+
+
+def train_losses(pop: Population, epochs: int) -> list[torch.Tensor]:
+    return [pop.run_epoch()[0] for _ in range(epochs)]
+
+
+CASES = {
+    "mlp-dropout": (ModelConfig(hidden=[16, 16]), False, True),
+    "mlp-batchnorm": (ModelConfig(hidden=[16], batch_norm=True), False, False),
+    "cnn": (ModelConfig(kind="cnn", channels=[4, 6], batch_norm=True), True, True),
+}
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_member_trains_as_it_would_alone(case):
+    cfg, images, dropout = CASES[case]
+    make = factory(cfg, images, dropout)
+    together = population(make, images)
+    together.add(members(8))
+    losses = torch.stack(train_losses(together, 3), 1)
+    for k, member in enumerate(members(8)):
+        alone = population(make, images)
+        alone.add([member])
+        alone_losses = torch.stack(train_losses(alone, 3), 1)[0]
+        torch.testing.assert_close(losses[k], alone_losses, rtol=1e-5, atol=1e-5)
+        torch.testing.assert_close(together.flat[k], alone.flat[0], rtol=1e-5, atol=1e-5)
+        for name, buffer in together.buffers.items():
+            torch.testing.assert_close(buffer[k], alone.buffers[name][0], rtol=1e-5, atol=1e-5)
+
+
+def test_members_differ_from_each_other():
+    """Guards the invariant test against a population whose members are all the same."""
+    pop = population(factory(ModelConfig(hidden=[16]), dropout=True))
+    pop.add(members(3))
+    pop.run_epoch()
+    assert not torch.allclose(pop.flat[0], pop.flat[1])
+
+
+def test_mixed_optimizers_share_a_population():
+    make = factory(ModelConfig(hidden=[16]))
+    mixed = members(6, optimizers=("momentum", "adam", "sgd"))
+    together = population(make)
+    together.add(mixed)
+    losses = torch.stack(train_losses(together, 2), 1)
+    assert [name for name, _, _ in together.groups] == ["momentum", "adam", "sgd"]
+    for row, member in enumerate(together.members):
+        alone = population(make)
+        alone.add([members(6, optimizers=("momentum", "adam", "sgd"))[member.id]])
+        torch.testing.assert_close(losses[row], torch.stack(train_losses(alone, 2), 1)[0])
+
+
+def test_leaving_mid_epoch_leaves_the_others_unchanged():
+    make = factory(ModelConfig(hidden=[16]), dropout=True)
+    full, compacted = population(make), population(make)
+    full.add(members(8))
+    compacted.add(members(8))
+    for pop in (full, compacted):
+        pop.begin_epoch()
+        for _ in range(3):
+            pop.step()
+    compacted.remove([2, 5])
+    for pop in (full, compacted):
+        while pop.step_in_epoch < pop.steps_per_epoch:
+            pop.step()
+        pop.end_epoch()
+        pop.run_epoch()
+    kept = [0, 1, 3, 4, 6, 7]
+    assert [m.id for m in compacted.members] == kept
+    torch.testing.assert_close(compacted.flat, full.flat[kept])
+
+
+def test_member_joining_later_trains_as_if_alone():
+    make = factory(ModelConfig(hidden=[16]), dropout=True)
+    newcomer = members(4)[3]
+    pop = population(make)
+    pop.add(members(3))
+    pop.run_epoch()
+    pop.add([newcomer])
+    pop.run_epoch()
+    pop.run_epoch()
+    alone = population(make)
+    alone.add([members(4)[3]])
+    alone.run_epoch()
+    alone.run_epoch()
+    torch.testing.assert_close(pop.flat[-1], alone.flat[0], rtol=1e-5, atol=1e-5)
+
+
+def test_diverging_member_fails_alone():
+    make = factory(ModelConfig(hidden=[16]))
+    healthy = members(3)
+    wild = Member(
+        id=9, seed=7, optimizer="momentum", hparams={"lr": 1e12, "momentum": 0.9}, epochs=3
+    )
+    x_val, y_val = data()
+    source = MemberList([*healthy[:2], wild, healthy[2]])
+    fit(PopulationTrainer(population(make), source, 4, x_val, y_val, Monitor("val_metric", True)))
+    status = {r.member.id: r.status for r in source.results}
+    assert status[9] == "diverged"
+    assert all(status[i] == "finished" for i in range(3))
+    clean = MemberList(members(3))
+    fit(PopulationTrainer(population(make), clean, 4, x_val, y_val, Monitor("val_metric", True)))
+    for with_wild, without in zip(
+        sorted(source.results, key=lambda r: r.member.id)[:3], clean.results
+    ):
+        assert all(math.isfinite(row["train_loss"]) for row in with_wild.history)
+        assert [r["train_loss"] for r in with_wild.history] == pytest.approx(
+            [r["train_loss"] for r in without.history], rel=1e-5
+        )
