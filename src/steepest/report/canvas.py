@@ -3,6 +3,7 @@ backend, one house style, and the two ways a figure leaves us (PNG file, data UR
 
 import base64
 import io
+import math
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -15,6 +16,7 @@ import numpy as np  # noqa: E402
 from matplotlib.axes import Axes  # noqa: E402
 from matplotlib.collections import LineCollection  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
+from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter  # noqa: E402
 
 BEST = "#d62728"
 TRAIN = "#1f77b4"
@@ -81,7 +83,19 @@ def draw_faint_lines(ax: Axes, curves: Sequence[tuple[np.ndarray, np.ndarray]],
     ax.autoscale_view()
 
 
-def note(ax: Axes, text: str) -> None:
-    """Replace an empty plot by a centred sentence saying why it is empty."""
-    ax.set_axis_off()
-    ax.text(0.5, 0.5, text, ha="center", va="center", transform=ax.transAxes, color=MUTED)
+def log_scale(ax: Axes, which: str) -> None:
+    """Make the ``which`` (``"x"`` or ``"y"``) axis logarithmic with ticks at 1, 2 and 5
+    times powers of ten, labelled in plain numbers (``0.02`` rather than ``2×10⁻²``);
+    over more than two decades only the powers of ten are labelled, so labels never crowd."""
+    getattr(ax, f"set_{which}scale")("log")
+    axis = ax.xaxis if which == "x" else ax.yaxis
+
+    def label(value: float, _position: int) -> str:
+        low, high = sorted(axis.get_view_interval())
+        mantissa = value / 10 ** math.floor(math.log10(value))
+        crowded = low > 0 and math.log10(high / low) > 2
+        return "" if crowded and round(mantissa) != 1 else f"{value:g}"
+
+    axis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
+    axis.set_major_formatter(FuncFormatter(label))
+    axis.set_minor_formatter(NullFormatter())

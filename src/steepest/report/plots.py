@@ -86,7 +86,7 @@ def _loss_png(run: Run, out_dir: Path) -> Path:
     fig, ax = _train_val_png(run, "loss", 1.0, "Loss per epoch", "loss")
     best = run.history[run.best_member]
     if canvas.spans_decades(np.concatenate([best["train_loss"], best["val_loss"]])):
-        ax.set_yscale("log")
+        canvas.log_scale(ax, "y")
     _legend(ax, run, "other members (validation)")
     return canvas.save_png(fig, out_dir / "loss.png")
 
@@ -129,7 +129,7 @@ def _columns_png(run: Run, columns: list[str], title: str, path: Path) -> Path:
         _draw_others(ax, run, column, 1.0)
         _draw_best(ax, run, column, 1.0, canvas.BEST, _best_label(run))
         if canvas.spans_decades(np.concatenate([h[column] for h in run.history.values()]), 1.0):
-            ax.set_yscale("log")
+            canvas.log_scale(ax, "y")
         ax.set_ylabel(AXIS_LABELS.get(column, column))
     panels[-1].set_xlabel("epoch")
     _legend(panels[0], run, "other members")
