@@ -1,0 +1,101 @@
+"""Facts drawn from a study: counts, best trial, wall time, axes, importances, stages."""
+
+import math
+from datetime import UTC, datetime, timedelta
+
+import optuna
+import pytest
+from optuna.distributions import FloatDistribution
+
+from steepest.report.study import param_axes, param_importances, stages, summarize
+
+from .synthetic import make_study
+
+
+def test_counts_best_and_wall_time_of_a_running_study():
+    study = make_study(30, running=2)  # started 3 minutes ago, trials 4, 9, ... 24 fail
+    summary = summarize(study)
+    assert summary.counts["failed"] == 5 and summary.counts["running"] == 2
+    assert sum(summary.counts.values()) == 30 and summary.running
+    assert summary.best.number == study.best_trial.number
+    assert summary.wall_seconds == pytest.approx(180, abs=5)
+    assert summary.trials_per_minute == pytest.approx(28 / 3, rel=0.05)
+    assert summary.metric == "val_accuracy" and summary.maximize
+
+
+def test_finished_study_ends_at_its_finished_attribute():
+    study = make_study(10, running=0)
+    study.set_user_attr("finished", (datetime.now(UTC) - timedelta(seconds=30)).isoformat())
+    summary = summarize(study)
+    assert not summary.running
+    assert summary.wall_seconds == pytest.approx(30, abs=5)
+
+
+def test_study_without_attributes_or_trials():
+    summary = summarize(optuna.create_study())
+    assert summary.best is None and summary.wall_seconds is None
+    assert summary.trials_per_minute is None and summary.metric == "objective"
+    assert not summary.maximize
+
+
+def test_multi_objective_study_is_refused_by_name():
+    study = optuna.create_study(directions=["minimize", "maximize"], study_name="pareto")
+    with pytest.raises(ValueError, match="'pareto' has 2 objectives"):
+        summarize(study)
+
+
+def test_axes_span_every_stage_and_map_to_the_unit_interval():
+    axes = param_axes(make_study(30).get_trials())
+    assert list(axes) == ["lr", "momentum", "optimizer", "width"]
+    lr = axes["lr"]
+    assert (lr.low, lr.high, lr.log) == (1e-4, 1.0, True)
+    assert lr.unit(1e-2) == pytest.approx(0.5)  # halfway in log space
+    assert axes["momentum"].unit(0.495) == pytest.approx(0.5)
+    assert axes["optimizer"].choices == ("sgd", "adam")
+    assert axes["optimizer"].unit("adam") == 1.0 and axes["optimizer"].position("sgd") == 0.0
+
+
+def test_importances_are_seeded_and_sum_to_one():
+    study = make_study(40, running=0)
+    first, again = param_importances(study), param_importances(study)
+    assert first == again
+    assert set(first) == {"lr", "momentum", "optimizer", "width"}
+    assert sum(first.values()) == pytest.approx(1.0)
+    assert list(first.values()) == sorted(first.values(), reverse=True)
+
+
+def _single_param_study(values: list[float]) -> optuna.Study:
+    study = optuna.create_study()
+    for x in values:
+        study.add_trial(optuna.trial.create_trial(
+            value=x * x, params={"x": x}, distributions={"x": FloatDistribution(-1, 1)}))
+    return study
+
+
+def test_importance_needs_two_complete_trials():
+    assert "at least 2 complete trials" in param_importances(_single_param_study([0.5]))
+
+
+def test_importance_of_a_single_parameter_is_all_of_it():
+    assert param_importances(_single_param_study([0.1, 0.5, -0.3])) == {"x": 1.0}
+
+
+def test_stages_group_trials_and_measure_narrowing():
+    study = make_study(30, running=0)
+    found = stages(study, maximize=True)
+    assert [s.index for s in found] == [0, 1, 2]
+    assert sum(len(s.trials) for s in found) == 30
+    assert found[2].width_fraction("lr", found[0]) == pytest.approx(0.25)  # 1 of 4 decades
+    assert found[1].width_fraction("momentum", found[0]) == pytest.approx(0.49 / 0.99)
+    complete = [t.value for t in found[2].trials if t.value is not None]
+    assert found[2].best_value == max(complete)
+
+
+def test_no_stages_without_the_attribute():
+    assert stages(make_study(5, stages=False), maximize=True) == []
+
+
+def test_stage_without_complete_trials_has_no_best_value():
+    study = make_study(3, running=3)
+    assert all(s.best_value is None for s in stages(study, maximize=True))
+    assert not math.isnan(summarize(study).wall_seconds)
