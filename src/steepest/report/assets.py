@@ -24,10 +24,11 @@ img { display: block; max-width: 100%; height: auto; margin: 0 auto; }
 .note { color: var(--muted); font-style: italic; }
 .caption { color: var(--muted); margin: -6px 0 10px; font-size: 14px; }
 h3 { font-size: 15px; margin: 8px 0 6px; }
-.tiles { display: grid; grid-template-columns: repeat(auto-fit, minmax(140px, 1fr));
+.tiles { display: grid; grid-template-columns: repeat(auto-fit, minmax(128px, 1fr));
          gap: 12px; margin-bottom: 16px; }
 .tile { border: 1px solid var(--line); border-radius: 8px; padding: 10px 14px; }
-.tile b { display: block; font-size: 24px; font-variant-numeric: tabular-nums; }
+.tile b { display: block; font-size: 22px; white-space: nowrap;
+          font-variant-numeric: tabular-nums; }
 .tile span { color: var(--muted); font-size: 13px; }
 .tile.best { border-color: var(--best); }
 .tile.best b { color: var(--best); }

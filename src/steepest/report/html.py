@@ -91,7 +91,7 @@ def _summary_section(summary: Summary) -> Section:
          f"best {summary.metric}" + (f" (trial {best.number})" if best else ""), "best"),
         (_duration(summary.wall_seconds), "wall time", ""),
         ("—" if summary.trials_per_minute is None else f"{summary.trials_per_minute:.1f}",
-         "finished trials per minute", ""),
+         "finished trials / minute", ""),
     ]
     body = '<div class="tiles">' + "".join(
         f'<div class="tile {kind}"><b>{escape(str(value))}</b><span>{escape(label)}</span></div>'

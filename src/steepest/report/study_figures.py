@@ -157,7 +157,7 @@ def parallel_coordinates(complete: list[FrozenTrial], axes: list[ParamAxis],
                             [mappable.to_rgba(values[i]) for i in order], alpha=0.5, width=1)
     ax.plot(*line(summary.best), color=canvas.BEST, linewidth=2.4)
     for x, axis in enumerate([*axes, objective]):
-        ax.axvline(x, color="black", linewidth=0.8)
+        ax.vlines(x, 0, 1, color="black", linewidth=0.8)
         _axis_ticks(ax, x, axis)
     ax.set(xlim=(-0.3, len(axes) + 0.3), ylim=(-0.15, 1.08))
     ax.set_axis_off()
