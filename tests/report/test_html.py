@@ -136,3 +136,12 @@ def test_minimised_study_in_a_journal_file(tmp_path):
     assert "minimise objective" in text and "Study quadratic" in text
     assert f"{loaded.best_value:.4g}" in text
     assert "running" not in text.split("<main>")[0]
+
+
+def test_stages_announced_before_any_trial(tmp_path):
+    study = optuna.create_study()
+    study.set_user_attr("stages", [{"stage": 0, "space": {
+        "lr": {"low": 1e-3, "high": 1.0, "log": True}}}])
+    text = write_report(study, tmp_path / "stage0.html").read_text()
+    assert "No trial has sampled these ranges yet." in text
+    assert "0.001 – 1 (log), 100% of stage 0" in text

@@ -46,6 +46,7 @@ EMPTY = {
     "curves": "No trial has reported a value per epoch yet.",
     "parallel": "Parallel coordinates need a complete trial.",
     "slices": "Slice plots need a complete trial.",
+    "stages": "No trial has sampled these ranges yet.",
 }
 
 

@@ -214,10 +214,12 @@ def importances(scores: dict[str, float]) -> str:
     return canvas.png_data_uri(fig)
 
 
-def stage_ranges(found: list[Stage], axes: dict[str, ParamAxis]) -> str:
+def stage_ranges(found: list[Stage], axes: dict[str, ParamAxis]) -> str | None:
     """For each numeric parameter of the coarse-to-fine search, one bar per stage spanning
     its range, with the values its trials tried (complete dark, others grey)."""
     names = [n for n in found[0].space if n in axes]
+    if not names:
+        return None
     fig, grid = canvas.new_figure(WIDTH, 0.5 + (0.5 + 0.4 * len(found)) * len(names),
                                   rows=len(names))
     rng = np.random.default_rng(0)
