@@ -7,6 +7,7 @@ from pathlib import Path
 
 from rich.console import Console
 
+from steepest import gradcheck, playground
 from steepest.errors import UserError
 
 EXIT_USAGE = 2
@@ -43,6 +44,36 @@ def _train(args: argparse.Namespace) -> None:
     )
 
 
+def _tune(args: argparse.Namespace) -> None:
+    from steepest.tune.run import retrain_best, tune
+
+    console = Console(stderr=True, quiet=args.quiet or args.json)
+    result = tune(args.experiment, args.storage, args.seed, args.trials, console=console)
+    summary = result.summary
+    if args.final and summary["best_trial"] is not None:
+        summary["final"] = retrain_best(args.experiment, result.study)
+    if args.json:
+        print(json.dumps(summary))
+        return
+    out = Console(quiet=args.quiet)
+    out.print(
+        f"study {summary['study']}: {summary['trials']} trials ({summary['complete']} complete, "
+        f"{summary['pruned']} pruned, {summary['failed']} failed) in {summary['seconds']:.1f} s"
+    )
+    out.print(f"best value {summary['best_value']} with {summary['best_params']}")
+    if "final" in summary:
+        out.print(f"best trial retrained, test: {summary['final']}")
+
+
+def _report(args: argparse.Namespace) -> None:
+    from steepest.report.html import write_report
+    from steepest.tune.study import load_study
+
+    study = load_study(str(args.storage), args.study)
+    path = write_report(study, args.output)
+    print(f"report: {path}")
+
+
 def _data(args: argparse.Namespace) -> None:
     from steepest.data import describe, names
 
@@ -69,6 +100,25 @@ def parser() -> argparse.ArgumentParser:
     train.add_argument("--quiet", action="store_true", help="no progress bar")
     train.add_argument("--json", action="store_true", help="print the summary as one JSON object")
     train.set_defaults(run=_train)
+
+    tune = commands.add_parser("tune", help="run or continue the study of an experiment file")
+    tune.add_argument("experiment", type=Path)
+    tune.add_argument("--storage", help="journal file or Optuna storage URL (sqlite, postgresql)")
+    tune.add_argument("--seed", type=int, help="sampler seed: same trials, same values")
+    tune.add_argument("--trials", type=int, help="trial budget (default: [tune] trials)")
+    tune.add_argument("--final", action="store_true", help="retrain the best trial, test it")
+    tune.add_argument("--quiet", action="store_true", help="no live table")
+    tune.add_argument("--json", action="store_true", help="print the summary as one JSON object")
+    tune.set_defaults(run=_tune)
+
+    report = commands.add_parser("report", help="a study as one self-contained HTML file")
+    report.add_argument("storage", help="journal file (runs/NAME.log) or Optuna storage URL")
+    report.add_argument("-o", "--output", type=Path, default=Path("report.html"))
+    report.add_argument("--study", help="study name (needed when the storage holds several)")
+    report.set_defaults(run=_report)
+
+    gradcheck.add_command(commands)
+    playground.add_command(commands)
 
     data = commands.add_parser("data", help="built-in data sets")
     data.add_argument("action", choices=["list", "show"])

@@ -1,20 +1,20 @@
 """A population: K members of one architecture trained as one vectorized model.
 
-Each member's parameters are one row of a flat leaf tensor ``flat`` of shape [K, P]; the
-module's named parameters are views of it (``flat.split(sizes, 1)`` then ``view``), so
-one autograd backward fills ``flat.grad`` [K, P] and each update rule makes a handful of
-broadcast ops over whole rows. Buffers (BatchNorm statistics, dropout rates and keys) are
-stacked [K, ...] too. The forward is ``functional_call`` under ``vmap`` over members, each
-on its own batch [K, B, ...]; the loss is the sum of the K members' losses, so member k's
-gradient is exactly its own loss's gradient and a NaN in one member cannot reach another.
+Each parameter of the module is one leaf tensor [K, ...] (member k's copy at index k), so
+one autograd backward fills every member's gradients and each update rule makes a handful
+of foreach ops over the whole list, as torch.optim's foreach path does for one model.
+Buffers (BatchNorm statistics, dropout rates and keys) are stacked [K, ...] too. The
+forward is ``functional_call`` under ``vmap`` over members, each on its own batch
+[K, B, ...]; the objective is the sum of the K members' losses, so member k's gradient is
+exactly its own loss's gradient and a NaN in one member cannot reach another.
 
 Member k trains exactly as it would alone: its initial weights come from its own seed, its
 data order and dropout masks from counter-based hashes of that seed (`steepest.rng`), and a
 population of one runs the same code.
 
 Members are kept sorted by optimizer, so each update rule owns a contiguous block of rows
-and updates it in place through a view. Members leave between steps (finished, pruned,
-diverged) and join between epochs; the flat rows, buffers, optimizer state and data orders
+and updates it in place through views. Members leave between steps (finished, pruned,
+diverged) and join between epochs; parameters, buffers, optimizer state and data orders
 are compacted or extended without disturbing the others.
 """
 
@@ -39,6 +39,7 @@ from steepest.optim.schedules import Schedule
 # Domain tags keep the hash streams of different uses of one seed apart.
 _DATA_ORDER = 1
 _AUGMENT = 2
+_PENALTIES = (("l1", 0.0), ("l2", 0.0), ("elastic_net", 0.0), ("elastic_alpha", 0.5))
 
 
 @dataclass
@@ -107,20 +108,20 @@ class Population:
         self.steps_per_epoch = math.ceil(len(x_train) / self.batch_size)
 
         template = make_module()
-        self.names = [name for name, _ in template.named_parameters()]
-        self.shapes = [p.shape for _, p in template.named_parameters()]
-        self.sizes = [p.numel() for _, p in template.named_parameters()]
+        named = dict(template.named_parameters())
+        self.names = list(named)
+        self.shapes = [p.shape for p in named.values()]
         is_weight = weight_mask(template)
-        self.weight_rows = torch.cat(
-            [torch.full((n,), float(is_weight[name])) for name, n in zip(self.names, self.sizes)]
-        ).to(self.device, next(template.parameters()).dtype)
+        self.is_weight = [is_weight[name] for name in self.names]
+        self.dtype = next(iter(named.values())).dtype
         self.base = copy.deepcopy(template).to("meta")
-        self.returns_hidden = _accepts_return_hidden(template)
+        self.returns_hidden = "return_hidden" in inspect.signature(template.forward).parameters
 
         self.members: list[Member] = []
-        dtype = next(template.parameters()).dtype
-        self.flat = torch.zeros(0, sum(self.sizes), dtype=dtype, device=self.device)
-        self.flat.requires_grad_()
+        self.params = [
+            torch.zeros((0, *shape), dtype=self.dtype, device=self.device).requires_grad_()
+            for shape in self.shapes
+        ]
         self.buffers: dict[str, Tensor] = {
             name: torch.zeros((0, *b.shape), dtype=b.dtype, device=self.device)
             for name, b in template.named_buffers()
@@ -128,7 +129,8 @@ class Population:
         self.states: dict[str, dict] = {}
         self.order: Tensor | None = None  # [K, N] data order of the current epoch
         self.step_in_epoch = 0
-        self._hparams: dict[str, dict[str, Tensor]] = {}
+        self._hparams: dict[str, dict[str, float | Tensor]] = {}
+        self._penalty: dict[str, float | Tensor] = {}
         self._epoch_loss = self._epoch_metric = torch.zeros(0, device=self.device)
 
     # ----- membership -------------------------------------------------------------------
@@ -155,13 +157,18 @@ class Population:
             if member.optimizer not in RULES:
                 raise ValueError(f"optimizer {member.optimizer!r} has no population update rule")
             module = self._build_member(member)
-            params = dict(module.named_parameters())
-            row = torch.cat([params[n].detach().reshape(-1) for n in self.names])
+            named = dict(module.named_parameters())
+            rows = [named[n].detach().unsqueeze(0) for n in self.names]
             position = self._insert_position(member.optimizer)
-            self._insert_rows(position, row.unsqueeze(0), dict(module.named_buffers()))
+            self.params = [
+                _splice(p.detach(), position, row).requires_grad_()
+                for p, row in zip(self.params, rows)
+            ]
+            for name, buffer in module.named_buffers():
+                self.buffers[name] = _splice(self.buffers[name], position, buffer.unsqueeze(0))
             self.members.insert(position, member)
             _, start, end = next(g for g in self.groups if g[0] == member.optimizer)
-            self._insert_state(member.optimizer, position - start, end - start - 1, row[None])
+            self._insert_state(member.optimizer, position - start, end - start - 1, rows)
         self._refresh_hparams()
 
     def remove(self, rows: list[int]) -> list[Member]:
@@ -176,14 +183,14 @@ class Population:
         )
         for name, start, end in self.groups:
             local = [r - start for r in range(start, end) if r not in leaving]
-            index = torch.tensor(local, dtype=torch.int64, device=self.device)
             if local:
+                index = torch.tensor(local, dtype=torch.int64, device=self.device)
                 self.states[name] = select_members(self.states[name], index)
             else:
                 del self.states[name]
         gone = [self.members[r] for r in sorted(leaving)]
         self.members = [m for r, m in enumerate(self.members) if r not in leaving]
-        self.flat = self.flat.detach()[keep].requires_grad_()
+        self.params = [p.detach()[keep].requires_grad_() for p in self.params]
         self.buffers = {name: b[keep] for name, b in self.buffers.items()}
         self._epoch_loss = self._epoch_loss[keep]
         self._epoch_metric = self._epoch_metric[keep]
@@ -206,16 +213,9 @@ class Population:
                 return end
         return len(self.members)
 
-    def _insert_rows(self, position: int, row: Tensor, buffers: dict[str, Tensor]) -> None:
-        flat = self.flat.detach()
-        self.flat = torch.cat([flat[:position], row, flat[position:]]).requires_grad_()
-        for name, stacked in self.buffers.items():
-            new = buffers[name].detach().unsqueeze(0).to(stacked.dtype)
-            self.buffers[name] = torch.cat([stacked[:position], new, stacked[position:]])
-
-    def _insert_state(self, optimizer: str, local: int, count: int, row: Tensor) -> None:
+    def _insert_state(self, optimizer: str, local: int, count: int, rows: list[Tensor]) -> None:
         """Splice a fresh state row in at `local` of the block's `count` existing rows."""
-        fresh = RULES[optimizer].init([row])
+        fresh = RULES[optimizer].init(rows)
         if count == 0:
             self.states[optimizer] = fresh
             return
@@ -227,51 +227,48 @@ class Population:
     # ----- hyperparameters --------------------------------------------------------------
 
     def _refresh_hparams(self) -> None:
-        """Per-group [Kg] tensors of every hyperparameter at each member's current epoch."""
-        self._hparams = {}
-        for name, start, end in self.groups:
-            block = self.members[start:end]
-            self._hparams[name] = {
-                hp: torch.tensor(
-                    [m.value(hp, default) for m in block], dtype=self.flat.dtype, device=self.device
-                )
+        """Every hyperparameter at each member's current epoch, per optimizer block."""
+        self._hparams = {
+            name: {
+                hp: self._per_member([m.value(hp, default) for m in self.members[start:end]])
                 for hp, default in RULES[name].DEFAULTS.items()
             }
-        self._penalty = {
-            hp: torch.tensor(
-                [m.hparams.get(hp, default) for m in self.members],
-                dtype=self.flat.dtype,
-                device=self.device,
-            )
-            for hp, default in (
-                ("l1", 0.0),
-                ("l2", 0.0),
-                ("elastic_net", 0.0),
-                ("elastic_alpha", 0.5),
-            )
+            for name, start, end in self.groups
         }
-        self._has_penalty = {hp: bool((v != 0).any()) for hp, v in self._penalty.items()}
+        self._penalty = {
+            hp: self._per_member([m.hparams.get(hp, default) for m in self.members])
+            for hp, default in _PENALTIES
+        }
+
+    def _per_member(self, values: list[float]) -> float | Tensor:
+        """One value per member as a [K] tensor — or a plain float when every member has
+        the same value, so the rules take torch's scalar fast paths (a zero weight decay
+        then costs nothing)."""
+        if values and all(v == values[0] for v in values):
+            return float(values[0])
+        return torch.tensor(values, dtype=self.dtype, device=self.device)
 
     def hparam_values(self, name: str) -> Tensor:
         """The current value of one optimizer hyperparameter for every member [K] (NaN where
         a member's rule has no such hyperparameter)."""
-        parts = []
-        for group, start, end in self.groups:
-            values = self._hparams[group].get(name)
-            parts.append(values if values is not None else torch.full((end - start,), math.nan))
+        parts = [
+            torch.as_tensor(self._hparams[group].get(name, math.nan), dtype=self.dtype)
+            .cpu()
+            .expand(end - start)
+            for group, start, end in self.groups
+        ]
         return torch.cat(parts) if parts else torch.zeros(0)
 
     # ----- training ---------------------------------------------------------------------
 
     def parameters(self) -> dict[str, Tensor]:
-        """The named parameters [K, ...], as views of the flat rows."""
-        k = self.flat.shape[0]
-        return {
-            name: chunk.view(k, *shape)
-            for name, chunk, shape in zip(
-                self.names, self.flat.split(self.sizes, dim=1), self.shapes
-            )
-        }
+        """The named parameters, each [K, ...]."""
+        return dict(zip(self.names, self.params))
+
+    @property
+    def flat(self) -> Tensor:
+        """Every member's parameters as one row each, [K, P] (a copy, for inspection)."""
+        return torch.cat([p.detach().reshape(len(self.members), -1) for p in self.params], 1)
 
     def forward(self, x: Tensor, shared_input: bool = False, **kwargs: Any) -> Any:
         """Outputs of every member. x is [K, B, ...] (or [B, ...] with `shared_input`)."""
@@ -280,7 +277,7 @@ class Population:
         def call(p: dict, b: dict, inputs: Tensor) -> Any:
             return functional_call(self.base, (p, b), (inputs,), kwargs)
 
-        if len(self.members) == 1:  # same module code without vmap's per-op overhead
+        if len(self.members) == 1:  # the same module code without vmap's per-op overhead
             single = call(
                 {n: t[0] for n, t in params.items()},
                 {n: t[0] for n, t in self.buffers.items()},
@@ -299,6 +296,7 @@ class Population:
         self._epoch_loss = torch.zeros(len(self.members), device=self.device)
         self._epoch_metric = torch.zeros(len(self.members), device=self.device)
         self._refresh_hparams()
+        self.base.train()
 
     def step(self) -> Tensor:
         """One minibatch step of every member; returns the members' batch losses [K]."""
@@ -308,28 +306,26 @@ class Population:
         x, y = self.x_train[index], self.y_train[index]
         if self.augment is not None:
             x = self.augment(x, self._augment_keys())
-        self.base.train()
         outputs = self.forward(x)
         losses = _per_member(self.loss_fn, outputs, y, len(self.members))
         objective = losses + self._penalties()
-        self.flat.grad = None
+        for p in self.params:
+            p.grad = None
         objective.sum().backward()
         with torch.no_grad():
-            grad = self.flat.grad
-            for name, start_row, end_row in self.groups:
+            grads = [torch.zeros_like(p) if p.grad is None else p.grad for p in self.params]
+            for name, first, end in self.groups:
                 RULES[name].update(
-                    [grad[start_row:end_row]],
+                    [g[first:end] for g in grads],
                     self.states[name],
-                    [self.flat[start_row:end_row]],
+                    [p[first:end] for p in self.params],
                     self._hparams[name],
                 )
-        batch_losses = losses.detach()
-        with torch.no_grad():
             metric = _per_member(self.metric_fn, outputs.detach(), y, len(self.members))
-        self._epoch_loss += batch_losses * index.shape[1]
-        self._epoch_metric += metric * index.shape[1]
+            self._epoch_loss += losses.detach() * index.shape[1]
+            self._epoch_metric += metric * index.shape[1]
         self.step_in_epoch += 1
-        return batch_losses
+        return losses.detach()
 
     def end_epoch(self) -> tuple[Tensor, Tensor]:
         """Close the epoch: each member's epoch count advances. Returns the mean training
@@ -351,19 +347,17 @@ class Population:
 
     def _penalties(self) -> Tensor | float:
         """½λ₂Σw² + λ₁Σ|w| + λΣ(α|w| + (1−α)w²) per member, on weights only."""
-        if not any(self._has_penalty[hp] for hp in ("l1", "l2", "elastic_net")):
-            return 0.0
-        weights = self.flat * self.weight_rows
-        total = torch.zeros(len(self.members), device=self.device, dtype=self.flat.dtype)
-        if self._has_penalty["l2"]:
-            total = total + l2(weights, self._penalty["l2"])
-        if self._has_penalty["l1"]:
-            total = total + l1(weights, self._penalty["l1"])
-        if self._has_penalty["elastic_net"]:
-            total = total + elastic_net(
-                weights, self._penalty["elastic_net"], self._penalty["elastic_alpha"]
-            )
-        return total
+        strength = self._penalty
+        terms = []
+        for weights in (p for p, is_weight in zip(self.params, self.is_weight) if is_weight):
+            if _nonzero(strength["l2"]):
+                terms.append(l2(weights, strength["l2"]))
+            if _nonzero(strength["l1"]):
+                terms.append(l1(weights, strength["l1"]))
+            if _nonzero(strength["elastic_net"]):
+                alpha = strength["elastic_alpha"]
+                terms.append(elastic_net(weights, strength["elastic_net"], alpha))
+        return torch.stack(terms).sum(0) if terms else 0.0
 
     def _augment_keys(self) -> Tensor:
         seeds = torch.tensor([m.seed for m in self.members], dtype=torch.int64)
@@ -398,7 +392,7 @@ class Population:
 
     def member_state(self, row: int) -> dict[str, Tensor]:
         """Member `row`'s parameters and buffers as a state_dict for a standalone module."""
-        state = {name: t[row].detach().clone() for name, t in self.parameters().items()}
+        state = {name: p[row].detach().clone() for name, p in zip(self.names, self.params)}
         state.update({name: b[row].clone() for name, b in self.buffers.items()})
         return state
 
@@ -407,6 +401,15 @@ class Population:
         module = self.make_module().to(self.device)
         module.load_state_dict(self.member_state(row))
         return module
+
+
+def _splice(stacked: Tensor, position: int, rows: Tensor) -> Tensor:
+    """`rows` inserted into `stacked` along the member dimension before `position`."""
+    return torch.cat([stacked[:position], rows.to(stacked.dtype), stacked[position:]])
+
+
+def _nonzero(value: float | Tensor) -> bool:
+    return bool((torch.as_tensor(value) != 0).any())
 
 
 def _per_member(fn: Callable, outputs: Tensor, targets: Tensor, k: int) -> Tensor:
@@ -421,7 +424,3 @@ def _unsqueeze_tree(value: Any) -> Any:
     if isinstance(value, (tuple, list)):
         return type(value)(_unsqueeze_tree(v) for v in value)
     return value
-
-
-def _accepts_return_hidden(module: nn.Module) -> bool:
-    return "return_hidden" in inspect.signature(module.forward).parameters

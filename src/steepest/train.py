@@ -16,11 +16,19 @@ import torch
 from rich.console import Console
 from torch import Tensor, nn
 
+from steepest.capacity import choose_capacity
 from steepest.config import Experiment, load_experiments, validate
 from steepest.data import Dataset, load_dataset
 from steepest.data.augment import augment as augment_batch
 from steepest.errors import UserError
-from steepest.fit import EpochCallback, MemberList, MemberResult, Monitor, fit
+from steepest.fit import (
+    EpochCallback,
+    MemberList,
+    MemberResult,
+    Monitor,
+    PopulationTrainer,
+    fit,
+)
 from steepest.nn.init import initialize_
 from steepest.nn.layers import build_model
 from steepest.nn.losses import LOSSES, make_loss
@@ -256,8 +264,10 @@ def _train_groups(
         group_task = task_for(lead, dataset)
         members = [make_member(experiments[i], i, labels[i]) for i in indices]
         source = MemberList(members)
-        capacity = population or _capacity(lead, len(members))
-        fit(
+        capacity = population or population_size(
+            lead.train.population, lead, dataset, group_task, device, len(members)
+        )
+        trainer = PopulationTrainer(
             build_population(lead, dataset, group_task, device),
             source,
             capacity,
@@ -267,6 +277,7 @@ def _train_groups(
             patience=lead.train.patience,
             on_epoch=on_epoch,
         )
+        fit(trainer)
         results.extend(source.results)
     return sorted(results, key=lambda r: r.member.id)
 
@@ -278,9 +289,23 @@ def monitor_for(experiment: Experiment, task: Task) -> Monitor:
     return Monitor("val_metric", maximize=task.maximize)
 
 
-def _capacity(experiment: Experiment, members: int) -> int:
-    setting = experiment.train.population
-    return members if setting == "auto" else setting
+def population_size(
+    setting: int | str,
+    experiment: Experiment,
+    dataset: Dataset,
+    task: Task,
+    device: torch.device,
+    limit: int,
+) -> int:
+    """K for up to `limit` members of `experiment`'s structure: the explicit setting, or
+    for ``auto`` the measured size past which throughput stops growing."""
+    if setting != "auto":
+        return int(setting)
+    return choose_capacity(
+        lambda: build_population(experiment, dataset, task, device),
+        lambda i: make_member(experiment, -1 - i),
+        limit,
+    )
 
 
 def _as_experiments(value: Any) -> list[Experiment]:

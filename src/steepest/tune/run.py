@@ -24,7 +24,14 @@ from steepest.data import Dataset, load_dataset
 from steepest.errors import UserError
 from steepest.fit import MemberResult, PopulationTrainer
 from steepest.population import Member
-from steepest.train import build_population, make_member, monitor_for, resolve_device, task_for
+from steepest.train import (
+    build_population,
+    make_member,
+    monitor_for,
+    population_size,
+    resolve_device,
+    task_for,
+)
 from steepest.train import structure_key as experiment_structure
 from steepest.tune.space import Range, SearchSpace, apply_params, decode_params, narrow
 from steepest.tune.study import CRASHED_ATTR, WORKER_ATTR, open_study, recover_crashed, worker_id
@@ -260,15 +267,13 @@ def tune(
         settings.coarse_to_fine.margin,
         tally,
     )
-    capacity = settings.trials if settings.population == "auto" else settings.population
-    capacity = min(capacity, 64) if settings.population == "auto" else capacity
     deadline = None if settings.timeout is None else time.perf_counter() + settings.timeout
     with Live(tally.table(study), console=console or Console(quiet=True), transient=False) as live:
         _run_populations(
             feed,
             dataset,
             resolve_device(base.train.device),
-            capacity,
+            settings.population,
             monitor,
             lambda: deadline is not None and time.perf_counter() > deadline,
             lambda: live.update(tally.table(study)),
@@ -280,7 +285,7 @@ def _run_populations(
     feed: StudyFeed,
     dataset: Dataset,
     device: Any,
-    capacity: int,
+    population: int | str,
     monitor: Any,
     timed_out: Callable[[], bool],
     refresh: Callable[[], None],
@@ -299,6 +304,9 @@ def _run_populations(
             if key not in trainers:
                 experiment = feed.experiments[feed.queues[key][0].id]
                 task = task_for(experiment, dataset)
+                capacity = population_size(
+                    population, experiment, dataset, task, device, feed.budget
+                )
                 trainers[key] = PopulationTrainer(
                     build_population(experiment, dataset, task, device),
                     StructureSource(feed, key, monitor.column, len(trainers)),
@@ -322,6 +330,21 @@ def _run_populations(
             continue
         for trainer in active:
             trainer.advance()
+
+
+def retrain_best(path: str | Path, study: optuna.Study) -> dict[str, float]:
+    """Train the best trial again alone (same params, same seed: by the population
+    invariant, the same run) and evaluate its best checkpoint on the test split."""
+    from steepest.train import train
+
+    raw = read_toml(path)
+    best = study.best_trial
+    concrete = apply_params(raw, decode_params(best.params))
+    concrete.setdefault("train", {})
+    concrete["train"]["seed"] = concrete["train"].get("seed", 0) + best.number
+    concrete["train"]["out"] = str(Path("runs") / f"{study.study_name}-best")
+    run = train(validate(concrete))
+    return run.evaluate("test")
 
 
 def _best_value(study: optuna.Study) -> float | None:

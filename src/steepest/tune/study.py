@@ -81,6 +81,24 @@ def open_study(
     return study
 
 
+def load_study(storage: str, name: str | None = None) -> optuna.Study:
+    """An existing study for reading (report): the only one in the storage, or `name`."""
+    if "://" not in storage and not Path(storage).is_file():
+        raise UserError(f"{storage}: no such study file")
+    opened = open_storage(storage)
+    names = [s.study_name for s in optuna.study.get_all_study_summaries(opened)]
+    if name is None:
+        if len(names) != 1:
+            raise UserError(
+                f"{storage} holds {len(names)} studies ({', '.join(names) or 'none'}): "
+                "name one with --study"
+            )
+        name = names[0]
+    if name not in names:
+        raise UserError(f"--study {name}: not in {storage} (it has {', '.join(names)})")
+    return optuna.load_study(study_name=name, storage=opened)
+
+
 def worker_id() -> str:
     """host:pid, recorded on every trial so a restart knows which trials died with it."""
     return f"{socket.gethostname()}:{os.getpid()}"
