@@ -17,13 +17,13 @@ def write_run(out_dir: Path, members: int = 4, epochs: int = 12,
               task: str = "classification", dead_relu: bool = True,
               diverged: int | None = None) -> Path:
     """A run folder with ``members`` members; member ``members - 1`` learns best (largest
-    learning rate that does not diverge), member ``diverged`` blows up after two epochs."""
+    learning rate that does not diverge), member ``diverged`` blows up after two epochs
+    (its loss reaches 1e12, then NaN)."""
     metric, direction = (("accuracy", "maximize") if task == "classification"
                          else ("rmse", "minimize"))
     rows, records = [], []
     for k in range(members):
         lr0 = 0.01 * (k + 1)
-        best_epoch, best_value = 0, math.nan
         for epoch in range(epochs):
             train_loss = 2.0 * math.exp(-0.4 * (k + 1) * epoch) + 0.01
             val_loss = train_loss + 0.02 * epoch
@@ -31,19 +31,14 @@ def write_run(out_dir: Path, members: int = 4, epochs: int = 12,
                 train_loss = val_loss = 10.0 ** (3 * epoch) if epoch < 5 else math.nan
             train_metric, val_metric = ((1 - train_loss / 3, 1 - val_loss / 3)
                                         if task == "classification" else (train_loss, val_loss))
-            better = val_metric > best_value if direction == "maximize" else val_metric < best_value
-            if math.isnan(best_value) or better:
-                best_epoch, best_value = epoch, val_metric
             row = {"member": k, "epoch": epoch, "train_loss": train_loss, "val_loss": val_loss,
                    "train_metric": train_metric, "val_metric": val_metric, "seconds": 0.5,
                    "lr": lr0 * 0.5 * (1 + math.cos(math.pi * epoch / epochs)), "momentum": 0.9}
             if dead_relu:
                 row["dead_relu"] = 0.01 * epoch
             rows.append(row)
-        status = "diverged" if k == diverged else "finished"
         records.append({"member": k, "label": f"sgd lr={lr0:g} seed={k}", "hparams": {"lr": lr0},
-                        "status": status, "best_epoch": best_epoch,
-                        "best_val_metric": math.nan if k == diverged else best_value})
+                        "status": "diverged" if k == diverged else "finished"})
     out_dir.mkdir(parents=True, exist_ok=True)
     with (out_dir / "history.csv").open("w", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
@@ -54,6 +49,20 @@ def write_run(out_dir: Path, members: int = 4, epochs: int = 12,
     (out_dir / "summary.json").write_text(json.dumps(
         {"metric": metric, "direction": direction, "task": task, "best_member": best}))
     return out_dir
+
+
+def blank_val_metric(out_dir: Path, member: int) -> None:
+    """Empty ``member``'s val_metric cells in the history (as if never recorded)."""
+    path = out_dir / "history.csv"
+    with path.open(newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    for row in rows:
+        if row["member"] == str(member):
+            row["val_metric"] = ""
+    with path.open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
 
 
 SPACE = {

@@ -6,7 +6,7 @@ import pytest
 
 from steepest.report.runfiles import read_run
 
-from .synthetic import write_run
+from .synthetic import blank_val_metric, write_run
 
 
 def test_history_is_split_by_member_in_epoch_order(tmp_path):
@@ -28,14 +28,25 @@ def test_rows_out_of_order_and_empty_cells_are_read(tmp_path):
     assert math.isnan(history["momentum"][1]) and history["momentum"][2] == 0.9
 
 
+def test_best_validation_is_read_from_the_history(tmp_path):
+    run = read_run(write_run(tmp_path, members=4))
+    epoch, value = run.best_validation(3)
+    val_loss = 2.0 * math.exp(-1.6 * 3) + 0.01 + 0.06  # member 3's lowest, at epoch 3
+    assert epoch == 3 and value == pytest.approx(1 - val_loss / 3)
+
+
 def test_ranking_puts_members_without_a_metric_last(tmp_path):
-    run = read_run(write_run(tmp_path, members=4, diverged=3))
-    assert [m["member"] for m in run.ranked_members()] == [2, 1, 0, 3]
+    write_run(tmp_path, members=4)
+    assert read_run(tmp_path).ranked_members() == [3, 2, 1, 0]
+    blank_val_metric(tmp_path, 1)
+    run = read_run(tmp_path)
+    assert run.ranked_members() == [3, 2, 0, 1]
+    assert run.best_validation(1)[0] is None
 
 
 def test_ranking_follows_a_minimised_metric(tmp_path):
     run = read_run(write_run(tmp_path, members=3, task="regression"))
-    assert [m["member"] for m in run.ranked_members()] == [2, 1, 0]
+    assert run.ranked_members() == [2, 1, 0]
 
 
 def test_missing_file_is_named(tmp_path):

@@ -4,7 +4,7 @@ from rich.console import Console
 
 from steepest.report.table import results_table
 
-from .synthetic import write_run
+from .synthetic import blank_val_metric, write_run
 
 
 def render(table) -> str:
@@ -13,9 +13,11 @@ def render(table) -> str:
     return console.export_text()
 
 
-def test_members_sorted_best_first_with_diverged_last(tmp_path):
-    text = render(results_table(write_run(tmp_path, members=4, diverged=1)))
-    order = [text.index(f"seed={k} ") for k in (3, 2, 0, 1)]
+def test_members_sorted_best_first_with_unscored_last(tmp_path):
+    write_run(tmp_path, members=4, diverged=1)
+    blank_val_metric(tmp_path, 2)
+    text = render(results_table(tmp_path))
+    order = [text.index(f"seed={k} ") for k in (3, 0, 1, 2)]  # 1 peaked at 69% on epoch 1
     assert order == sorted(order)
     assert "diverged" in text and "—" in text
     assert "best val accuracy" in text and "%" in text

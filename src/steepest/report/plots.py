@@ -24,9 +24,9 @@ AXIS_LABELS = {DEAD_RELU: "dead ReLU units (fraction)"}
 
 def _rank_colors(run: Run, members: list[int]) -> list:
     """One colour per member id, from the rank colour map (best = first colour)."""
-    ranks = {m["member"]: rank for rank, m in enumerate(run.ranked_members())}
-    worst = max(len(run.history) - 1, 1)
-    return [canvas.RANKS(ranks.get(m, worst) / worst) for m in members]
+    ranks = {member: rank for rank, member in enumerate(run.ranked_members())}
+    worst = max(len(ranks) - 1, 1)
+    return [canvas.RANKS(ranks[m] / worst) for m in members]
 
 
 def _draw_others(ax: Axes, run: Run, column: str, scale: float) -> None:
@@ -112,7 +112,7 @@ def _metric_png(run: Run, out_dir: Path) -> Path:
     fig, ax = _train_val_png(run, "metric", scale, f"{name} per epoch ({better} is better)",
                              ylabel)
     _shade_gap(ax, run, scale)
-    best_epoch = run.record(run.best_member).get("best_epoch")
+    best_epoch = run.best_validation(run.best_member)[0]
     if best_epoch is not None:
         ax.axvline(best_epoch, color=canvas.MUTED, linestyle=":",
                    label=f"best epoch ({best_epoch})")

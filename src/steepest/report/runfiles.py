@@ -44,23 +44,35 @@ class Run:
 
     @property
     def best_member(self) -> int:
-        """The id of the member with the best validation metric."""
+        """The id of the member the trainer picked as best (``summary.json``)."""
         return int(self.summary["best_member"])
 
     def record(self, member: int) -> dict:
         """The ``members.json`` object of ``member`` (empty when it has none)."""
         return next((m for m in self.members if m["member"] == member), {})
 
-    def ranked_members(self) -> list[dict]:
-        """``members`` from best to worst ``best_val_metric``; members without one (NaN,
-        missing, e.g. diverged at once) come last."""
+    def best_validation(self, member: int) -> tuple[int | None, float]:
+        """(epoch, value) of ``member``'s best validation metric, read from the history
+        (so it holds whichever column the trainer monitored); (None, NaN) when the member
+        never recorded a finite one."""
+        history = self.history[member]
+        values = history["val_metric"]
+        if not np.isfinite(values).any():
+            return None, math.nan
+        finite = np.where(np.isfinite(values), values, -np.inf if self.maximize else np.inf)
+        index = int(np.argmax(finite) if self.maximize else np.argmin(finite))
+        return int(history["epoch"][index]), float(values[index])
 
-        def key(member: dict) -> tuple[bool, float]:
-            value = member.get("best_val_metric")
-            missing = value is None or math.isnan(value)
+    def ranked_members(self) -> list[int]:
+        """Member ids from best to worst validation metric; members that never recorded
+        one (diverged at once) come last."""
+
+        def key(member: int) -> tuple[bool, float]:
+            value = self.best_validation(member)[1]
+            missing = math.isnan(value)
             return missing, 0.0 if missing else (-value if self.maximize else value)
 
-        return sorted(self.members, key=key)
+        return sorted(self.history, key=key)
 
 
 def _number(text: str) -> float:

@@ -13,22 +13,24 @@ STATUS_STYLES = {"finished": "green", "early_stopped": "cyan", "pruned": "yellow
 
 def results_table(out_dir: Path) -> Table:
     """One row per member of the run in ``out_dir`` (label, status, best epoch, best
-    validation metric), sorted from best to worst metric; the best member in bold."""
+    validation metric), sorted from best to worst metric; the trainer's best member in
+    bold. Label and status come from ``members.json``, the rest from the history."""
     run = read_run(out_dir)
     better = "higher" if run.maximize else "lower"
-    table = Table(title=f"{len(run.members)} member(s), sorted by validation {run.metric} "
+    table = Table(title=f"{len(run.history)} member(s), sorted by validation {run.metric} "
                         f"({better} is better)")
     for header in ("rank", "member", "label", "status"):
         table.add_column(header, justify="right" if header in ("rank", "member") else "left")
     table.add_column("best epoch", justify="right")
     table.add_column(f"best val {run.metric}", justify="right")
     for rank, member in enumerate(run.ranked_members(), start=1):
-        status = member.get("status", "")
+        record = run.record(member)
+        status = record.get("status", "")
+        epoch, value = run.best_validation(member)
         table.add_row(
-            str(rank), str(member["member"]), member.get("label", ""),
+            str(rank), str(member), record.get("label", f"member {member}"),
             f"[{STATUS_STYLES.get(status, 'default')}]{status}[/]",
-            str(member.get("best_epoch", "—")),
-            format_value(member.get("best_val_metric"), run.metric),
-            style="bold" if member["member"] == run.best_member else None,
+            "—" if epoch is None else str(epoch), format_value(value, run.metric),
+            style="bold" if member == run.best_member else None,
         )
     return table
