@@ -10,7 +10,7 @@ from steepest.fit import MemberList, Monitor, PopulationTrainer, fit
 from steepest.nn.init import initialize_
 from steepest.nn.layers import build_model
 from steepest.nn.losses import make_loss
-from steepest.nn.metrics import accuracy
+from steepest.nn.metrics import correct_each
 from steepest.population import Member, Population
 
 N, FEATURES, CLASSES = 96, 12, 4
@@ -37,7 +37,8 @@ def factory(cfg: ModelConfig, images: bool = False, dropout: bool = False):
 
 def population(make, images=False, batch=16) -> Population:
     x, y = data(images)
-    return Population(make, make_loss("cross_entropy"), accuracy, x, y, batch)
+    loss = make_loss("cross_entropy", per_example=True)
+    return Population(make, loss, correct_each, x, y, batch)
 
 
 def members(k: int, optimizers=("momentum",)) -> list[Member]:

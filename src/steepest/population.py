@@ -80,27 +80,29 @@ class Population:
     """K members of the architecture `make_module` builds, trained together.
 
     `make_module()` must build and initialise a fresh module using torch's global RNG;
-    the population seeds that RNG with each member's seed. `loss_fn(output, target)` and
-    `metric_fn(output, target)` reduce one member's batch to a scalar and must be
-    vmap-friendly. `augment(x, keys)`, if given, transforms a [K, B, ...] batch with
-    per-member keys [K].
+    the population seeds that RNG with each member's seed. `loss_each(output, target)`
+    and `metric_each(output, target)` give per-example values [N] (a member's loss is
+    their mean over its batch; its metric is `metric_finish` of their mean).
+    `augment(x, keys)`, if given, transforms a [K, B, ...] batch with per-member keys [K].
     """
 
     def __init__(
         self,
         make_module: Callable[[], nn.Module],
-        loss_fn: Callable[[Tensor, Tensor], Tensor],
-        metric_fn: Callable[[Tensor, Tensor], Tensor],
+        loss_each: Callable[[Tensor, Tensor], Tensor],
+        metric_each: Callable[[Tensor, Tensor], Tensor],
         x_train: Tensor,
         y_train: Tensor,
         batch_size: int,
         device: torch.device | str = "cpu",
         augment: Callable[[Tensor, Tensor], Tensor] | None = None,
+        metric_finish: Callable[[Tensor], Tensor] = lambda mean: mean,
     ) -> None:
         self.device = torch.device(device)
         self.make_module = make_module
-        self.loss_fn = loss_fn
-        self.metric_fn = metric_fn
+        self.loss_each = loss_each
+        self.metric_each = metric_each
+        self.metric_finish = metric_finish
         self.augment = augment
         self.x_train = x_train.to(self.device)
         self.y_train = y_train.to(self.device)
@@ -127,10 +129,12 @@ class Population:
             for name, b in template.named_buffers()
         }
         self.states: dict[str, dict] = {}
+        self._live: nn.Module | None = None
         self.order: Tensor | None = None  # [K, N] data order of the current epoch
         self.step_in_epoch = 0
         self._hparams: dict[str, dict[str, float | Tensor]] = {}
         self._penalty: dict[str, float | Tensor] = {}
+        self._active_penalties: set[str] = set()
         self._epoch_loss = self._epoch_metric = torch.zeros(0, device=self.device)
 
     # ----- membership -------------------------------------------------------------------
@@ -150,26 +154,51 @@ class Population:
         return blocks
 
     def add(self, members: list[Member]) -> None:
-        """New members join (between epochs only), each initialised from its own seed."""
+        """New members join (between epochs only), each initialised from its own seed.
+
+        Rows stay sorted by optimizer (existing blocks first, in their order; a new
+        optimizer opens a block at the end), so each block's optimizer state is its old
+        state followed by fresh state for its newcomers.
+        """
         if self.order is not None:
             raise RuntimeError("members join between epochs, not in the middle of one")
+        if not members:
+            return
         for member in members:
             if member.optimizer not in RULES:
                 raise ValueError(f"optimizer {member.optimizer!r} has no population update rule")
-            module = self._build_member(member)
-            named = dict(module.named_parameters())
-            rows = [named[n].detach().unsqueeze(0) for n in self.names]
-            position = self._insert_position(member.optimizer)
-            self.params = [
-                _splice(p.detach(), position, row).requires_grad_()
-                for p, row in zip(self.params, rows)
-            ]
-            for name, buffer in module.named_buffers():
-                self.buffers[name] = _splice(self.buffers[name], position, buffer.unsqueeze(0))
-            self.members.insert(position, member)
-            _, start, end = next(g for g in self.groups if g[0] == member.optimizer)
-            self._insert_state(member.optimizer, position - start, end - start - 1, rows)
-        self._refresh_hparams()
+        modules = [self._build_member(m) for m in members]
+        rows = {
+            name: torch.stack([dict(m.named_parameters())[name].detach() for m in modules])
+            for name in self.names
+        }
+        fresh_buffers = {
+            name: torch.stack([dict(m.named_buffers())[name] for m in modules])
+            for name in self.buffers
+        }
+        everyone = self.members + members
+        blocks = list(dict.fromkeys(m.optimizer for m in everyone))
+        order = sorted(range(len(everyone)), key=lambda i: blocks.index(everyone[i].optimizer))
+        index = torch.tensor(order, device=self.device)
+        for optimizer in blocks:
+            newcomers = [i for i, m in enumerate(members) if m.optimizer == optimizer]
+            if not newcomers:
+                continue
+            picked = torch.tensor(newcomers, device=self.device)
+            fresh = RULES[optimizer].init([rows[name][picked] for name in self.names])
+            old = self.states.get(optimizer)
+            self.states[optimizer] = fresh if old is None else concat_states(old, fresh)
+        self.members = [everyone[i] for i in order]
+        self._store(
+            [
+                torch.cat([p.detach(), rows[name].to(self.dtype)])[index]
+                for name, p in zip(self.names, self.params)
+            ],
+            {
+                name: torch.cat([b, fresh_buffers[name].to(b.dtype)])[index]
+                for name, b in self.buffers.items()
+            },
+        )
 
     def remove(self, rows: list[int]) -> list[Member]:
         """Members at these rows leave now (any step); returns them."""
@@ -190,14 +219,54 @@ class Population:
                 del self.states[name]
         gone = [self.members[r] for r in sorted(leaving)]
         self.members = [m for r, m in enumerate(self.members) if r not in leaving]
-        self.params = [p.detach()[keep].requires_grad_() for p in self.params]
-        self.buffers = {name: b[keep] for name, b in self.buffers.items()}
         self._epoch_loss = self._epoch_loss[keep]
         self._epoch_metric = self._epoch_metric[keep]
         if self.order is not None:
             self.order = self.order[keep]
-        self._refresh_hparams()
+        self._store(
+            [p.detach()[keep] for p in self.params],
+            {name: b[keep] for name, b in self.buffers.items()},
+        )
         return gone
+
+    def _store(self, params: list[Tensor], buffers: dict[str, Tensor]) -> None:
+        """Install stacked parameters and buffers for the current members.
+
+        K > 1: each parameter is a leaf [K, ...] in `_member_layout`. K = 1: a live copy
+        of the module holds them and runs without vmap or functional_call; `params` and
+        `buffers` are then [1, ...] views of its own tensors, so every other method reads
+        and updates them the same way.
+        """
+        k = len(self.members)
+        self.states = {name: _state_layout(state, k) for name, state in self.states.items()}
+        if k != 1:
+            self._live = None
+            self.params = [_member_layout(p, k).requires_grad_() for p in params]
+            self.buffers = buffers
+        else:
+            if self._live is None:
+                with torch.random.fork_rng(devices=[]):
+                    self._live = self.make_module().to(self.device)
+            live_params = dict(self._live.named_parameters())
+            live_buffers = dict(self._live.named_buffers())
+            with torch.no_grad():
+                for name, p in zip(self.names, params):
+                    live_params[name].copy_(p[0])
+                for name, b in buffers.items():
+                    live_buffers[name].copy_(b[0])
+            self.params = [live_params[name].unsqueeze(0) for name in self.names]
+            self.buffers = {name: b.unsqueeze(0) for name, b in live_buffers.items()}
+        self._refresh_hparams()
+
+    def _leaves(self) -> list[Tensor]:
+        """The tensors autograd fills: the live module's parameters, or the stacked ones."""
+        return list(self._live.parameters()) if self._live is not None else self.params
+
+    def _gradients(self) -> list[Tensor]:
+        """Every parameter's gradient as [K, ...] (zeros for a parameter the loss skips)."""
+        leaves = self._leaves()
+        grads = [torch.zeros_like(p) if p.grad is None else p.grad for p in leaves]
+        return [g.unsqueeze(0) for g in grads] if self._live is not None else grads
 
     def _build_member(self, member: Member) -> nn.Module:
         with torch.random.fork_rng(devices=[]):
@@ -206,23 +275,6 @@ class Population:
         seed_dropout(module, member.seed)
         set_dropout_rate(module, member.hparams.get("dropout", 0.0))
         return module.to(self.device)
-
-    def _insert_position(self, optimizer: str) -> int:
-        for name, _, end in self.groups:
-            if name == optimizer:
-                return end
-        return len(self.members)
-
-    def _insert_state(self, optimizer: str, local: int, count: int, rows: list[Tensor]) -> None:
-        """Splice a fresh state row in at `local` of the block's `count` existing rows."""
-        fresh = RULES[optimizer].init(rows)
-        if count == 0:
-            self.states[optimizer] = fresh
-            return
-        old = self.states[optimizer]
-        before = select_members(old, torch.arange(local, device=self.device))
-        after = select_members(old, torch.arange(local, count, device=self.device))
-        self.states[optimizer] = concat_states(concat_states(before, fresh), after)
 
     # ----- hyperparameters --------------------------------------------------------------
 
@@ -238,6 +290,9 @@ class Population:
         self._penalty = {
             hp: self._per_member([m.hparams.get(hp, default) for m in self.members])
             for hp, default in _PENALTIES
+        }
+        self._active_penalties = {
+            hp for hp in ("l1", "l2", "elastic_net") if _nonzero(self._penalty[hp])
         }
 
     def _per_member(self, values: list[float]) -> float | Tensor:
@@ -272,19 +327,14 @@ class Population:
 
     def forward(self, x: Tensor, shared_input: bool = False, **kwargs: Any) -> Any:
         """Outputs of every member. x is [K, B, ...] (or [B, ...] with `shared_input`)."""
-        params = self.parameters()
+        if self._live is not None:  # the same module code without vmap's per-op overhead
+            return _unsqueeze_tree(self._live(x if shared_input else x[0], **kwargs))
 
         def call(p: dict, b: dict, inputs: Tensor) -> Any:
             return functional_call(self.base, (p, b), (inputs,), kwargs)
 
-        if len(self.members) == 1:  # the same module code without vmap's per-op overhead
-            single = call(
-                {n: t[0] for n, t in params.items()},
-                {n: t[0] for n, t in self.buffers.items()},
-                x if shared_input else x[0],
-            )
-            return _unsqueeze_tree(single)
-        return vmap(call, in_dims=(0, 0, None if shared_input else 0))(params, self.buffers, x)
+        in_dims = (0, 0, None if shared_input else 0)
+        return vmap(call, in_dims=in_dims)(self.parameters(), self.buffers, x)
 
     def begin_epoch(self) -> None:
         """Draw each member's data order for its current epoch: [K, N]."""
@@ -296,7 +346,7 @@ class Population:
         self._epoch_loss = torch.zeros(len(self.members), device=self.device)
         self._epoch_metric = torch.zeros(len(self.members), device=self.device)
         self._refresh_hparams()
-        self.base.train()
+        self._set_mode(training=True)
 
     def step(self) -> Tensor:
         """One minibatch step of every member; returns the members' batch losses [K]."""
@@ -307,13 +357,13 @@ class Population:
         if self.augment is not None:
             x = self.augment(x, self._augment_keys())
         outputs = self.forward(x)
-        losses = _per_member(self.loss_fn, outputs, y, len(self.members))
+        losses = _member_means(self.loss_each, outputs, y)
         objective = losses + self._penalties()
-        for p in self.params:
+        for p in self._leaves():
             p.grad = None
         objective.sum().backward()
         with torch.no_grad():
-            grads = [torch.zeros_like(p) if p.grad is None else p.grad for p in self.params]
+            grads = self._gradients()
             for name, first, end in self.groups:
                 RULES[name].update(
                     [g[first:end] for g in grads],
@@ -321,7 +371,7 @@ class Population:
                     [p[first:end] for p in self.params],
                     self._hparams[name],
                 )
-            metric = _per_member(self.metric_fn, outputs.detach(), y, len(self.members))
+            metric = _member_means(self.metric_each, outputs.detach(), y)
             self._epoch_loss += losses.detach() * index.shape[1]
             self._epoch_metric += metric * index.shape[1]
         self.step_in_epoch += 1
@@ -336,7 +386,7 @@ class Population:
             member.epoch += 1
         self.order = None
         n = len(self.x_train)
-        return self._epoch_loss / n, self._epoch_metric / n
+        return self._epoch_loss / n, self.metric_finish(self._epoch_metric / n)
 
     def run_epoch(self) -> tuple[Tensor, Tensor]:
         """All steps of one epoch; returns each member's mean training loss and metric."""
@@ -345,19 +395,26 @@ class Population:
             self.step()
         return self.end_epoch()
 
+    def _set_mode(self, training: bool) -> None:
+        for module in (self.base, self._live):
+            if module is not None:
+                module.train(training)
+
     def _penalties(self) -> Tensor | float:
         """½λ₂Σw² + λ₁Σ|w| + λΣ(α|w| + (1−α)w²) per member, on weights only."""
+        if not self._active_penalties:
+            return 0.0
         strength = self._penalty
         terms = []
         for weights in (p for p, is_weight in zip(self.params, self.is_weight) if is_weight):
-            if _nonzero(strength["l2"]):
+            if "l2" in self._active_penalties:
                 terms.append(l2(weights, strength["l2"]))
-            if _nonzero(strength["l1"]):
+            if "l1" in self._active_penalties:
                 terms.append(l1(weights, strength["l1"]))
-            if _nonzero(strength["elastic_net"]):
+            if "elastic_net" in self._active_penalties:
                 alpha = strength["elastic_alpha"]
                 terms.append(elastic_net(weights, strength["elastic_net"], alpha))
-        return torch.stack(terms).sum(0) if terms else 0.0
+        return torch.stack(terms).sum(0)
 
     def _augment_keys(self) -> Tensor:
         seeds = torch.tensor([m.seed for m in self.members], dtype=torch.int64)
@@ -370,7 +427,7 @@ class Population:
     def evaluate(self, x: Tensor, y: Tensor, chunk: int = 2048) -> Evaluation:
         """Loss and metric of every member on a whole split, in eval mode (no dropout,
         BatchNorm running statistics); dead-unit fraction on its first chunk."""
-        self.base.eval()
+        self._set_mode(training=False)
         x, y = x.to(self.device), y.to(self.device)
         chunks = [
             self.forward(x[i : i + chunk], shared_input=True) for i in range(0, len(x), chunk)
@@ -383,8 +440,8 @@ class Population:
             _, hidden = self.forward(x[:chunk], shared_input=True, return_hidden=True)
             dead = vmap(dead_fraction)(hidden) if hidden else None
         return Evaluation(
-            loss=_per_member(self.loss_fn, outputs, targets, k),
-            metric=_per_member(self.metric_fn, outputs, targets, k),
+            loss=_member_means(self.loss_each, outputs, targets),
+            metric=self.metric_finish(_member_means(self.metric_each, outputs, targets)),
             dead_fraction=dead,
         )
 
@@ -403,19 +460,40 @@ class Population:
         return module
 
 
-def _splice(stacked: Tensor, position: int, rows: Tensor) -> Tensor:
-    """`rows` inserted into `stacked` along the member dimension before `position`."""
-    return torch.cat([stacked[:position], rows.to(stacked.dtype), stacked[position:]])
+def _member_layout(stacked: Tensor, k: int) -> Tensor:
+    """A parameter leaf in the memory layout its gradient will arrive in.
+
+    Under vmap, a Linear weight's gradient comes out of bmm as [K, in, out] memory viewed
+    as [K, out, in]; PyTorch's AccumulateGrad takes a gradient without copying only when
+    its strides match the leaf's. So for K > 1 stacked 2-D weights live transposed in
+    memory (the forward's W^T is then contiguous too); a population of one calls the
+    module without vmap and gets ordinary contiguous gradients.
+    """
+    if k > 1 and stacked.dim() == 3:
+        return stacked.transpose(1, 2).contiguous().transpose(1, 2)
+    return stacked.contiguous()
+
+
+def _state_layout(state: dict, k: int) -> dict:
+    """Optimizer state in its parameters' layout (elementwise ops on mixed layouts run
+    several times slower than on matching ones)."""
+    return {
+        name: [_member_layout(t, k) for t in value] if isinstance(value, list) else value
+        for name, value in state.items()
+    }
 
 
 def _nonzero(value: float | Tensor) -> bool:
     return bool((torch.as_tensor(value) != 0).any())
 
 
-def _per_member(fn: Callable, outputs: Tensor, targets: Tensor, k: int) -> Tensor:
-    if k == 1:
-        return fn(outputs[0], targets[0]).unsqueeze(0)
-    return vmap(fn)(outputs, targets)
+def _member_means(each: Callable, outputs: Tensor, targets: Tensor) -> Tensor:
+    """mean_b each(f_kb, y_kb) for every member k [K]: all members' examples go through
+    `each` in one call, flattened to [K·B, …] (a fused kernel, not a vmap over members)."""
+    k, b = outputs.shape[:2]
+    flat_outputs = outputs.reshape(k * b, *outputs.shape[2:])
+    flat_targets = targets.reshape(k * b, *targets.shape[2:])
+    return each(flat_outputs, flat_targets).view(k, b).mean(1)
 
 
 def _unsqueeze_tree(value: Any) -> Any:

@@ -32,7 +32,7 @@ from steepest.fit import (
 from steepest.nn.init import initialize_
 from steepest.nn.layers import build_model
 from steepest.nn.losses import LOSSES, make_loss
-from steepest.nn.metrics import metric_for
+from steepest.nn.metrics import Metric, metric_for
 from steepest.optim.schedules import build as build_schedule
 from steepest.population import Member, Population
 from steepest.progress import EpochProgress
@@ -82,10 +82,17 @@ class Task:
     """What the data set and loss imply: output size, loss, metric and its direction."""
 
     loss: Callable[[Tensor, Tensor], Tensor]
-    metric: Callable[[Tensor, Tensor], Tensor]
-    metric_name: str
-    maximize: bool
+    loss_each: Callable[[Tensor, Tensor], Tensor]
+    metric: Metric
     out_features: int
+
+    @property
+    def metric_name(self) -> str:
+        return self.metric.name
+
+    @property
+    def maximize(self) -> bool:
+        return self.metric.maximize
 
 
 def task_for(experiment: Experiment, dataset: Dataset) -> Task:
@@ -100,12 +107,11 @@ def task_for(experiment: Experiment, dataset: Dataset) -> Task:
         targets = len(dataset.class_names or [])
     else:
         targets = 1 if dataset.y_train.dim() == 1 else dataset.y_train.shape[1]
-    metric = metric_for(dataset.task)
+    delta = experiment.train.huber_delta
     return Task(
-        loss=make_loss(experiment.train.loss, experiment.train.huber_delta),
-        metric=metric.fn,
-        metric_name=metric.name,
-        maximize=metric.maximize,
+        loss=make_loss(experiment.train.loss, delta),
+        loss_each=make_loss(experiment.train.loss, delta, per_example=True),
+        metric=metric_for(dataset.task),
         out_features=spec.outputs(targets),
     )
 
@@ -137,13 +143,14 @@ def build_population(
     batch = experiment.train.batch_size
     return Population(
         model_factory(experiment, dataset, task.out_features, experiment.model.dropout > 0),
-        task.loss,
-        task.metric,
+        task.loss_each,
+        task.metric.each,
         dataset.x_train,
         dataset.y_train,
         len(dataset.x_train) if batch == "full" else batch,
         device=device,
         augment=augment,
+        metric_finish=task.metric.finish,
     )
 
 
@@ -210,7 +217,7 @@ class Run:
         output = self.model(result.member.id)(x)
         return {
             "loss": float(task.loss(output, y)),
-            self.metric_name: float(task.metric(output, y)),
+            self.metric_name: float(task.metric.fn(output, y)),
         }
 
     def _result(self, member_id: int) -> MemberResult:

@@ -6,16 +6,22 @@ Shapes as in `steepest.nn.losses`; all return a scalar and work under ``vmap``.
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import torch
 from torch import Tensor
 
 from steepest.errors import UserError
 
 
-def accuracy(output: Tensor, target: Tensor) -> Tensor:
-    """(1/B)·Σ_b [ŷ_b = y_b],  ŷ = argmax_j f_j, or ŷ = [f > 0] for one logit."""
+def correct_each(output: Tensor, target: Tensor) -> Tensor:
+    """[ŷ_b = y_b] per example (1 or 0),  ŷ = argmax_j f_j, or ŷ = [f > 0] for one logit."""
     f = output.reshape(output.shape[0], -1)
     predicted = f.argmax(1) if f.shape[1] > 1 else (f.squeeze(1) > 0).long()
-    return (predicted == target.long()).to(output.dtype).mean()
+    return (predicted == target.long()).to(output.dtype)
+
+
+def accuracy(output: Tensor, target: Tensor) -> Tensor:
+    """(1/B)·Σ_b [ŷ_b = y_b]."""
+    return correct_each(output, target).mean()
 
 
 def _columns(output: Tensor, target: Tensor) -> tuple[Tensor, Tensor]:
@@ -24,10 +30,15 @@ def _columns(output: Tensor, target: Tensor) -> tuple[Tensor, Tensor]:
     return f, target.to(output.dtype).reshape(f.shape)
 
 
+def squared_error_each(output: Tensor, target: Tensor) -> Tensor:
+    """(1/D)·Σ_j (y_bj − f_bj)² per example."""
+    f, y = _columns(output, target)
+    return (y - f).pow(2).mean(1)
+
+
 def rmse(output: Tensor, target: Tensor) -> Tensor:
     """√( (1/(B·D))·Σ_{b,j} (y_bj − f_bj)² )."""
-    f, y = _columns(output, target)
-    return (y - f).pow(2).mean().sqrt()
+    return squared_error_each(output, target).mean().sqrt()
 
 
 def r2(output: Tensor, target: Tensor) -> Tensor:
@@ -44,16 +55,26 @@ def r2(output: Tensor, target: Tensor) -> Tensor:
 
 @dataclass(frozen=True)
 class Metric:
-    """A metric, its name and whether larger values are better."""
+    """A metric, its name and whether larger values are better.
+
+    metric = finish(mean_b each(f_b, y_b)): the per-example form lets a population score
+    all members' examples in one call and average per member (and over a whole epoch).
+    """
 
     name: str
     fn: Callable[[Tensor, Tensor], Tensor]
     maximize: bool
+    each: Callable[[Tensor, Tensor], Tensor]
+    finish: Callable[[Tensor], Tensor]
+
+
+def _identity(x: Tensor) -> Tensor:
+    return x
 
 
 _TASK_METRICS = {
-    "classification": Metric("accuracy", accuracy, maximize=True),
-    "regression": Metric("rmse", rmse, maximize=False),
+    "classification": Metric("accuracy", accuracy, True, correct_each, _identity),
+    "regression": Metric("rmse", rmse, False, squared_error_each, torch.sqrt),
 }
 
 
