@@ -1,0 +1,93 @@
+"""Experiment files: validation messages, grids, and the CLI's exit status 2."""
+
+import pytest
+
+from steepest.cli import main
+from steepest.config import expand_grid, load_experiments, validate
+from steepest.errors import UserError
+
+DIGITS = {"data": {"name": "digits"}}
+
+
+@pytest.mark.parametrize(
+    ("raw", "message"),
+    [
+        ({"data": {"name": "digitz"}}, "[data] name = 'digitz': expected 'digits'"),
+        ({**DIGITS, "train": {"lr": -0.1}}, "[train] lr = -0.1: expected greater than 0"),
+        ({**DIGITS, "train": {"lrr": 0.1}}, "[train] lrr = 0.1: unknown key"),
+        ({**DIGITS, "train": {"optimizer": "adamm"}}, "[train] optimizer = 'adamm': expected"),
+        ({**DIGITS, "train": {"loss": "squared"}}, "[train] loss = 'squared': expected"),
+        ({**DIGITS, "model": {"activation": "swish"}}, "[model] activation = 'swish': expected"),
+        (
+            {**DIGITS, "train": {"epochs": "ten"}},
+            "[train] epochs = 'ten': expected a valid integer",
+        ),
+        ({**DIGITS, "model": {"dropout": 1.0}}, "[model] dropout = 1.0: expected less than 1"),
+        ({"data": {}}, "[data]: give exactly one of name, csv or images (got none)"),
+        ({"data": {"csv": "x.csv"}}, "csv needs target"),
+        ({**DIGITS, "train": {"schedule": {"gamma": {"kind": "step"}}}}, "schedule.gamma"),
+        (
+            {**DIGITS, "tune": {"space": {"lr": {"type": "uniform", "low": 1, "high": 0}}}},
+            "[tune] space.lr",
+        ),
+    ],
+)
+def test_bad_values_name_key_value_and_expectation(raw, message):
+    with pytest.raises(UserError) as error:
+        validate(raw)
+    assert message in str(error.value)
+    assert "\n" not in str(error.value)
+
+
+def test_lists_expand_to_the_grid_in_file_order():
+    raw = {
+        **DIGITS,
+        "model": {"hidden": [[8], [16, 16]]},
+        "train": {"lr": [0.1, 0.01], "optimizer": ["sgd", "adam"]},
+    }
+    experiments = expand_grid(raw)
+    assert len(experiments) == 8
+    assert experiments[0].model.hidden == [8]
+    assert [e.train.lr for e in experiments[:2]] == [0.1, 0.1]
+    assert {(e.train.lr, e.train.optimizer) for e in experiments} == {
+        (lr, o) for lr in (0.1, 0.01) for o in ("sgd", "adam")
+    }
+
+
+def test_a_list_valued_field_is_not_a_sweep():
+    assert len(expand_grid({**DIGITS, "model": {"hidden": [64, 32]}})) == 1
+
+
+def test_data_paths_are_relative_to_the_file_and_must_exist(tmp_path):
+    (tmp_path / "t.csv").write_text("a,y\n1,0\n")
+    (tmp_path / "ok.toml").write_text('[data]\ncsv = "t.csv"\ntarget = "y"\n')
+    assert load_experiments(tmp_path / "ok.toml")[0].data.csv == tmp_path / "t.csv"
+    (tmp_path / "bad.toml").write_text('[data]\ncsv = "missing.csv"\ntarget = "y"\n')
+    with pytest.raises(UserError, match="no such file"):
+        load_experiments(tmp_path / "bad.toml")
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("[data\nname=1", "not valid TOML"),
+        ("[model]\nhidden = [8]\n", "missing [data] section"),
+        ('[data]\nname = "digits"\n[train]\nlr = -1\n', "[train] lr = -1"),
+        (
+            '[data]\nname = "digits"\n[train]\nmomentom = 0.9\n',
+            "[train] momentom = 0.9: unknown key",
+        ),
+    ],
+)
+def test_cli_turns_a_bad_file_into_one_line_and_exit_2(tmp_path, capsys, text, message):
+    path = tmp_path / "exp.toml"
+    path.write_text(text)
+    assert main(["train", str(path), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert message in err
+    assert err.count("\n") == 1 and "Traceback" not in err
+
+
+def test_cli_missing_file_exit_2(capsys, tmp_path):
+    assert main(["train", str(tmp_path / "nope.toml")]) == 2
+    assert "no such experiment file" in capsys.readouterr().err

@@ -1,0 +1,115 @@
+"""`steepest train` on real data: figures, files, grids and the Python API."""
+
+import json
+
+import pytest
+import torch
+
+from steepest.cli import main
+from steepest.config import expand_grid, validate
+from steepest.train import train
+
+
+def experiment(tmp_path, **sections):
+    raw = {
+        "data": {"name": "digits"},
+        "model": {"hidden": [32]},
+        "train": {"epochs": 5, "out": str(tmp_path / "run")},
+    }
+    for section, values in sections.items():
+        raw.setdefault(section, {}).update(values)
+    return raw
+
+
+def test_classification_on_wine_reaches_a_sensible_accuracy(tmp_path):
+    raw = experiment(tmp_path, data={"name": "wine"}, train={"epochs": 30, "lr": 0.05})
+    run = train(validate(raw))
+    assert run.evaluate("test")["accuracy"] >= 0.9
+
+
+def test_regression_on_diabetes_beats_predicting_the_mean(tmp_path):
+    raw = experiment(
+        tmp_path,
+        data={"name": "diabetes"},
+        model={"hidden": [32]},
+        train={
+            "loss": "mse",
+            "optimizer": "adam",
+            "lr": 0.01,
+            "epochs": 60,
+            "batch_size": 32,
+            "monitor": "val_loss",
+        },
+    )
+    run = train(validate(raw))
+    y_test = run.dataset.y_test
+    baseline = torch.sqrt(((y_test - run.dataset.y_train.mean()) ** 2).mean()).item()
+    rmse = run.evaluate("test")["rmse"]
+    assert rmse < 0.85 * baseline
+
+
+def test_run_writes_history_summary_checkpoint(tmp_path):
+    run = train(validate(experiment(tmp_path)))
+    out = tmp_path / "run"
+    header = (out / "history.csv").read_text().splitlines()[0].split(",")
+    for column in (
+        "member",
+        "epoch",
+        "train_loss",
+        "val_loss",
+        "train_metric",
+        "val_metric",
+        "lr",
+        "dead_relu",
+        "seconds",
+    ):
+        assert column in header
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["test_accuracy"] == pytest.approx(run.evaluate("test")["accuracy"])
+    saved = torch.load(out / "best.pt", weights_only=False)
+    model = run.model()
+    model.load_state_dict(saved["state"])
+    assert saved["preprocessor"] is not None
+
+
+def test_grid_trains_every_member_side_by_side(tmp_path):
+    raw = experiment(
+        tmp_path, train={"lr": [0.1, 0.01], "optimizer": ["momentum", "adam"], "epochs": 3}
+    )
+    run = train(expand_grid(raw))
+    assert len(run.results) == 4
+    assert {r.member.tag for r in run.results} == {
+        "optimizer=momentum lr=0.1",
+        "optimizer=adam lr=0.1",
+        "optimizer=momentum lr=0.01",
+        "optimizer=adam lr=0.01",
+    }
+    assert all(len(r.history) == 3 for r in run.results)
+
+
+def test_early_stopping_stops_a_stalled_member(tmp_path):
+    raw = experiment(
+        tmp_path, train={"lr": 1e-9, "epochs": 30, "patience": 2, "monitor": "val_loss"}
+    )
+    run = train(validate(raw))
+    assert run.results[0].status == "early_stopped"
+    assert len(run.results[0].history) < 30
+
+
+def test_loss_that_does_not_fit_the_data_is_a_user_error(tmp_path, capsys):
+    path = tmp_path / "exp.toml"
+    path.write_text('[data]\nname = "diabetes"\n[train]\nloss = "cross_entropy"\n')
+    assert main(["train", str(path), "--quiet"]) == 2
+    assert "a classification loss, but data set 'diabetes' is regression" in capsys.readouterr().err
+
+
+def test_cli_json_summary(tmp_path, capsys):
+    path = tmp_path / "exp.toml"
+    path.write_text(
+        f'[data]\nname = "iris"\n[model]\nhidden = [16]\n'
+        f'[train]\nepochs = 3\nout = "{tmp_path / "out"}"\n'
+    )
+    assert main(["train", str(path), "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["members"] == 1 and summary["metric"] == "accuracy"
+    assert (tmp_path / "out" / "loss.png").is_file()

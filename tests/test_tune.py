@@ -1,0 +1,199 @@
+"""`steepest tune` end to end on digits: samplers, pruners, stages, structures, resume."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import optuna
+import pytest
+from optuna.trial import TrialState
+
+from steepest.cli import main
+from steepest.tune.run import tune
+from steepest.tune.study import load_study
+
+BASE = """
+[data]
+name = "digits"
+[model]
+hidden = [16]
+[train]
+optimizer = "momentum"
+epochs = {epochs}
+batch_size = 64
+[tune]
+sampler = "{sampler}"
+pruner = "{pruner}"
+trials = {trials}
+seed = 0
+startup_trials = 2
+warmup_epochs = 1
+population = {population}
+[tune.space]
+{space}
+"""
+NUMERIC = """lr = { type = "loguniform", low = 1e-3, high = 0.5 }
+momentum = { type = "uniform", low = 0.5, high = 0.95 }"""
+GRID = """lr = { type = "choice", values = [0.3, 0.03] }
+momentum = { type = "choice", values = [0.5, 0.9] }"""
+
+
+def write(
+    tmp_path: Path,
+    name: str = "study",
+    epochs: int = 3,
+    sampler: str = "tpe",
+    pruner: str = "median",
+    trials: int = 6,
+    space: str = NUMERIC,
+    population: int = 4,
+) -> Path:
+    path = tmp_path / f"{name}.toml"
+    path.write_text(
+        BASE.format(
+            epochs=epochs,
+            sampler=sampler,
+            pruner=pruner,
+            trials=trials,
+            space=space,
+            population=population,
+        )
+    )
+    return path
+
+
+def states(study: optuna.Study) -> list[TrialState]:
+    return [t.state for t in study.get_trials(deepcopy=False)]
+
+
+@pytest.mark.parametrize(
+    ("sampler", "space"), [("random", NUMERIC), ("tpe", NUMERIC), ("qmc", NUMERIC), ("grid", GRID)]
+)
+def test_each_sampler_runs_the_budget(tmp_path, sampler, space):
+    path = write(tmp_path, sampler=sampler, space=space, trials=4, pruner="none")
+    result = tune(path, storage=str(tmp_path / "s.log"))
+    assert states(result.study) == [TrialState.COMPLETE] * 4
+    assert result.summary["best_value"] > 0.5
+    if sampler == "grid":
+        assert {(t.params["lr"], t.params["momentum"]) for t in result.study.trials} == {
+            (0.3, 0.5),
+            (0.3, 0.9),
+            (0.03, 0.5),
+            (0.03, 0.9),
+        }
+
+
+@pytest.mark.parametrize("pruner", ["median", "asha", "hyperband"])
+def test_each_pruner_prunes_and_refills(tmp_path, pruner):
+    space = 'lr = { type = "loguniform", low = 1e-5, high = 0.5 }'
+    path = write(tmp_path, pruner=pruner, sampler="random", trials=12, epochs=6, space=space)
+    result = tune(path, storage=str(tmp_path / "s.log"))
+    got = states(result.study)
+    assert len(got) == 12 and TrialState.RUNNING not in got
+    assert got.count(TrialState.PRUNED) >= 1
+    for trial in result.study.trials:
+        assert set(trial.user_attrs) >= {"seed", "population", "seconds", "train_loss", "val_loss"}
+        assert len(trial.user_attrs["val_loss"]) == len(trial.intermediate_values)
+
+
+def test_coarse_to_fine_narrows_each_stage(tmp_path):
+    path = write(tmp_path, sampler="coarse_to_fine", pruner="none", trials=9)
+    result = tune(path, storage=str(tmp_path / "s.log"))
+    stages = result.study.user_attrs["stages"]
+    assert [s["stage"] for s in stages] == [0, 1, 2]
+    for earlier, later in zip(stages, stages[1:]):
+        for name in ("lr", "momentum"):
+            assert earlier["space"][name]["low"] <= later["space"][name]["low"]
+            assert later["space"][name]["high"] <= earlier["space"][name]["high"]
+            width = later["space"][name]["high"] - later["space"][name]["low"]
+            assert width < earlier["space"][name]["high"] - earlier["space"][name]["low"]
+    for trial in result.study.trials:
+        stage = stages[trial.user_attrs["stage"]]["space"]
+        assert stage["lr"]["low"] <= trial.params["lr"] <= stage["lr"]["high"]
+
+
+def test_structure_changing_space_runs_several_populations(tmp_path):
+    space = (
+        NUMERIC
+        + """
+hidden = { type = "choice", values = [[8], [16, 8]] }
+activation = { type = "choice", values = ["relu", "tanh"] }"""
+    )
+    path = write(tmp_path, sampler="random", pruner="none", trials=8, space=space)
+    result = tune(path, storage=str(tmp_path / "s.log"))
+    trials = result.study.trials
+    assert all(t.state == TrialState.COMPLETE for t in trials)
+    structures = {(t.params["hidden"], t.params["activation"]) for t in trials}
+    populations = {t.user_attrs["population"] for t in trials}
+    assert len(populations) == len(structures) > 1
+
+
+def test_same_seed_same_trials_and_values(tmp_path):
+    path = write(tmp_path, trials=5)
+    first = tune(path, storage=str(tmp_path / "a.log")).study.trials
+    second = tune(path, storage=str(tmp_path / "b.log")).study.trials
+    assert [t.params for t in first] == [t.params for t in second]
+    assert [t.value for t in first] == [t.value for t in second]
+
+
+def test_bad_tune_section_is_one_line_exit_2(tmp_path, capsys):
+    path = write(tmp_path, sampler="annealing")
+    assert main(["tune", str(path), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "[tune] sampler = 'annealing': expected" in err and err.count("\n") == 1
+    path = write(tmp_path, space='gamma = { type = "uniform", low = 0, high = 1 }')
+    assert main(["tune", str(path), "--quiet"]) == 2
+    assert "gamma: not a searchable key" in capsys.readouterr().err
+
+
+def test_json_summary_and_report_command(tmp_path, capsys):
+    path = write(tmp_path, trials=3, pruner="none")
+    storage = tmp_path / "s.log"
+    assert main(["tune", str(path), "--storage", str(storage), "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["complete"] == 3 and set(summary["best_params"]) == {"lr", "momentum"}
+    assert main(["report", str(storage), "-o", str(tmp_path / "r.html")]) == 0
+    assert (tmp_path / "r.html").stat().st_size > 10_000
+
+
+@pytest.mark.slow
+def test_kill_minus_nine_then_resume_loses_no_finished_trial(tmp_path):
+    path = write(tmp_path, trials=10, epochs=4, population=2, pruner="none")
+    storage = tmp_path / "s.log"
+    command = [
+        sys.executable,
+        "-m",
+        "steepest.cli",
+        "tune",
+        str(path),
+        "--storage",
+        str(storage),
+        "--quiet",
+    ]
+    process = subprocess.Popen(command, env={**os.environ, "PYTHONWARNINGS": "ignore"})
+    deadline = time.time() + 120
+    finished_before: dict[int, float] = {}
+    while time.time() < deadline and len(finished_before) < 3:
+        time.sleep(0.2)
+        if storage.exists():
+            study = load_study(str(storage))
+            finished_before = {
+                t.number: t.value for t in study.trials if t.state == TrialState.COMPLETE
+            }
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert len(finished_before) >= 3
+    interrupted = load_study(str(storage))
+    assert any(t.state == TrialState.RUNNING for t in interrupted.trials)
+    assert main(["tune", str(path), "--storage", str(storage), "--quiet"]) == 0
+    study = load_study(str(storage))
+    for number, value in finished_before.items():
+        assert study.trials[number].value == value
+    crashed = set(study.user_attrs["crashed_trials"])
+    assert crashed and all(study.trials[n].state == TrialState.FAIL for n in crashed)
+    counted = [t for t in study.trials if t.number not in crashed]
+    assert len(counted) == 10 and all(t.state == TrialState.COMPLETE for t in counted)

@@ -1,0 +1,94 @@
+"""Search spaces: conditional parameters, coarse-to-fine narrowing, grid, validation."""
+
+import math
+
+import optuna
+import pytest
+
+from steepest.config import ParamSpec
+from steepest.errors import UserError
+from steepest.tune.space import Range, SearchSpace, apply_params, narrow
+
+
+def spec(**kwargs) -> ParamSpec:
+    return ParamSpec(**kwargs)
+
+
+def conditional_space() -> SearchSpace:
+    return SearchSpace(
+        {
+            "optimizer": spec(type="choice", values=["momentum", "adam"]),
+            "momentum": spec(type="uniform", low=0.5, high=0.99, when={"optimizer": "momentum"}),
+            "beta1": spec(type="uniform", low=0.8, high=0.95, when={"optimizer": ["adam"]}),
+            "hidden": spec(type="choice", values=[[16], [32, 16]]),
+        }
+    )
+
+
+def test_conditional_space_never_suggests_orphan_params():
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    seen = set()
+    for _ in range(40):
+        trial = study.ask()
+        params = conditional_space().suggest(trial)
+        seen.add(params["optimizer"])
+        assert ("momentum" in params) == (params["optimizer"] == "momentum")
+        assert ("beta1" in params) == (params["optimizer"] == "adam")
+        assert set(trial.params) == set(params)
+        assert params["hidden"] in ([16], [32, 16])
+        study.tell(trial, 0.0)
+    assert seen == {"momentum", "adam"}
+
+
+def test_condition_must_refer_to_an_earlier_parameter():
+    with pytest.raises(UserError, match="momentum.when: 'optimizer' must be a parameter listed"):
+        SearchSpace(
+            {"momentum": spec(type="uniform", low=0, high=0.9, when={"optimizer": "momentum"})}
+        )
+
+
+def test_unknown_parameter_is_refused():
+    with pytest.raises(UserError, match="gamma: not a searchable key"):
+        SearchSpace({"gamma": spec(type="uniform", low=0, high=1)})
+
+
+def test_bounds_are_checked_against_the_config_schema():
+    space = SearchSpace({"momentum": spec(type="uniform", low=0.5, high=1.5)})
+    with pytest.raises(UserError, match=r"momentum = 1.5: \[train\] momentum"):
+        space.check_against({"data": {"name": "digits"}})
+
+
+def test_narrowing_takes_the_span_of_the_best_widened_by_the_margin():
+    ranges = {
+        "lr": Range(1e-4, 1.0, log=True, integer=False),
+        "momentum": Range(0.0, 0.99, log=False, integer=False),
+        "width": Range(8, 512, log=False, integer=True),
+    }
+    best = [
+        {"lr": 1e-3, "momentum": 0.8, "width": 100},
+        {"lr": 1e-2, "momentum": 0.9, "width": 140},
+    ]
+    out = narrow(ranges, best, margin=0.1)
+    span = math.log(1e-2) - math.log(1e-3)
+    assert out["lr"].low == pytest.approx(math.exp(math.log(1e-3) - 0.1 * span))
+    assert out["lr"].high == pytest.approx(math.exp(math.log(1e-2) + 0.1 * span))
+    assert out["momentum"].low == pytest.approx(0.79)
+    assert out["momentum"].high == pytest.approx(0.91)
+    assert (out["width"].low, out["width"].high) == (96, 144)
+    clipped = narrow({"m": Range(0.0, 0.9, False, False)}, [{"m": 0.85}, {"m": 0.9}], 1.0)
+    assert clipped["m"].high == 0.9
+
+
+def test_grid_needs_listed_values():
+    assert SearchSpace({"lr": spec(type="choice", values=[0.1, 0.01])}).grid() == {
+        "lr": [0.1, 0.01]
+    }
+    with pytest.raises(UserError, match="sampler 'grid' needs choice values"):
+        SearchSpace({"lr": spec(type="loguniform", low=1e-3, high=1)}).grid()
+
+
+def test_params_land_in_their_sections():
+    raw = {"data": {"name": "digits"}, "tune": {"space": {}}}
+    out = apply_params(raw, {"lr": 0.1, "hidden": [8]})
+    assert out["train"]["lr"] == 0.1 and out["model"]["hidden"] == [8]
+    assert "tune" not in out and "train" not in raw
