@@ -30,7 +30,7 @@ def member_bytes(population: Population) -> int:
     """Memory one member costs: parameters, gradient and up to two optimizer moments,
     plus its batch and the widest activations (estimated as 4 copies of the batch output
     per parameter tensor, a deliberate over-estimate)."""
-    params = population.flat.shape[1] * population.flat.element_size()
+    params = sum(shape.numel() for shape in population.shapes) * population.dtype.itemsize
     batch = population.batch_size * population.x_train[0].numel() * 4
     return 4 * params + batch * (1 + 4 * len(population.names))
 

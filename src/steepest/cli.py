@@ -7,7 +7,7 @@ from pathlib import Path
 
 from rich.console import Console
 
-from steepest import gradcheck, playground
+
 from steepest.errors import UserError
 
 EXIT_USAGE = 2
@@ -116,9 +116,6 @@ def parser() -> argparse.ArgumentParser:
     report.add_argument("-o", "--output", type=Path, default=Path("report.html"))
     report.add_argument("--study", help="study name (needed when the storage holds several)")
     report.set_defaults(run=_report)
-
-    gradcheck.add_command(commands)
-    playground.add_command(commands)
 
     data = commands.add_parser("data", help="built-in data sets")
     data.add_argument("action", choices=["list", "show"])

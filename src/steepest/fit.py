@@ -84,49 +84,75 @@ class MemberList:
 EpochCallback = Callable[[Population, list[dict[str, float]]], None]
 
 
-def fit(
-    population: Population,
-    source: MemberSource,
-    capacity: int,
-    x_val: Tensor,
-    y_val: Tensor,
-    monitor: Monitor,
-    patience: int | None = None,
-    on_epoch: EpochCallback | None = None,
-    should_stop: Callable[[], bool] = lambda: False,
-) -> None:
-    """Train until the source has no more members and every member has left.
+class PopulationTrainer:
+    """Advances one population an epoch at a time; `fit` and the tuner drive it."""
 
-    `should_stop()` is asked at each epoch boundary (a tuner's time budget); when it says
-    yes no new member joins and the members in flight finish their training.
-    """
-    results: dict[int, MemberResult] = {}
-    while True:
-        if not should_stop():
-            joining = source.take(capacity - len(population))
-            population.add(joining)
-            results.update({m.id: MemberResult(m) for m in joining})
-        if len(population) == 0:
-            return
+    def __init__(
+        self,
+        population: Population,
+        source: MemberSource,
+        capacity: int,
+        x_val: Tensor,
+        y_val: Tensor,
+        monitor: Monitor,
+        patience: int | None = None,
+        on_epoch: EpochCallback | None = None,
+    ) -> None:
+        self.population = population
+        self.source = source
+        self.capacity = capacity
+        self.x_val, self.y_val = x_val, y_val
+        self.monitor = monitor
+        self.patience = patience
+        self.on_epoch = on_epoch
+        self.results: dict[int, MemberResult] = {}
+
+    @property
+    def active(self) -> bool:
+        return len(self.population) > 0
+
+    def fill(self) -> None:
+        """Take members from the source into the free slots (continuous batching)."""
+        joining = self.source.take(self.capacity - len(self.population))
+        self.population.add(joining)
+        self.results.update({m.id: MemberResult(m) for m in joining})
+
+    def advance(self) -> None:
+        """One epoch of every member; members that are done leave."""
+        population = self.population
         started = time.perf_counter()
         train_loss, train_metric = population.run_epoch()
-        evaluation = population.evaluate(x_val, y_val)
+        evaluation = population.evaluate(self.x_val, self.y_val)
         seconds = (time.perf_counter() - started) / len(population)
         rows = _history_rows(population, train_loss, train_metric, evaluation, seconds)
         leaving: list[int] = []
         for row_index, (member, row) in enumerate(zip(population.members, rows)):
-            result = results[member.id]
+            result = self.results[member.id]
             result.history.append(row)
-            status = _judge(population, row_index, result, row, monitor, patience)
-            if status is None and source.report(member, row):
+            status = _judge(population, row_index, result, row, self.monitor, self.patience)
+            if status != "diverged" and self.source.report(member, row) and status is None:
                 status = "pruned"
             if status is not None:
                 result.status = status
                 leaving.append(row_index)
-        if on_epoch is not None:
-            on_epoch(population, rows)
+        if self.on_epoch is not None:
+            self.on_epoch(population, rows)
         for member in population.remove(leaving):
-            source.finish(results.pop(member.id))
+            self.source.finish(self.results.pop(member.id))
+
+
+def fit(trainer: PopulationTrainer, should_stop: Callable[[], bool] = lambda: False) -> None:
+    """Train until the source has no more members and every member has left.
+
+    `should_stop()` is asked at each epoch boundary (a time budget); once it says yes no
+    new member joins and the members in flight finish their training.
+    """
+    while True:
+        if not should_stop():
+            trainer.fill()
+        if not trainer.active:
+            return
+        trainer.advance()
 
 
 def _judge(

@@ -19,7 +19,6 @@ from torch import Tensor, nn
 from steepest.capacity import choose_capacity
 from steepest.config import Experiment, load_experiments, validate
 from steepest.data import Dataset, load_dataset
-from steepest.data.augment import augment as augment_batch
 from steepest.errors import UserError
 from steepest.fit import (
     EpochCallback,
@@ -136,6 +135,7 @@ def build_population(
     augment = None
     settings = experiment.data.augment
     if len(dataset.input_shape) == 3 and settings != type(settings)():
+        from steepest.data.augment import augment as augment_batch  # images only
 
         def augment(x: Tensor, keys: Tensor) -> Tensor:
             return augment_batch(x, keys, settings)

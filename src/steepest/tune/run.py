@@ -97,9 +97,20 @@ class StudyFeed:
         self.trials: dict[int, optuna.Trial] = {}
         self.in_flight = 0
         self.crashed = set(study.user_attrs.get(CRASHED_ATTR, []))
-        self.stage = len(study.user_attrs.get(STAGES_ATTR, [])) - 1 if self.staged else 0
-        if self.staged and self.stage < 0:
+        recorded = study.user_attrs.get(STAGES_ATTR, [])
+        self.stage = max(len(recorded) - 1, 0)
+        if self.staged and not recorded:
             self._record_stage(self.space)
+        elif self.staged:  # a resumed study goes on in its last stage's narrowed space
+            ranges = self.space.ranges()
+            last = recorded[-1]["space"]
+            self.space = self.space.with_ranges(
+                {
+                    name: Range(last[name]["low"], last[name]["high"], r.log, r.integer)
+                    for name, r in ranges.items()
+                    if name in last
+                }
+            )
 
     def used(self) -> int:
         """Trials that count against the budget: all but crashed and still-waiting ones."""
@@ -257,11 +268,14 @@ def tune(
     recover_crashed(study)
     tally = Tally()
     stages = settings.coarse_to_fine.stages if settings.sampler == "coarse_to_fine" else 1
+    budget = settings.trials
+    if settings.sampler == "grid":
+        budget = min(budget, len(space.grid_points()))
     feed = StudyFeed(
         study,
         raw,
         space,
-        settings.trials,
+        budget,
         stages,
         settings.coarse_to_fine.top,
         settings.coarse_to_fine.margin,

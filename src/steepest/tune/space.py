@@ -4,6 +4,7 @@ Any key of ``[model]`` or ``[train]`` may be searched. Values Optuna cannot stor
 categorical (lists such as ``hidden = [[64], [128, 64]]``) travel as their JSON text.
 """
 
+import itertools
 import json
 import math
 from dataclasses import dataclass
@@ -82,8 +83,24 @@ class SearchSpace:
             )
         return SearchSpace(params)
 
+    def grid_points(self) -> list[dict[str, Any]]:
+        """Every combination of the listed values, as Optuna params (lists JSON-encoded),
+        in file order; a conditional parameter appears only where it applies, so no
+        point repeats. Used with `enqueue_trial`: Optuna's GridSampler stops the study
+        itself, which the ask/tell interface does not allow."""
+        names = list(self.params)
+        points: list[dict[str, Any]] = []
+        for values in itertools.product(*self.grid().values()):
+            chosen = {}
+            for name, value in zip(names, values):
+                if self.applies(name, {k: _decode(v) for k, v in chosen.items()}):
+                    chosen[name] = value
+            if chosen not in points:
+                points.append(chosen)
+        return points
+
     def grid(self) -> dict[str, list[Any]]:
-        """Optuna's GridSampler search space: every parameter must list its values."""
+        """The values of every parameter; each must be listed (choice, int or fixed)."""
         grid = {}
         for name, spec in self.params.items():
             if spec.type == "choice":

@@ -36,10 +36,8 @@ def open_storage(storage: str) -> optuna.storages.BaseStorage:
 
 def make_sampler(tune: TuneConfig, space: SearchSpace) -> optuna.samplers.BaseSampler:
     """Optuna's sampler for `tune.sampler`; coarse-to-fine draws at random inside the
-    stage's narrowed space."""
+    stage's narrowed space, and grid draws nothing (its points are enqueued trials)."""
     seed = tune.seed
-    if tune.sampler == "grid":
-        return optuna.samplers.GridSampler(space.grid(), seed=seed)
     if tune.sampler == "tpe":
         return optuna.samplers.TPESampler(
             seed=seed, n_startup_trials=tune.startup_trials, constant_liar=True
@@ -74,6 +72,9 @@ def open_study(
         direction="maximize" if maximize else "minimize",
         load_if_exists=True,
     )
+    if tune.sampler == "grid" and not study.trials:
+        for point in space.grid_points():
+            study.enqueue_trial(point)
     if study.direction != (
         optuna.study.StudyDirection.MAXIMIZE if maximize else optuna.study.StudyDirection.MINIMIZE
     ):
