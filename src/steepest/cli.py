@@ -7,7 +7,6 @@ from pathlib import Path
 
 from rich.console import Console
 
-
 from steepest.errors import UserError
 
 EXIT_USAGE = 2

@@ -2,8 +2,9 @@
 
 # Blocks every request the page could make except its own inline script, style and
 # data-URI images, so the report provably works offline (a violation shows in the console).
-CONTENT_SECURITY_POLICY = ("default-src 'none'; script-src 'unsafe-inline'; "
-                           "style-src 'unsafe-inline'; img-src data:")
+CONTENT_SECURITY_POLICY = (
+    "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; img-src data:"
+)
 
 STYLE = """
 :root { --ink: #202124; --muted: #5f6368; --line: #e3e5e8; --accent: #1f77b4;

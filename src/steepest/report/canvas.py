@@ -40,11 +40,11 @@ STYLE = {
 house_style = matplotlib.rc_context(STYLE)
 
 
-def new_figure(width: float, height: float, rows: int = 1,
-               cols: int = 1) -> tuple[Figure, np.ndarray]:
+def new_figure(
+    width: float, height: float, rows: int = 1, cols: int = 1
+) -> tuple[Figure, np.ndarray]:
     """A figure and its axes as a 2-D array of shape [rows, cols]."""
-    return plt.subplots(rows, cols, figsize=(width, height), squeeze=False,
-                        layout="constrained")
+    return plt.subplots(rows, cols, figsize=(width, height), squeeze=False, layout="constrained")
 
 
 def save_png(fig: Figure, path: Path) -> Path:
@@ -71,9 +71,14 @@ def spans_decades(values: np.ndarray, decades: float = 2.0) -> bool:
     return bool(np.log10(finite.max() / finite.min()) > decades)
 
 
-def draw_faint_lines(ax: Axes, curves: Sequence[tuple[np.ndarray, np.ndarray]],
-                     colors: Sequence | str, alpha: float = 0.35, width: float = 0.8,
-                     autolim: bool = True) -> None:
+def draw_faint_lines(
+    ax: Axes,
+    curves: Sequence[tuple[np.ndarray, np.ndarray]],
+    colors: Sequence | str,
+    alpha: float = 0.35,
+    width: float = 0.8,
+    autolim: bool = True,
+) -> None:
     """Many thin translucent (x, y) lines at once: one LineCollection stays fast with
     hundreds of curves where one ``ax.plot`` per curve would not. With ``autolim=False``
     the lines do not stretch the axes (for curves that ran off to huge values)."""

@@ -27,19 +27,19 @@ from steepest.report.units import format_value
 # How to read each figure, and what it says while there is nothing to draw yet.
 CAPTIONS = {
     "history": "Each dot is a complete trial's value, each grey cross a pruned trial's last "
-               "reported value; the red line is the best value so far.",
+    "reported value; the red line is the best value so far.",
     "curves": "The value each trial reported per epoch. Complete trials are coloured by their "
-              "final value (darker is better), pruned ones grey with a red × where they were "
-              "stopped, running ones blue; the best trial is thick red.",
+    "final value (darker is better), pruned ones grey with a red × where they were "
+    "stopped, running ones blue; the best trial is thick red.",
     "parallel": "Each line is a complete trial, through its parameter values (each axis spans "
-                "the search range) to its value on the last axis; darker is better, the best "
-                "trial is red.",
+    "the search range) to its value on the last axis; darker is better, the best "
+    "trial is red.",
     "slices": "Each complete trial's value against one parameter at a time, coloured by when "
-              "it ran (later is darker); the red star is the best trial.",
+    "it ran (later is darker); the red star is the best trial.",
     "importance": "How much of the variation in value each parameter explains (fANOVA with a "
-                  "fixed seed, over the complete trials).",
+    "fixed seed, over the complete trials).",
     "stages": "Each stage searched a narrower range than the one before. Bars: the range; "
-              "dots: the trials of that stage (blue complete, grey pruned, failed or running).",
+    "dots: the trials of that stage (blue complete, grey pruned, failed or running).",
 }
 EMPTY = {
     "history": "No trial has completed or been pruned yet.",
@@ -88,18 +88,32 @@ def _summary_section(summary: Summary) -> Section:
     best = summary.best
     tiles = [(summary.counts[key], f"{key} trials", "") for key in summary.counts]
     tiles += [
-        (format_value(best.value if best else None, summary.metric),
-         f"best {summary.metric}" + (f" (trial {best.number})" if best else ""), "best"),
+        (
+            format_value(best.value if best else None, summary.metric),
+            f"best {summary.metric}" + (f" (trial {best.number})" if best else ""),
+            "best",
+        ),
         (_duration(summary.wall_seconds), "wall time", ""),
-        ("—" if summary.trials_per_minute is None else f"{summary.trials_per_minute:.1f}",
-         "finished trials / minute", ""),
+        (
+            "—" if summary.trials_per_minute is None else f"{summary.trials_per_minute:.1f}",
+            "finished trials / minute",
+            "",
+        ),
     ]
-    body = '<div class="tiles">' + "".join(
-        f'<div class="tile {kind}"><b>{escape(str(value))}</b><span>{escape(label)}</span></div>'
-        for value, label, kind in tiles) + "</div>"
+    body = (
+        '<div class="tiles">'
+        + "".join(
+            f'<div class="tile {kind}"><b>{escape(str(value))}</b>'
+            f"<span>{escape(label)}</span></div>"
+            for value, label, kind in tiles
+        )
+        + "</div>"
+    )
     if best:
-        rows = "".join(f"<tr><th>{escape(name)}</th><td>{_text(value)}</td></tr>"
-                       for name, value in best.params.items())
+        rows = "".join(
+            f"<tr><th>{escape(name)}</th><td>{_text(value)}</td></tr>"
+            for name, value in best.params.items()
+        )
         body += f'<h3>Best parameters</h3><table class="compact">{rows}</table>'
     return Section("summary", "Summary", body)
 
@@ -108,64 +122,85 @@ def _importance_section(study: optuna.Study) -> Section:
     scores = param_importances(study)
     if isinstance(scores, str):
         return Section("importance", "Parameter importance", f'<p class="note">{scores}</p>')
-    return Section("importance", "Parameter importance",
-                    _figure("importance", study_figures.importances(scores)))
+    return Section(
+        "importance",
+        "Parameter importance",
+        _figure("importance", study_figures.importances(scores)),
+    )
 
 
-def _stages_section(found: list[Stage], axes: dict[str, ParamAxis],
-                    summary: Summary) -> Section:
+def _stages_section(found: list[Stage], axes: dict[str, ParamAxis], summary: Summary) -> Section:
     names = list(found[0].space)
-    head = "".join(f"<th>{escape(n)}</th>" for n in ["stage", "trials", "complete",
-                                                      f"best {summary.metric}", *names])
+    head = "".join(
+        f"<th>{escape(n)}</th>"
+        for n in ["stage", "trials", "complete", f"best {summary.metric}", *names]
+    )
     rows = []
     for stage in found:
-        cells = [str(stage.index), str(len(stage.trials)),
-                 str(sum(t.state == TrialState.COMPLETE for t in stage.trials)),
-                 format_value(stage.best_value, summary.metric)]
+        cells = [
+            str(stage.index),
+            str(len(stage.trials)),
+            str(sum(t.state == TrialState.COMPLETE for t in stage.trials)),
+            format_value(stage.best_value, summary.metric),
+        ]
         for name in names:
             bounds = stage.space[name]
-            cells.append(f"{_text(float(bounds['low']))} – {_text(float(bounds['high']))}"
-                         f"{' (log)' if bounds.get('log') else ''}, "
-                         f"{stage.width_fraction(name, found[0]):.0%} of stage {found[0].index}")
+            cells.append(
+                f"{_text(float(bounds['low']))} – {_text(float(bounds['high']))}"
+                f"{' (log)' if bounds.get('log') else ''}, "
+                f"{stage.width_fraction(name, found[0]):.0%} of stage {found[0].index}"
+            )
         rows.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
-    table = f'<table><thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table>'
+    table = f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
     figure = _figure("stages", study_figures.stage_ranges(found, axes))
     return Section("stages", "Coarse-to-fine stages", figure + table)
 
 
-def _trial_row(trial: FrozenTrial, names: list[str], columns: list[str], best: int | None,
-               metric: str) -> str:
+def _trial_row(
+    trial: FrozenTrial, names: list[str], columns: list[str], best: int | None, metric: str
+) -> str:
     """One row of the trials table; ``data-sort`` holds the raw value to sort by."""
+
     def cell(text: str, raw="", numeric: bool = True) -> str:
         sort = "" if raw is None else escape(str(raw))
         return f'<td class="{"num" if numeric else ""}" data-sort="{sort}">{text}</td>'
 
     attrs = trial.user_attrs
     epochs = len(trial.intermediate_values)
-    cells = [cell(str(trial.number), trial.number),
-             cell(f'<span class="state state-{trial.state.name}">{trial.state.name.lower()}'
-                  "</span>", trial.state.name, numeric=False),
-             cell(format_value(trial.value, metric), trial.value)]
+    cells = [
+        cell(str(trial.number), trial.number),
+        cell(
+            f'<span class="state state-{trial.state.name}">{trial.state.name.lower()}</span>',
+            trial.state.name,
+            numeric=False,
+        ),
+        cell(format_value(trial.value, metric), trial.value),
+    ]
     for name in names:
         value = trial.params.get(name)
         cells.append(cell(_text(value), value, numeric=not isinstance(value, str)))
     cells.append(cell(str(epochs), epochs))
     cells += [cell(_text(attrs.get(c)), attrs.get(c)) for c in columns]
-    return f'<tr{" class=best" if trial.number == best else ""}>{"".join(cells)}</tr>'
+    return f"<tr{' class=best' if trial.number == best else ''}>{''.join(cells)}</tr>"
 
 
-def _trials_section(trials: list[FrozenTrial], names: list[str],
-                    summary: Summary) -> Section:
-    columns = [c for c in ("seconds", "population", "seed", "stage")
-               if any(c in t.user_attrs for t in trials)]
+def _trials_section(trials: list[FrozenTrial], names: list[str], summary: Summary) -> Section:
+    columns = [
+        c
+        for c in ("seconds", "population", "seed", "stage")
+        if any(c in t.user_attrs for t in trials)
+    ]
     headers = ["trial", "state", summary.metric, *names, "epochs", *columns]
     head = "".join(f"<th><button>{escape(h)}</button></th>" for h in headers)
     best = summary.best.number if summary.best else None
     rows = "".join(_trial_row(t, names, columns, best, summary.metric) for t in trials)
-    return Section("trials", f"All {len(trials)} trials",
-                    '<p class="note">Click a column header to sort.</p>'
-                    f'<div class="scroll"><table class="sortable"><thead><tr>{head}</tr>'
-                    f"</thead><tbody>{rows}</tbody></table></div>")
+    return Section(
+        "trials",
+        f"All {len(trials)} trials",
+        '<p class="note">Click a column header to sort.</p>'
+        f'<div class="scroll"><table class="sortable"><thead><tr>{head}</tr>'
+        f"</thead><tbody>{rows}</tbody></table></div>",
+    )
 
 
 @canvas.house_style
@@ -176,16 +211,16 @@ def _sections(study: optuna.Study, summary: Summary) -> list[Section]:
     axes = param_axes(trials)
     found = stages(study, summary.maximize)
     figures = {
-        "history": ("Optimisation history",
-                    study_figures.optimisation_history(trials, summary)),
+        "history": ("Optimisation history", study_figures.optimisation_history(trials, summary)),
         "curves": ("Learning curves", study_figures.learning_curves(trials, summary)),
-        "parallel": ("Parallel coordinates",
-                     study_figures.parallel_coordinates(complete, list(axes.values()), summary)),
+        "parallel": (
+            "Parallel coordinates",
+            study_figures.parallel_coordinates(complete, list(axes.values()), summary),
+        ),
         "slices": ("Slices", study_figures.slices(complete, list(axes.values()), summary)),
     }
     sections = [_summary_section(summary)]
-    sections += [Section(key, title, _figure(key, uri))
-                 for key, (title, uri) in figures.items()]
+    sections += [Section(key, title, _figure(key, uri)) for key, (title, uri) in figures.items()]
     sections.append(_importance_section(study))
     if found:
         sections.append(_stages_section(found, axes, summary))

@@ -68,8 +68,9 @@ def _rank_bar(fig: Figure, axes: list[Axes], run: Run) -> None:
         bar.ax.invert_yaxis()
 
 
-def _train_val_png(run: Run, kind: str, scale: float, title: str,
-                   ylabel: str) -> tuple[Figure, Axes]:
+def _train_val_png(
+    run: Run, kind: str, scale: float, title: str, ylabel: str
+) -> tuple[Figure, Axes]:
     """Train and validation ``kind`` (``loss`` or ``metric``): the best member's pair
     thick, the other members' validation faint. Returns the figure to finish."""
     fig, axes = canvas.new_figure(8, 4.5)
@@ -98,24 +99,35 @@ def _shade_gap(ax: Axes, run: Run, scale: float) -> None:
     epochs, train, val = best["epoch"], best["train_metric"] * scale, best["val_metric"] * scale
     lower, higher = val < train, val > train
     worse, better = (lower, higher) if run.maximize else (higher, lower)
-    for where, color, label in ((worse, canvas.BEST, "gap: validation worse than train"),
-                                (better, "#2ca02c", "gap: validation better than train")):
+    for where, color, label in (
+        (worse, canvas.BEST, "gap: validation worse than train"),
+        (better, "#2ca02c", "gap: validation better than train"),
+    ):
         if where.any():
-            ax.fill_between(epochs, train, val, where=where, interpolate=True, color=color,
-                            alpha=0.15, linewidth=0, label=label)
+            ax.fill_between(
+                epochs,
+                train,
+                val,
+                where=where,
+                interpolate=True,
+                color=color,
+                alpha=0.15,
+                linewidth=0,
+                label=label,
+            )
 
 
 def _metric_png(run: Run, out_dir: Path) -> Path:
     scale, ylabel = percent_scale(run.metric), metric_label(run.metric)
     name = "Accuracy" if is_accuracy(run.metric) else ylabel
     better = "higher" if run.maximize else "lower"
-    fig, ax = _train_val_png(run, "metric", scale, f"{name} per epoch ({better} is better)",
-                             ylabel)
+    fig, ax = _train_val_png(run, "metric", scale, f"{name} per epoch ({better} is better)", ylabel)
     _shade_gap(ax, run, scale)
     best_epoch = run.best_validation(run.best_member)[0]
     if best_epoch is not None:
-        ax.axvline(best_epoch, color=canvas.MUTED, linestyle=":",
-                   label=f"best epoch ({best_epoch})")
+        ax.axvline(
+            best_epoch, color=canvas.MUTED, linestyle=":", label=f"best epoch ({best_epoch})"
+        )
     _legend(ax, run, "other members (validation)")
     return canvas.save_png(fig, out_dir / "metric.png")
 
@@ -146,9 +158,11 @@ def plot_run(out_dir: Path) -> list[Path]:
     run = read_run(out_dir)
     written = [_loss_png(run, out_dir), _metric_png(run, out_dir)]
     if run.hparams:
-        written.append(_columns_png(run, run.hparams, "Hyperparameters per epoch",
-                                    out_dir / "hparams.png"))
+        written.append(
+            _columns_png(run, run.hparams, "Hyperparameters per epoch", out_dir / "hparams.png")
+        )
     if any(DEAD_RELU in h for h in run.history.values()):
-        written.append(_columns_png(run, [DEAD_RELU], "Dead ReLU units per epoch",
-                                    out_dir / "dead_relu.png"))
+        written.append(
+            _columns_png(run, [DEAD_RELU], "Dead ReLU units per epoch", out_dir / "dead_relu.png")
+        )
     return written

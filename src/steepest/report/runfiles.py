@@ -14,8 +14,15 @@ MEMBERS = "members.json"
 SUMMARY = "summary.json"
 
 # Columns every history has; any other column (besides dead_relu) is a hyperparameter.
-CORE_COLUMNS = ("member", "epoch", "train_loss", "val_loss", "train_metric", "val_metric",
-                "seconds")
+CORE_COLUMNS = (
+    "member",
+    "epoch",
+    "train_loss",
+    "val_loss",
+    "train_metric",
+    "val_metric",
+    "seconds",
+)
 DEAD_RELU = "dead_relu"
 
 
@@ -83,8 +90,10 @@ def _number(text: str) -> float:
 def _require(path: Path) -> Path:
     """``path`` itself, or FileNotFoundError saying what a run folder should hold."""
     if not path.is_file():
-        raise FileNotFoundError(f"{path} is missing: a training run's output folder holds "
-                                f"{HISTORY}, {MEMBERS} and {SUMMARY}")
+        raise FileNotFoundError(
+            f"{path} is missing: a training run's output folder holds "
+            f"{HISTORY}, {MEMBERS} and {SUMMARY}"
+        )
     return path
 
 
@@ -104,10 +113,14 @@ def read_run(out_dir: Path) -> Run:
         rows: dict[int, list[dict[str, float]]] = {}
         for row in reader:
             rows.setdefault(int(row["member"]), []).append(
-                {c: _number(row[c]) for c in columns if c != "member"})
+                {c: _number(row[c]) for c in columns if c != "member"}
+            )
     history = {
-        member: {c: np.array([r[c] for r in sorted(rs, key=lambda r: r["epoch"])])
-                 for c in columns if c != "member"}
+        member: {
+            c: np.array([r[c] for r in sorted(rs, key=lambda r: r["epoch"])])
+            for c in columns
+            if c != "member"
+        }
         for member, rs in rows.items()
     }
     hparams = [c for c in columns if c not in CORE_COLUMNS and c != DEAD_RELU]

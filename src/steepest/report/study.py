@@ -11,8 +11,12 @@ import optuna
 from optuna.distributions import CategoricalDistribution
 from optuna.trial import FrozenTrial, TrialState
 
-STATES = {"complete": TrialState.COMPLETE, "pruned": TrialState.PRUNED,
-          "failed": TrialState.FAIL, "running": TrialState.RUNNING}
+STATES = {
+    "complete": TrialState.COMPLETE,
+    "pruned": TrialState.PRUNED,
+    "failed": TrialState.FAIL,
+    "running": TrialState.RUNNING,
+}
 
 
 @dataclass(frozen=True)
@@ -72,8 +76,10 @@ def summarize(study: optuna.Study) -> Summary:
     """Counts per state, best trial, wall time (the study's ``started``/``finished`` user
     attributes when set, else its trials' start and end times; now, while trials run)."""
     if len(study.directions) != 1:
-        raise ValueError(f"study {study.study_name!r} has {len(study.directions)} objectives; "
-                         "the report covers single-objective studies")
+        raise ValueError(
+            f"study {study.study_name!r} has {len(study.directions)} objectives; "
+            "the report covers single-objective studies"
+        )
     trials = study.get_trials(deepcopy=False)
     counts = {key: sum(t.state == state for t in trials) for key, state in STATES.items()}
     complete = [t for t in trials if t.state == TrialState.COMPLETE]
@@ -88,9 +94,15 @@ def summarize(study: optuna.Study) -> Summary:
     if end is None:
         end = datetime.now() if running else max(ends, default=start)
     wall = (end - start).total_seconds() if start and end else None
-    return Summary(name=study.study_name, metric=attrs.get("metric", "objective"),
-                   maximize=maximize, counts=counts, best=best, wall_seconds=wall,
-                   running=running)
+    return Summary(
+        name=study.study_name,
+        metric=attrs.get("metric", "objective"),
+        maximize=maximize,
+        counts=counts,
+        best=best,
+        wall_seconds=wall,
+        running=running,
+    )
 
 
 def param_axes(trials: list[FrozenTrial]) -> dict[str, ParamAxis]:
@@ -106,9 +118,12 @@ def param_axes(trials: list[FrozenTrial]) -> dict[str, ParamAxis]:
         if isinstance(dists[0], CategoricalDistribution):
             axes[name] = ParamAxis(name, choices=tuple(dists[0].choices))
         else:
-            axes[name] = ParamAxis(name, low=min(d.low for d in dists),
-                                   high=max(d.high for d in dists),
-                                   log=any(d.log for d in dists))
+            axes[name] = ParamAxis(
+                name,
+                low=min(d.low for d in dists),
+                high=max(d.high for d in dists),
+                log=any(d.log for d in dists),
+            )
     return axes
 
 
@@ -136,6 +151,7 @@ class Stage:
 
     def width_fraction(self, name: str, first: "Stage") -> float:
         """This stage's range of ``name`` as a fraction of the first stage's (log-aware)."""
+
         def width(bounds: dict) -> float:
             scale = math.log if bounds.get("log") else float
             return scale(bounds["high"]) - scale(bounds["low"])

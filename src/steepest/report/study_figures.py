@@ -20,8 +20,7 @@ from steepest.report.study import ParamAxis, Stage, Summary
 from steepest.report.units import metric_label, percent_scale
 
 WIDTH = 11.0  # inches: at 96 dpi the figures fill the page's content column
-TICK_BOX = {"boxstyle": "round,pad=0.15", "facecolor": "white", "edgecolor": "none",
-            "alpha": 0.8}
+TICK_BOX = {"boxstyle": "round,pad=0.15", "facecolor": "white", "edgecolor": "none", "alpha": 0.8}
 CURVE_STYLES = {
     TrialState.PRUNED: {"colors": canvas.MUTED, "alpha": 0.3},
     TrialState.RUNNING: {"colors": canvas.TRAIN, "alpha": 0.8, "width": 1.2},
@@ -57,23 +56,33 @@ def optimisation_history(trials: list[FrozenTrial], summary: Summary) -> str | N
     value, and the best value so far as a step line."""
     scale = percent_scale(summary.metric)
     complete = [t for t in trials if t.state == TrialState.COMPLETE]
-    pruned = [(t.number, v) for t in trials if t.state == TrialState.PRUNED
-              and (v := _last_reported(t)) is not None]
+    pruned = [
+        (t.number, v)
+        for t in trials
+        if t.state == TrialState.PRUNED and (v := _last_reported(t)) is not None
+    ]
     if not complete and not pruned:
         return None
     fig, axes = canvas.new_figure(WIDTH, 4)
     ax = axes[0, 0]
     if pruned:
         numbers, values = zip(*pruned, strict=True)
-        ax.scatter(numbers, np.array(values) * scale, marker="x", s=14, color=canvas.MUTED,
-                   label="pruned (last reported value)")
+        ax.scatter(
+            numbers,
+            np.array(values) * scale,
+            marker="x",
+            s=14,
+            color=canvas.MUTED,
+            label="pruned (last reported value)",
+        )
     if complete:
         numbers = [t.number for t in complete]
         values = np.array([t.value for t in complete]) * scale
         ax.scatter(numbers, values, s=16, color=canvas.TRAIN, label="complete")
         running_best = (np.maximum if summary.maximize else np.minimum).accumulate(values)
-        ax.step(numbers, running_best, where="post", color=canvas.BEST, linewidth=2,
-                label="best so far")
+        ax.step(
+            numbers, running_best, where="post", color=canvas.BEST, linewidth=2, label="best so far"
+        )
         if canvas.spans_decades(values):
             canvas.log_scale(ax, "y")
     ax.set(xlabel="trial number", ylabel=metric_label(summary.metric))
@@ -99,20 +108,42 @@ def learning_curves(trials: list[FrozenTrial], summary: Summary) -> str | None:
         canvas.draw_faint_lines(ax, [curve(t) for t in reported if t.state == state], **style)
     stopped = [curve(t) for t in reported if t.state == TrialState.PRUNED]
     if stopped:
-        ax.scatter([x[-1] for x, _ in stopped], [y[-1] for _, y in stopped], marker="x", s=16,
-                   color=canvas.BEST, alpha=0.6, zorder=3)
+        ax.scatter(
+            [x[-1] for x, _ in stopped],
+            [y[-1] for _, y in stopped],
+            marker="x",
+            s=16,
+            color=canvas.BEST,
+            alpha=0.6,
+            zorder=3,
+        )
     complete = [t for t in reported if t.state == TrialState.COMPLETE]
     mappable = _value_colors([t.value * scale for t in complete], summary)
-    canvas.draw_faint_lines(ax, [curve(t) for t in complete],
-                            [mappable.to_rgba(t.value * scale) for t in complete], alpha=0.6)
-    handles = [Line2D([], [], color=canvas.RANKS(0.3), label="complete (colour: value)"),
-               Line2D([], [], color=canvas.MUTED, marker="x", markeredgecolor=canvas.BEST,
-                      label="pruned, × where stopped"),
-               Line2D([], [], color=canvas.TRAIN, label="running")]
+    canvas.draw_faint_lines(
+        ax,
+        [curve(t) for t in complete],
+        [mappable.to_rgba(t.value * scale) for t in complete],
+        alpha=0.6,
+    )
+    handles = [
+        Line2D([], [], color=canvas.RANKS(0.3), label="complete (colour: value)"),
+        Line2D(
+            [],
+            [],
+            color=canvas.MUTED,
+            marker="x",
+            markeredgecolor=canvas.BEST,
+            label="pruned, × where stopped",
+        ),
+        Line2D([], [], color=canvas.TRAIN, label="running"),
+    ]
     if summary.best is not None and summary.best.intermediate_values:
         ax.plot(*curve(summary.best), color=canvas.BEST, linewidth=2.4)
-        handles.append(Line2D([], [], color=canvas.BEST, linewidth=2.4,
-                              label=f"best: trial {summary.best.number}"))
+        handles.append(
+            Line2D(
+                [], [], color=canvas.BEST, linewidth=2.4, label=f"best: trial {summary.best.number}"
+            )
+        )
     if complete:
         _value_bar(ax, mappable, summary)
     ax.set(xlabel="epoch", ylabel=metric_label(summary.metric))
@@ -124,18 +155,25 @@ def _axis_ticks(ax: Axes, x: float, axis: ParamAxis) -> None:
     """Label a vertical parallel-coordinates axis with its choices or its two ends."""
     if axis.choices:
         for choice in axis.choices:
-            ax.text(x + 0.03, axis.unit(choice), str(choice), va="center", fontsize=8,
-                    bbox=TICK_BOX)
+            ax.text(
+                x + 0.03, axis.unit(choice), str(choice), va="center", fontsize=8, bbox=TICK_BOX
+            )
     else:
         for value, offset in ((axis.low, -0.03), (axis.high, 1.03)):
-            ax.text(x, offset, _short(value), ha="center", va="center", fontsize=8,
-                    bbox=TICK_BOX)
-    ax.text(x, -0.1, axis.name + (" (log)" if axis.log else ""), ha="center", va="top",
-            fontweight="bold")
+            ax.text(x, offset, _short(value), ha="center", va="center", fontsize=8, bbox=TICK_BOX)
+    ax.text(
+        x,
+        -0.1,
+        axis.name + (" (log)" if axis.log else ""),
+        ha="center",
+        va="top",
+        fontweight="bold",
+    )
 
 
-def parallel_coordinates(complete: list[FrozenTrial], axes: list[ParamAxis],
-                         summary: Summary) -> str | None:
+def parallel_coordinates(
+    complete: list[FrozenTrial], axes: list[ParamAxis], summary: Summary
+) -> str | None:
     """Each complete trial as a line through its parameter values (each axis scaled to
     its search range) to its value on the last axis."""
     if not complete or not axes:
@@ -153,8 +191,13 @@ def parallel_coordinates(complete: list[FrozenTrial], axes: list[ParamAxis],
     fig, grid = canvas.new_figure(WIDTH, 4.5)
     ax = grid[0, 0]
     order = np.argsort(values if summary.maximize else -values)  # best drawn last, on top
-    canvas.draw_faint_lines(ax, [line(complete[i]) for i in order],
-                            [mappable.to_rgba(values[i]) for i in order], alpha=0.5, width=1)
+    canvas.draw_faint_lines(
+        ax,
+        [line(complete[i]) for i in order],
+        [mappable.to_rgba(values[i]) for i in order],
+        alpha=0.5,
+        width=1,
+    )
     ax.plot(*line(summary.best), color=canvas.BEST, linewidth=2.4)
     for x, axis in enumerate([*axes, objective]):
         ax.vlines(x, 0, 1, color="black", linewidth=0.8)
@@ -180,24 +223,34 @@ def slices(complete: list[FrozenTrial], axes: list[ParamAxis], summary: Summary)
     for ax, axis in zip(panels, axes, strict=False):
         used = [t for t in complete if axis.name in t.params]
         spread = 0.3 if axis.choices else 0.0  # side by side, not all on one vertical line
-        ax.scatter([axis.position(t.params[axis.name]) + jitter.uniform(-spread, spread)
-                    for t in used],
-                   [t.value * scale for t in used], c=[t.number for t in used], s=12,
-                   cmap=canvas.RANKS.reversed(), norm=numbers)
+        ax.scatter(
+            [axis.position(t.params[axis.name]) + jitter.uniform(-spread, spread) for t in used],
+            [t.value * scale for t in used],
+            c=[t.number for t in used],
+            s=12,
+            cmap=canvas.RANKS.reversed(),
+            norm=numbers,
+        )
         if axis.name in summary.best.params:
-            ax.scatter([axis.position(summary.best.params[axis.name])],
-                       [summary.best.value * scale], marker="*", s=160, color=canvas.BEST,
-                       zorder=3)
+            ax.scatter(
+                [axis.position(summary.best.params[axis.name])],
+                [summary.best.value * scale],
+                marker="*",
+                s=160,
+                color=canvas.BEST,
+                zorder=3,
+            )
         if axis.log:
             canvas.log_scale(ax, "x")
         if axis.choices:
             ax.set_xticks(range(len(axis.choices)), [str(c) for c in axis.choices])
             ax.set_xlim(-0.5, len(axis.choices) - 0.5)
         ax.set(xlabel=axis.name, ylabel=metric_label(summary.metric))
-    for ax in panels[len(axes):]:
+    for ax in panels[len(axes) :]:
         ax.set_axis_off()
-    bar = fig.colorbar(ScalarMappable(cmap=canvas.RANKS.reversed(), norm=numbers),
-                       ax=panels, pad=0.01, aspect=40)
+    bar = fig.colorbar(
+        ScalarMappable(cmap=canvas.RANKS.reversed(), norm=numbers), ax=panels, pad=0.01, aspect=40
+    )
     bar.set_label("trial number")
     return canvas.png_data_uri(fig)
 
@@ -209,8 +262,7 @@ def importances(scores: dict[str, float]) -> str:
     ax = axes[0, 0]
     bars = ax.barh(names, [scores[n] for n in names], color=canvas.TRAIN)
     ax.bar_label(bars, [f"{scores[n]:.0%}" for n in names], padding=3)
-    ax.set(xlabel="share of the value's variance",
-           xlim=(0, max(scores.values()) * 1.15 or 1))
+    ax.set(xlabel="share of the value's variance", xlim=(0, max(scores.values()) * 1.15 or 1))
     return canvas.png_data_uri(fig)
 
 
@@ -220,19 +272,28 @@ def stage_ranges(found: list[Stage], axes: dict[str, ParamAxis]) -> str | None:
     names = [n for n in found[0].space if n in axes]
     if not names:
         return None
-    fig, grid = canvas.new_figure(WIDTH, 0.5 + (0.5 + 0.4 * len(found)) * len(names),
-                                  rows=len(names))
+    fig, grid = canvas.new_figure(
+        WIDTH, 0.5 + (0.5 + 0.4 * len(found)) * len(names), rows=len(names)
+    )
     rng = np.random.default_rng(0)
     for ax, name in zip(grid[:, 0], names, strict=True):
         for stage in found:
             bounds = stage.space[name]
-            ax.barh(stage.index, bounds["high"] - bounds["low"], left=bounds["low"], height=0.6,
-                    color=canvas.TRAIN, alpha=0.2)
+            ax.barh(
+                stage.index,
+                bounds["high"] - bounds["low"],
+                left=bounds["low"],
+                height=0.6,
+                color=canvas.TRAIN,
+                alpha=0.2,
+            )
             tried = [t for t in stage.trials if name in t.params]
-            ax.scatter([t.params[name] for t in tried],
-                       stage.index + rng.uniform(-0.2, 0.2, len(tried)), s=8,
-                       c=[canvas.TRAIN if t.state == TrialState.COMPLETE else canvas.MUTED
-                          for t in tried])
+            ax.scatter(
+                [t.params[name] for t in tried],
+                stage.index + rng.uniform(-0.2, 0.2, len(tried)),
+                s=8,
+                c=[canvas.TRAIN if t.state == TrialState.COMPLETE else canvas.MUTED for t in tried],
+            )
         if axes[name].log:
             canvas.log_scale(ax, "x")
         ax.set_yticks([s.index for s in found], [f"stage {s.index}" for s in found])

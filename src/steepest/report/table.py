@@ -7,8 +7,12 @@ from rich.table import Table
 from steepest.report.runfiles import read_run
 from steepest.report.units import format_value
 
-STATUS_STYLES = {"finished": "green", "early_stopped": "cyan", "pruned": "yellow",
-                 "diverged": "red"}
+STATUS_STYLES = {
+    "finished": "green",
+    "early_stopped": "cyan",
+    "pruned": "yellow",
+    "diverged": "red",
+}
 
 
 def results_table(out_dir: Path) -> Table:
@@ -17,8 +21,10 @@ def results_table(out_dir: Path) -> Table:
     bold. Label and status come from ``members.json``, the rest from the history."""
     run = read_run(out_dir)
     better = "higher" if run.maximize else "lower"
-    table = Table(title=f"{len(run.history)} member(s), sorted by validation {run.metric} "
-                        f"({better} is better)")
+    table = Table(
+        title=f"{len(run.history)} member(s), sorted by validation {run.metric} "
+        f"({better} is better)"
+    )
     for header in ("rank", "member", "label", "status"):
         table.add_column(header, justify="right" if header in ("rank", "member") else "left")
     table.add_column("best epoch", justify="right")
@@ -28,9 +34,12 @@ def results_table(out_dir: Path) -> Table:
         status = record.get("status", "")
         epoch, value = run.best_validation(member)
         table.add_row(
-            str(rank), str(member), record.get("label", f"member {member}"),
+            str(rank),
+            str(member),
+            record.get("label", f"member {member}"),
             f"[{STATUS_STYLES.get(status, 'default')}]{status}[/]",
-            "—" if epoch is None else str(epoch), format_value(value, run.metric),
+            "—" if epoch is None else str(epoch),
+            format_value(value, run.metric),
             style="bold" if member == run.best_member else None,
         )
     return table

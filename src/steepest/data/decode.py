@@ -1,0 +1,103 @@
+"""Image files → one uint8 array [N, C, S, S], decoded with Pillow on every core.
+
+Each file: JPEG draft mode (the decoder itself downscales by 1/2, 1/4 or 1/8 while
+staying ≥ S, the main saving on large photos) → EXIF orientation applied → alpha
+composited onto black (so transparent pixels read as 0, like padding) → L or RGB →
+a square of side S, by centre crop (fit="crop": the largest centred square, resized)
+or by padding (fit="pad": the longer side resized to S, centred on black).
+
+Files Pillow cannot read (not an image, truncated, empty) come back as failures, never
+as exceptions, so one bad file does not stop a folder of thousands.
+"""
+
+import multiprocessing
+import os
+import sys
+import warnings
+from concurrent.futures import ProcessPoolExecutor
+from itertools import repeat
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageOps
+
+PARALLEL_MIN = 256  # below this many files, starting worker processes costs more than it saves
+CHUNKS_PER_WORKER = 4  # several chunks per worker even out slow and fast chunks
+
+
+def _square(image: Image.Image, size: int, fit: str) -> Image.Image:
+    width, height = image.size
+    if fit == "crop":
+        side = min(width, height)
+        box = ((width - side) / 2, (height - side) / 2, (width + side) / 2, (height + side) / 2)
+        return image.resize((size, size), Image.Resampling.BILINEAR, box=box)
+    scale = size / max(width, height)
+    inner = (max(1, round(width * scale)), max(1, round(height * scale)))
+    canvas = Image.new(image.mode, (size, size))
+    canvas.paste(
+        image.resize(inner, Image.Resampling.BILINEAR),
+        ((size - inner[0]) // 2, (size - inner[1]) // 2),
+    )
+    return canvas
+
+
+def decode_image(path: Path, size: int, grayscale: bool, fit: str) -> np.ndarray:
+    """[C, S, S] uint8 (C = 1 grey, 3 RGB); raises OSError/ValueError on unreadable files."""
+    mode = "L" if grayscale else "RGB"
+    with Image.open(path) as image:
+        image.draft(mode, (size, size))
+        image.load()
+        ImageOps.exif_transpose(image, in_place=True)
+        if image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info:
+            rgba = image.convert("RGBA")
+            image = Image.alpha_composite(Image.new("RGBA", rgba.size, (0, 0, 0, 255)), rgba)
+        pixels = np.asarray(_square(image.convert(mode), size, fit))
+    return pixels[None] if grayscale else pixels.transpose(2, 0, 1)
+
+
+def _decode_chunk(
+    paths: list[Path], size: int, grayscale: bool, fit: str
+) -> tuple[np.ndarray, list[bool]]:
+    """(images that decoded, stacked [M, C, S, S]; per-path success)."""
+    images, ok = [], []
+    for path in paths:
+        try:
+            images.append(decode_image(path, size, grayscale, fit))
+            ok.append(True)
+        except (OSError, ValueError, SyntaxError, Image.DecompressionBombError):
+            ok.append(False)
+    empty = np.zeros((0, 1 if grayscale else 3, size, size), np.uint8)
+    return (np.stack(images) if images else empty), ok
+
+
+def _workers() -> int:
+    """The cores this process may run on."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def decode_images(
+    paths: list[Path], size: int, grayscale: bool, fit: str
+) -> tuple[np.ndarray, list[bool]]:
+    """Decode every file (see module doc), in worker processes when there are many.
+
+    Returns the [M, C, S, S] uint8 images of the M files that decoded, in input order,
+    and one success flag per path. On Linux workers are forked: they need Pillow only,
+    and forking skips re-importing torch in each (seconds). Python ≥ 3.12 warns about
+    forking a multi-threaded process (torch's thread pool); the workers never touch
+    those threads' state, as with torch's own DataLoader, so that warning is silenced.
+    """
+    workers = _workers()
+    if len(paths) < PARALLEL_MIN or workers < 2:
+        return _decode_chunk(paths, size, grayscale, fit)
+    n_chunks = workers * CHUNKS_PER_WORKER
+    step = -(-len(paths) // n_chunks)
+    chunks = [paths[i : i + step] for i in range(0, len(paths), step)]
+    context = multiprocessing.get_context("fork") if sys.platform == "linux" else None
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "This process .* is multi-threaded", DeprecationWarning)
+        with ProcessPoolExecutor(workers, mp_context=context) as pool:
+            results = list(
+                pool.map(_decode_chunk, chunks, repeat(size), repeat(grayscale), repeat(fit))
+            )
+    images = np.concatenate([r[0] for r in results])
+    return images, [flag for r in results for flag in r[1]]
