@@ -55,8 +55,9 @@ def optuna_plain(trials: int, seed: int) -> tuple[float, float]:
             trial.report(value, epoch)
             return trial.should_prune()
 
-        best = plain_trial(data, lr, momentum, weight_decay, 20, seed * 1000 + trial.number,
-                           report=report)
+        best = plain_trial(
+            data, lr, momentum, weight_decay, 20, seed * 1000 + trial.number, report=report
+        )
         if trial.should_prune():
             raise optuna.TrialPruned()
         return best
@@ -90,11 +91,15 @@ def main() -> None:
         ours_seconds, ours_best = steepest_tune(trials, seed)
         ratios.append(plain_seconds / ours_seconds)
         gaps.append(ours_best - plain_best)
-        print(f"seed {seed}: optuna+plain {plain_seconds:6.1f} s best {plain_best:.4f} | "
-              f"steepest {ours_seconds:6.1f} s best {ours_best:.4f} | "
-              f"speedup {plain_seconds / ours_seconds:5.1f}x")
-    print(f"median speedup {statistics.median(ratios):.1f}x (target >= 10x); median best-accuracy "
-          f"difference {100 * statistics.median(gaps):+.2f} points (target >= -0.5)")
+        print(
+            f"seed {seed}: optuna+plain {plain_seconds:6.1f} s best {plain_best:.4f} | "
+            f"steepest {ours_seconds:6.1f} s best {ours_best:.4f} | "
+            f"speedup {plain_seconds / ours_seconds:5.1f}x"
+        )
+    print(
+        f"median speedup {statistics.median(ratios):.1f}x (target >= 10x); median best-accuracy "
+        f"difference {100 * statistics.median(gaps):+.2f} points (target >= -0.5)"
+    )
 
 
 if __name__ == "__main__":

@@ -60,7 +60,7 @@ def members(k: int, optimizers=("momentum",)) -> list[Member]:
 
 
 def train_losses(pop: Population, epochs: int) -> list[torch.Tensor]:
-    return [pop.run_epoch()[0] for _ in range(epochs)]
+    return [pop.run_epoch() for _ in range(epochs)]
 
 
 CASES = {

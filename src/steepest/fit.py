@@ -17,6 +17,7 @@ from typing import Literal, Protocol
 import torch
 from torch import Tensor
 
+from steepest import rng
 from steepest.population import Evaluation, Member, Population
 
 Status = Literal["finished", "early_stopped", "diverged", "pruned"]
@@ -106,6 +107,9 @@ class PopulationTrainer:
         self.patience = patience
         self.on_epoch = on_epoch
         self.results: dict[int, MemberResult] = {}
+        sample = _train_sample(len(population.x_train))
+        self.x_train_sample = population.x_train[sample]
+        self.y_train_sample = population.y_train[sample]
 
     @property
     def active(self) -> bool:
@@ -121,7 +125,9 @@ class PopulationTrainer:
         """One epoch of every member; members that are done leave."""
         population = self.population
         started = time.perf_counter()
-        train_loss, train_metric = population.run_epoch()
+        train_loss = population.run_epoch()
+        train = population.evaluate(self.x_train_sample, self.y_train_sample, dead_units=False)
+        train_metric = train.metric
         evaluation = population.evaluate(self.x_val, self.y_val)
         seconds = (time.perf_counter() - started) / len(population)
         rows = _history_rows(population, train_loss, train_metric, evaluation, seconds)
@@ -153,6 +159,19 @@ def fit(trainer: PopulationTrainer, should_stop: Callable[[], bool] = lambda: Fa
         if not trainer.active:
             return
         trainer.advance()
+
+
+TRAIN_METRIC_EXAMPLES = 2048
+
+
+def _train_sample(n: int) -> Tensor:
+    """Which training examples the epoch's train metric is measured on: all of a small
+    set, else a fixed seeded sample of `TRAIN_METRIC_EXAMPLES` (the same for every member
+    and epoch, so curves are comparable). Measured in eval mode like validation, so the
+    train/validation gap shows over- or under-fitting rather than dropout noise."""
+    if n <= TRAIN_METRIC_EXAMPLES:
+        return torch.arange(n)
+    return rng.permutation(rng.derive_key(0), n)[:TRAIN_METRIC_EXAMPLES]
 
 
 def _judge(

@@ -124,26 +124,27 @@ class Population:
             torch.zeros((0, *shape), dtype=self.dtype, device=self.device).requires_grad_()
             for shape in self.shapes
         ]
+        self._leaves = self.params  # the tensors autograd fills (see _store)
         self.buffers: dict[str, Tensor] = {
             name: torch.zeros((0, *b.shape), dtype=b.dtype, device=self.device)
             for name, b in template.named_buffers()
         }
         self.states: dict[str, dict] = {}
+        self.groups: list[tuple[str, int, int]] = []  # (optimizer, first row, end row)
         self._live: nn.Module | None = None
         self.order: Tensor | None = None  # [K, N] data order of the current epoch
         self.step_in_epoch = 0
         self._hparams: dict[str, dict[str, float | Tensor]] = {}
         self._penalty: dict[str, float | Tensor] = {}
         self._active_penalties: set[str] = set()
-        self._epoch_loss = self._epoch_metric = torch.zeros(0, device=self.device)
+        self._epoch_loss = torch.zeros(0, device=self.device)
 
     # ----- membership -------------------------------------------------------------------
 
     def __len__(self) -> int:
         return len(self.members)
 
-    @property
-    def groups(self) -> list[tuple[str, int, int]]:
+    def _find_groups(self) -> list[tuple[str, int, int]]:
         """(optimizer, first row, end row) of each contiguous block of members."""
         blocks: list[tuple[str, int, int]] = []
         for row, member in enumerate(self.members):
@@ -220,7 +221,6 @@ class Population:
         gone = [self.members[r] for r in sorted(leaving)]
         self.members = [m for r, m in enumerate(self.members) if r not in leaving]
         self._epoch_loss = self._epoch_loss[keep]
-        self._epoch_metric = self._epoch_metric[keep]
         if self.order is not None:
             self.order = self.order[keep]
         self._store(
@@ -238,11 +238,13 @@ class Population:
         and updates them the same way.
         """
         k = len(self.members)
+        self.groups = self._find_groups()
         self.states = {name: _state_layout(state, k) for name, state in self.states.items()}
         if k != 1:
             self._live = None
             self.params = [_member_layout(p, k).requires_grad_() for p in params]
             self.buffers = buffers
+            self._leaves = self.params
         else:
             if self._live is None:
                 with torch.random.fork_rng(devices=[]):
@@ -256,16 +258,12 @@ class Population:
                     live_buffers[name].copy_(b[0])
             self.params = [live_params[name].unsqueeze(0) for name in self.names]
             self.buffers = {name: b.unsqueeze(0) for name, b in live_buffers.items()}
+            self._leaves = [live_params[name] for name in self.names]
         self._refresh_hparams()
-
-    def _leaves(self) -> list[Tensor]:
-        """The tensors autograd fills: the live module's parameters, or the stacked ones."""
-        return list(self._live.parameters()) if self._live is not None else self.params
 
     def _gradients(self) -> list[Tensor]:
         """Every parameter's gradient as [K, ...] (zeros for a parameter the loss skips)."""
-        leaves = self._leaves()
-        grads = [torch.zeros_like(p) if p.grad is None else p.grad for p in leaves]
+        grads = [torch.zeros_like(p) if p.grad is None else p.grad for p in self._leaves]
         return [g.unsqueeze(0) for g in grads] if self._live is not None else grads
 
     def _build_member(self, member: Member) -> nn.Module:
@@ -344,7 +342,6 @@ class Population:
         self.order = rng.permutation(keys, len(self.x_train)).to(self.device)
         self.step_in_epoch = 0
         self._epoch_loss = torch.zeros(len(self.members), device=self.device)
-        self._epoch_metric = torch.zeros(len(self.members), device=self.device)
         self._refresh_hparams()
         self._set_mode(training=True)
 
@@ -358,38 +355,37 @@ class Population:
             x = self.augment(x, self._augment_keys())
         outputs = self.forward(x)
         losses = _member_means(self.loss_each, outputs, y)
-        objective = losses + self._penalties()
-        for p in self._leaves():
+        penalties = self._penalties()
+        objective = losses if penalties is None else losses + penalties
+        for p in self._leaves:
             p.grad = None
         objective.sum().backward()
         with torch.no_grad():
             grads = self._gradients()
             for name, first, end in self.groups:
+                whole = first == 0 and end == len(self.members)
                 RULES[name].update(
-                    [g[first:end] for g in grads],
+                    grads if whole else [g[first:end] for g in grads],
                     self.states[name],
-                    [p[first:end] for p in self.params],
+                    self.params if whole else [p[first:end] for p in self.params],
                     self._hparams[name],
                 )
-            metric = _member_means(self.metric_each, outputs.detach(), y)
             self._epoch_loss += losses.detach() * index.shape[1]
-            self._epoch_metric += metric * index.shape[1]
         self.step_in_epoch += 1
         return losses.detach()
 
-    def end_epoch(self) -> tuple[Tensor, Tensor]:
-        """Close the epoch: each member's epoch count advances. Returns the mean training
-        loss [K] and the running training metric [K] (averaged over the epoch's batches,
-        measured in train mode as the batches went by: no extra pass over the data)."""
+    def end_epoch(self) -> Tensor:
+        """Close the epoch: each member's epoch count advances. Returns each member's
+        training loss [K], averaged over the epoch's batches as they went by (in train
+        mode, with dropout: the figure the optimizer saw)."""
         assert self.step_in_epoch == self.steps_per_epoch, "the epoch is not finished"
         for member in self.members:
             member.epoch += 1
         self.order = None
-        n = len(self.x_train)
-        return self._epoch_loss / n, self.metric_finish(self._epoch_metric / n)
+        return self._epoch_loss / len(self.x_train)
 
-    def run_epoch(self) -> tuple[Tensor, Tensor]:
-        """All steps of one epoch; returns each member's mean training loss and metric."""
+    def run_epoch(self) -> Tensor:
+        """All steps of one epoch; returns each member's mean training loss [K]."""
         self.begin_epoch()
         for _ in range(self.steps_per_epoch):
             self.step()
@@ -400,10 +396,10 @@ class Population:
             if module is not None:
                 module.train(training)
 
-    def _penalties(self) -> Tensor | float:
+    def _penalties(self) -> Tensor | None:
         """½λ₂Σw² + λ₁Σ|w| + λΣ(α|w| + (1−α)w²) per member, on weights only."""
         if not self._active_penalties:
-            return 0.0
+            return None
         strength = self._penalty
         terms = []
         for weights in (p for p, is_weight in zip(self.params, self.is_weight) if is_weight):
@@ -424,24 +420,32 @@ class Population:
     # ----- evaluation -------------------------------------------------------------------
 
     @torch.no_grad()
-    def evaluate(self, x: Tensor, y: Tensor, chunk: int = 2048) -> Evaluation:
+    def evaluate(
+        self, x: Tensor, y: Tensor, chunk: int = 2048, dead_units: bool = True
+    ) -> Evaluation:
         """Loss and metric of every member on a whole split, in eval mode (no dropout,
-        BatchNorm running statistics); dead-unit fraction on its first chunk."""
+        BatchNorm running statistics); with `dead_units`, the fraction of hidden units
+        that are ≤ 0 for every example of the first chunk (same forward pass)."""
         self._set_mode(training=False)
         x, y = x.to(self.device), y.to(self.device)
-        chunks = [
-            self.forward(x[i : i + chunk], shared_input=True) for i in range(0, len(x), chunk)
-        ]
-        outputs = torch.cat(chunks, dim=1)
-        k = len(self.members)
-        targets = y.expand(k, *y.shape)
-        dead = None
-        if self.returns_hidden:
-            _, hidden = self.forward(x[:chunk], shared_input=True, return_hidden=True)
-            dead = vmap(dead_fraction)(hidden) if hidden else None
+        hidden_too = dead_units and self.returns_hidden
+        outputs, dead = [], None
+        for start in range(0, len(x), chunk):
+            result = self.forward(
+                x[start : start + chunk],
+                shared_input=True,
+                **({"return_hidden": True} if hidden_too else {}),
+            )
+            if hidden_too:
+                result, hidden = result
+                if start == 0 and hidden:
+                    dead = vmap(dead_fraction)(hidden)
+            outputs.append(result)
+        output = torch.cat(outputs, dim=1)
+        targets = y.expand(len(self.members), *y.shape)
         return Evaluation(
-            loss=_member_means(self.loss_each, outputs, targets),
-            metric=self.metric_finish(_member_means(self.metric_each, outputs, targets)),
+            loss=_member_means(self.loss_each, output, targets),
+            metric=self.metric_finish(_member_means(self.metric_each, output, targets)),
             dead_fraction=dead,
         )
 
