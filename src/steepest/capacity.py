@@ -1,9 +1,9 @@
 """Choosing the population size K by measurement, not by guess.
 
 Throughput (member-steps per second) grows with K while the device has idle width, then
-flattens. We time a few training steps of throwaway populations at K = 1, 2, 4, … and stop
-doubling when a doubling gains less than `min_gain`, when the estimated memory would pass
-the budget, or at `limit` (there are no more members to train than that).
+flattens. We time a few training steps of throwaway populations at K = 1, 2, 4, …, up to
+the number of members there are to train or the memory budget, and take the smallest K
+that comes within a tolerance of the best throughput.
 """
 
 import os
@@ -52,27 +52,24 @@ def choose_capacity(
     new_population: Callable[[], Population],
     probe_member: Callable[[int], Member],
     limit: int,
-    min_gain: float = 0.15,
+    tolerance: float = 0.1,
 ) -> int:
-    """The K to train `limit` members with; see the module docstring."""
+    """The K to train up to `limit` members with: the smallest K = 1, 2, 4, …, limit whose
+    measured throughput is within `tolerance` of the best one seen, among the sizes that
+    fit the memory budget. Every doubling is probed — throughput can dip at K = 2 (vmap
+    has a fixed cost a population of one does not pay) and rise well past it."""
     if limit <= 1:
         return 1
-    first = new_population()
-    budget = memory_budget(first.device)
-    if first.steps_per_epoch < 2:
-        return min(limit, max(1, budget // max(member_bytes(first), 1)))
-    best_k, best_rate = 1, probe_throughput(first, [probe_member(0)])
-    k = 2
-    while True:
-        k = min(k, limit)
+    sizes = sorted({min(2**i, limit) for i in range(limit.bit_length() + 1)})
+    rates: dict[int, float] = {}
+    budget = None
+    for k in sizes:
         population = new_population()
+        budget = budget or memory_budget(population.device)
         if member_bytes(population) * k > budget:
             break
-        rate = probe_throughput(population, [probe_member(i) for i in range(k)])
-        if rate < best_rate * (1 + min_gain):
-            break
-        best_k, best_rate = k, rate
-        if k == limit:
-            break
-        k *= 2
-    return best_k
+        if population.steps_per_epoch < 2:  # nothing to time: as many as memory allows
+            return min(limit, max(1, budget // max(member_bytes(population), 1)))
+        rates[k] = probe_throughput(population, [probe_member(i) for i in range(k)])
+    best = max(rates.values())
+    return min(k for k, rate in rates.items() if rate >= (1 - tolerance) * best)

@@ -319,7 +319,7 @@ def _run_populations(
                 experiment = feed.experiments[feed.queues[key][0].id]
                 task = task_for(experiment, dataset)
                 capacity = population_size(
-                    population, experiment, dataset, task, device, feed.budget
+                    population, experiment, dataset, task, device, _wave_limit(feed.budget)
                 )
                 trainers[key] = PopulationTrainer(
                     build_population(experiment, dataset, task, device),
@@ -359,6 +359,13 @@ def retrain_best(path: str | Path, study: optuna.Study) -> dict[str, float]:
     concrete["train"]["out"] = str(Path("runs") / f"{study.study_name}-best")
     run = train(validate(concrete))
     return run.evaluate("test")
+
+
+def _wave_limit(budget: int) -> int:
+    """The most trials to train at once: half the budget. TPE and the median pruner learn
+    only from finished trials, so a study trained in one wave would sample blind and never
+    prune; two or more waves let the later trials benefit from the earlier ones."""
+    return max(1, budget // 2)
 
 
 def _best_value(study: optuna.Study) -> float | None:
