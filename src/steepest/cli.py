@@ -24,7 +24,9 @@ def _train(args: argparse.Namespace) -> None:
             for e in experiments
         ]
     console = Console(stderr=True, quiet=args.quiet or args.json)
-    run = train(experiments, population=args.population, console=console, write=False)
+    run = train(
+        experiments, population=args.population, console=console, write=False, resume=args.resume
+    )
     summary = write_outputs(run)
     summary["plots"] = [str(p) for p in plot_run(run.out)]
     if args.json:
@@ -96,6 +98,7 @@ def parser() -> argparse.ArgumentParser:
     train.add_argument("experiment", type=Path)
     train.add_argument("--population", type=int, help="members trained at once")
     train.add_argument("--out", type=Path, help="output folder (default: [train] out)")
+    train.add_argument("--resume", action="store_true", help="continue a killed run")
     train.add_argument("--quiet", action="store_true", help="no progress bar")
     train.add_argument("--json", action="store_true", help="print the summary as one JSON object")
     train.set_defaults(run=_train)

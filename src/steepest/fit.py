@@ -141,10 +141,19 @@ class PopulationTrainer:
             if status is not None:
                 result.status = status
                 leaving.append(row_index)
-        if self.on_epoch is not None:
-            self.on_epoch(population, rows)
         for member in population.remove(leaving):
             self.source.finish(self.results.pop(member.id))
+        if self.on_epoch is not None:  # after leavers left: a consistent point to save
+            self.on_epoch(population, rows)
+
+    def state_dict(self) -> dict:
+        """The members in flight (tensors, optimizer state, results so far); with the
+        source's own state this is everything needed to continue after a crash."""
+        return {"population": self.population.state_dict(), "results": self.results}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.population.load_state_dict(state["population"])
+        self.results = state["results"]
 
 
 def fit(trainer: PopulationTrainer, should_stop: Callable[[], bool] = lambda: False) -> None:

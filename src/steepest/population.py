@@ -451,6 +451,26 @@ class Population:
 
     # ----- export -----------------------------------------------------------------------
 
+    def state_dict(self) -> dict:
+        """Members, parameters, buffers and optimizer state (between epochs only)."""
+        if self.order is not None:
+            raise RuntimeError("a population is saved between epochs, not in one")
+        return {
+            "members": self.members,
+            "params": [p.detach().clone() for p in self.params],
+            "buffers": {name: b.clone() for name, b in self.buffers.items()},
+            "states": self.states,
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        """Continue from `state_dict()`'s output (same architecture)."""
+        self.members = list(state["members"])
+        self.states = state["states"]
+        self._store(
+            [p.to(self.device) for p in state["params"]],
+            {name: b.to(self.device) for name, b in state["buffers"].items()},
+        )
+
     def member_state(self, row: int) -> dict[str, Tensor]:
         """Member `row`'s parameters and buffers as a state_dict for a standalone module."""
         state = {name: p[row].detach().clone() for name, p in zip(self.names, self.params)}

@@ -229,13 +229,15 @@ def train(
     population: int | None = None,
     console: Console | None = None,
     write: bool = True,
+    resume: bool = False,
 ) -> Run:
     """Train every member an experiment file (or objects) describes; see module docstring.
 
     `population` caps how many members train at once (default: the file's
     ``[train] population``, where ``auto`` means all members of a structure at once).
     With a `console`, a progress bar shows each epoch. With `write`, the run's files
-    (`write_outputs`) land in ``[train] out``.
+    (`write_outputs`) land in ``[train] out``. With `resume`, training continues from the
+    checkpoint a killed run left there.
     """
     experiments = _as_experiments(experiments)
     first = experiments[0]
@@ -244,7 +246,9 @@ def train(
     task = task_for(first, dataset)
     total_epochs = sum(e.train.epochs for e in experiments)
     with EpochProgress(total_epochs, task.metric_name, task.maximize, console) as progress:
-        results = _train_groups(experiments, dataset, device, population, progress)
+        results = _train_groups(
+            experiments, dataset, device, population, progress, first.train.out, resume
+        )
     run = Run(
         experiments, dataset, results, task.metric_name, task.maximize, first.train.out, device
     )
@@ -253,26 +257,47 @@ def train(
     return run
 
 
+CHECKPOINT = "checkpoint.pt"
+
+
 def _train_groups(
     experiments: list[Experiment],
     dataset: Dataset,
     device: torch.device,
     population: int | None,
     on_epoch: EpochCallback,
+    out: Path,
+    resume: bool,
 ) -> list[MemberResult]:
-    """One population per structure key, trained one after the other."""
+    """One population per structure key, trained one after the other. After every epoch
+    the whole state goes to ``out/checkpoint.pt`` (written atomically), so `resume`
+    continues a killed run from its last finished epoch."""
     labels = member_labels(experiments)
     groups: dict[str, list[int]] = {}
     for index, experiment in enumerate(experiments):
         groups.setdefault(structure_key(experiment), []).append(index)
-    results: list[MemberResult] = []
-    for indices in groups.values():
+    fingerprint = json.dumps([e.model_dump(mode="json") for e in experiments], sort_keys=True)
+    saved = _load_checkpoint(out, fingerprint) if resume else None
+    results: list[MemberResult] = list(saved["done"]) if saved else []
+    for group, indices in enumerate(groups.values()):
+        if saved and group < saved["group"]:
+            continue
         lead = experiments[indices[0]]
         group_task = task_for(lead, dataset)
-        members = [make_member(experiments[i], i, labels[i]) for i in indices]
-        source = MemberList(members)
-        capacity = population or population_size(
-            lead.train.population, lead, dataset, group_task, device, len(members)
+        source = MemberList([make_member(experiments[i], i, labels[i]) for i in indices])
+        if saved and group == saved["group"]:
+            capacity = saved["capacity"]
+        else:
+            capacity = population or population_size(
+                lead.train.population, lead, dataset, group_task, device, len(indices)
+            )
+
+        checkpoint = _Checkpointing(
+            out,
+            on_epoch,
+            {"fingerprint": fingerprint, "group": group, "capacity": capacity},
+            results,
+            source,
         )
         trainer = PopulationTrainer(
             build_population(lead, dataset, group_task, device),
@@ -282,11 +307,59 @@ def _train_groups(
             dataset.y_val,
             monitor_for(lead, group_task),
             patience=lead.train.patience,
-            on_epoch=on_epoch,
+            on_epoch=checkpoint,
         )
+        checkpoint.trainer = trainer
+        if saved and group == saved["group"]:
+            source.pending, source.results = saved["pending"], saved["finished"]
+            trainer.load_state_dict(saved["trainer"])
         fit(trainer)
         results.extend(source.results)
+    (out / CHECKPOINT).unlink(missing_ok=True)
     return sorted(results, key=lambda r: r.member.id)
+
+
+@dataclass
+class _Checkpointing:
+    """`fit`'s epoch callback: show progress, then save everything needed to resume."""
+
+    out: Path
+    progress: EpochCallback
+    fixed: dict[str, Any]
+    done: list[MemberResult]
+    source: MemberList
+    trainer: PopulationTrainer | None = None
+
+    def __call__(self, population: Population, rows: list[dict[str, float]]) -> None:
+        self.progress(population, rows)
+        _save_checkpoint(
+            self.out,
+            {
+                **self.fixed,
+                "done": self.done,
+                "pending": self.source.pending,
+                "finished": self.source.results,
+                "trainer": self.trainer.state_dict(),
+            },
+        )
+
+
+def _save_checkpoint(out: Path, state: dict[str, Any]) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    partial = out / (CHECKPOINT + ".partial")
+    torch.save(state, partial)
+    partial.replace(out / CHECKPOINT)  # atomic: a kill never leaves half a checkpoint
+
+
+def _load_checkpoint(out: Path, fingerprint: str) -> dict[str, Any]:
+    path = out / CHECKPOINT
+    if not path.is_file():
+        raise UserError(f"--resume: no {CHECKPOINT} in {out} (nothing to resume)")
+    # Our own file: members, results and schedules are pickled dataclasses.
+    state = torch.load(path, weights_only=False)
+    if state["fingerprint"] != fingerprint:
+        raise UserError(f"--resume: {path} was written by a different experiment")
+    return state
 
 
 def monitor_for(experiment: Experiment, task: Task) -> Monitor:

@@ -1,0 +1,61 @@
+"""A killed `steepest train` resumes from its checkpoint and ends as if never stopped."""
+
+import pytest
+import torch
+
+import steepest.train as train_module
+from steepest.config import expand_grid
+from steepest.errors import UserError
+from steepest.train import CHECKPOINT, train
+
+
+def experiments(out):
+    return expand_grid({
+        "data": {"name": "iris"},
+        "model": {"hidden": [[8], [8, 8]], "dropout": 0.1},
+        "train": {"epochs": 5, "lr": [0.1, 0.02], "out": str(out), "population": 1},
+    })
+
+
+def test_resumed_run_equals_an_uninterrupted_one(tmp_path, monkeypatch):
+    clean = train(experiments(tmp_path / "clean"), write=False)
+    save = train_module._save_checkpoint
+    calls = []
+
+    def crash_after_seven(out, state):
+        save(out, state)
+        calls.append(1)
+        if len(calls) == 7:  # inside the second structure group
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(train_module, "_save_checkpoint", crash_after_seven)
+    with pytest.raises(KeyboardInterrupt):
+        train(experiments(tmp_path / "run"), write=False)
+    assert (tmp_path / "run" / CHECKPOINT).is_file()
+    monkeypatch.setattr(train_module, "_save_checkpoint", save)
+    resumed = train(experiments(tmp_path / "run"), write=False, resume=True)
+    assert not (tmp_path / "run" / CHECKPOINT).exists()
+    assert [r.member.id for r in resumed.results] == [r.member.id for r in clean.results]
+    for a, b in zip(resumed.results, clean.results):
+        assert [row["val_loss"] for row in a.history] == pytest.approx(
+            [row["val_loss"] for row in b.history], rel=1e-6)
+        for name, tensor in a.best_state.items():
+            torch.testing.assert_close(tensor, b.best_state[name])
+
+
+def test_resume_needs_a_checkpoint_of_the_same_experiment(tmp_path, monkeypatch):
+    with pytest.raises(UserError, match="no checkpoint.pt"):
+        train(experiments(tmp_path), write=False, resume=True)
+    save = train_module._save_checkpoint
+
+    def crash(out, state):
+        save(out, state)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(train_module, "_save_checkpoint", crash)
+    with pytest.raises(KeyboardInterrupt):
+        train(experiments(tmp_path), write=False)
+    monkeypatch.setattr(train_module, "_save_checkpoint", save)
+    other = expand_grid({"data": {"name": "iris"}, "train": {"epochs": 2, "out": str(tmp_path)}})
+    with pytest.raises(UserError, match="written by a different experiment"):
+        train(other, write=False, resume=True)
