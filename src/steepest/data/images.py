@@ -1,0 +1,172 @@
+"""Image data sets: a folder with one subfolder per class, or a CSV of ``path,label``.
+
+Folder layout: ``<images>/<class>/<file>`` — the image files directly inside each
+subfolder (hidden folders skipped); class names are the subfolder names.
+CSV layout: ``images`` names a CSV with `path_column` (relative to the CSV's folder;
+Windows ``\\`` separators accepted), `label_column` and, optionally, `split_column`.
+
+Labels: `merge` maps a new class to old names (``bee = ["bee1", "bee2"]``) first; then
+`classes` keeps only the classes it names, in its order (default: every class, sorted).
+Only the selected files are decoded (see `steepest.data.decode`) and the result is
+cached on disk (see `steepest.data.cache`). Unreadable files are skipped with one
+warning naming them; a class left with no image is a `UserError`.
+"""
+
+import csv
+import warnings
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+from steepest.config import DataConfig
+from steepest.data import cache
+from steepest.data.builtin import load_builtin
+from steepest.data.decode import decode_images
+from steepest.data.source import Examples, encode_labels, sorted_class_names
+from steepest.errors import UserError
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff")
+NAMED_BAD_FILES = 5  # how many unreadable files the warning names before "and N more"
+
+
+Listing = tuple[list[Path], list[str], list[str] | None, list[str]]
+
+
+def _list_folder(folder: Path) -> Listing:
+    """(files, labels, no split values, class names) of the folder layout; a subfolder
+    without image files is still a class, so that selecting it is an error."""
+    files, labels = [], []
+    subfolders = sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
+    if not subfolders:
+        raise UserError(
+            f"[data] images = '{folder}': no class subfolders; expected one subfolder "
+            "per class, or a CSV of path,label"
+        )
+    for subfolder in subfolders:
+        for path in sorted(subfolder.iterdir()):
+            if path.suffix.lower() in IMAGE_SUFFIXES and path.is_file():
+                files.append(path)
+                labels.append(subfolder.name)
+    return files, labels, None, [p.name for p in subfolders]
+
+
+def _list_csv(table: Path, cfg: DataConfig) -> Listing:
+    """(files, labels, split values, class names) of the CSV layout."""
+    with table.open(newline="", encoding="utf-8-sig") as file:
+        rows = list(csv.DictReader(file, skipinitialspace=True))
+    columns = [cfg.path_column, cfg.label_column, cfg.split_column]
+    header = list(rows[0]) if rows else []
+    for key, column in zip(("path_column", "label_column", "split_column"), columns, strict=True):
+        if column is not None and column not in header:
+            raise UserError(
+                f"[data] {key} = {column!r}: no such column in {table.name}; "
+                f"expected one of {', '.join(header) or '(no rows)'}"
+            )
+    for line, row in enumerate(rows, start=2):
+        if not row[cfg.label_column]:
+            raise UserError(f"[data] images = '{table}': line {line} has an empty label")
+    files = [table.parent / row[cfg.path_column].replace("\\", "/") for row in rows]
+    labels = [row[cfg.label_column] for row in rows]
+    splits = None if cfg.split_column is None else [row[cfg.split_column] for row in rows]
+    return files, labels, splits, sorted_class_names(labels)
+
+
+def _select(
+    labels: list[str], available: list[str], cfg: DataConfig
+) -> tuple[list[str], list[str]]:
+    """(label of each file after `merge`, chosen class names in order); see module doc."""
+    renamed = {}
+    for new, olds in (cfg.merge or {}).items():
+        for old in olds:
+            if old not in available:
+                raise UserError(
+                    f"[data] merge.{new}: no class {old!r}; expected one of {', '.join(available)}"
+                )
+            renamed[old] = new
+    merged = [renamed.get(label, label) for label in labels]
+    names = sorted_class_names([renamed.get(name, name) for name in available])
+    for name in cfg.classes or []:
+        if name not in names:
+            raise UserError(
+                f"[data] classes: no class {name!r}; expected one of {', '.join(names)}"
+            )
+    return merged, list(cfg.classes) if cfg.classes else names
+
+
+def _warn_unreadable(bad: list[Path], root: Path) -> None:
+    named = ", ".join(str(p.relative_to(root)) for p in bad[:NAMED_BAD_FILES])
+    more = f" and {len(bad) - NAMED_BAD_FILES} more" if len(bad) > NAMED_BAD_FILES else ""
+    warnings.warn(
+        f"skipped {len(bad)} unreadable image files in {root}: {named}{more}", stacklevel=3
+    )
+
+
+def _decode_cached(
+    files: list[Path], settings: str, cfg: DataConfig
+) -> tuple[torch.Tensor, list[bool]]:
+    """Decoded images [M, C, S, S] uint8 of the readable files, and one flag per file."""
+    entry = cache.entry_path(settings, files)
+    stored = cache.load(entry)
+    if stored is not None:
+        return stored["images"], stored["ok"].tolist()
+    images, ok = decode_images(files, cfg.image_size, cfg.grayscale, cfg.fit)
+    tensors = {"images": torch.from_numpy(images), "ok": torch.tensor(ok, dtype=torch.bool)}
+    cache.save(entry, tensors)
+    return tensors["images"], ok
+
+
+def load_images(cfg: DataConfig) -> Examples:
+    """Examples of an image folder or CSV: x [N, C, S, S] uint8, y int64 class indices."""
+    source = Path(cfg.images or "")
+    if source.is_dir():
+        if cfg.split_column is not None:
+            raise UserError(
+                f"[data] split_column = {cfg.split_column!r}: needs images = a CSV "
+                "with that column, not a folder"
+            )
+        files, labels, splits, available = _list_folder(source)
+        root = source
+    elif source.is_file():
+        files, labels, splits, available = _list_csv(source, cfg)
+        root = source.parent
+    else:
+        raise UserError(f"[data] images = '{source}': no such folder or CSV file")
+    if not files:
+        raise UserError(f"[data] images = '{source}': no image files ({', '.join(IMAGE_SUFFIXES)})")
+    merged, class_names = _select(labels, available, cfg)
+    chosen = [i for i, label in enumerate(merged) if label in class_names]
+    settings = "\n".join(
+        map(str, (source.resolve(), cfg.image_size, cfg.grayscale, cfg.fit, cfg.merge, class_names))
+    )
+    images, ok = _decode_cached([files[i] for i in chosen], settings, cfg)
+    bad = [files[i] for i, good in zip(chosen, ok, strict=True) if not good]
+    if bad:
+        _warn_unreadable(bad, root)
+    kept = [i for i, good in zip(chosen, ok, strict=True) if good]
+    kept_labels = [merged[i] for i in kept]
+    present = set(kept_labels)
+    for name in class_names:
+        if name not in present:
+            raise UserError(f"[data] images = '{source}': class {name!r} has no readable images")
+    split_values = None if splits is None else [splits[i] for i in kept]
+    y = encode_labels(kept_labels, class_names)
+    return Examples(images, y, "classification", class_names, None, root.name, split_values)
+
+
+def write_digits_pngs(folder: str | Path) -> Path:
+    """Write scikit-learn's 1797 handwritten digits as 8×8 grey PNGs, ``<folder>/<digit>/
+    <index>.png`` (intensity v ∈ 0..16 stored as round(255·v/16)), and return the folder.
+
+    Kept at their true 8×8 resolution: upscaling would add pixels, not information.
+    A real image folder for tests and examples with nothing to download.
+    """
+    folder = Path(folder)
+    digits = load_builtin("digits_images")
+    pixels = np.rint(digits.x.numpy()[:, 0] * (255 / 16)).astype(np.uint8)
+    for index, (image, label) in enumerate(zip(pixels, digits.y.tolist(), strict=True)):
+        target = folder / str(label)
+        target.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(image).save(target / f"{index:04d}.png")
+    return folder
