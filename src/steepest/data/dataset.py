@@ -1,26 +1,33 @@
-"""`load_dataset`: a `DataConfig` → train/val/test tensors, preprocessed, in memory.
+"""`load_dataset`: a `[data]` section → split, preprocessed tensors in memory.
 
-Everything downstream (the population draws batches by index) reads this one object.
+load (built-in, CSV table or images) → split (seeded; stratified for classes, or a
+split column) → images as uint8 scaled to [0, 1] → `Preprocessor` fitted on the
+training split only → every split transformed. No DataLoader: the population draws
+batches by index.
 """
 
 from dataclasses import dataclass
 
+import torch
 from torch import Tensor
 
 from steepest.config import DataConfig
 from steepest.data.builtin import load_builtin
+from steepest.data.images import load_images
 from steepest.data.preprocess import Preprocessor
 from steepest.data.source import Examples, Task
 from steepest.data.splits import Split, column_split, random_split
 from steepest.data.tables import load_table
+from steepest.errors import UserError
 
 
 @dataclass
 class Dataset:
-    """Three splits of one data set with what a model needs to know about them.
+    """Train/validation/test tensors of one data set, preprocessed.
 
-    x: float32 [N, F] features or [N, C, H, W] images, preprocessed with statistics of
-    the training split only; y: int64 class indices or float32 targets.
+    x_*: float32 [N, *input_shape]; y_*: int64 class indices [N] (classification) or
+    float32 [N] targets (regression). `preprocessor` is fitted on x_train; save its
+    `state_dict()` with a checkpoint to transform new inputs the same way.
     """
 
     x_train: Tensor
@@ -37,17 +44,22 @@ class Dataset:
     name: str
 
 
-def _examples(cfg: DataConfig) -> Examples:
+def _examples(cfg: DataConfig, task: Task | None) -> Examples:
+    if cfg.images is None:
+        for key in ("classes", "merge"):
+            if getattr(cfg, key) is not None:
+                raise UserError(f"[data] {key}: applies to images only")
     if cfg.name is not None:
+        if cfg.split_column is not None:
+            raise UserError("[data] split_column: applies to a CSV or images, not built-in sets")
         return load_builtin(cfg.name)
     if cfg.csv is not None:
-        return load_table(cfg.csv, cfg.target, cfg.features, cfg.split_column)
-    from steepest.data.images import load_images  # Pillow decoding only when needed
-
+        assert cfg.target is not None  # DataConfig requires it with csv
+        return load_table(cfg.csv, cfg.target, cfg.features, cfg.split_column, task)
     return load_images(cfg)
 
 
-def _split(cfg: DataConfig, examples: Examples) -> Split:
+def _split(examples: Examples, cfg: DataConfig) -> Split:
     if examples.split_values is not None:
         return column_split(
             examples.split_values, examples.y, examples.task, cfg.test_fraction, cfg.seed
@@ -55,27 +67,37 @@ def _split(cfg: DataConfig, examples: Examples) -> Split:
     return random_split(examples.y, examples.task, cfg.val_fraction, cfg.test_fraction, cfg.seed)
 
 
-def load_dataset(cfg: DataConfig) -> Dataset:
-    """Load, split (seeded, stratified for classification) and preprocess (fitted on the
-    training split, applied to all three)."""
-    examples = _examples(cfg)
-    split = _split(cfg, examples)
-    x = examples.x.float()
+def load_dataset(cfg: DataConfig, task: Task | None = None) -> Dataset:
+    """Load, split and preprocess the data `cfg` names.
+
+    `task`, when given (the loss decides), must match the data; for a CSV with a
+    numeric target, ``task="classification"`` turns the values into classes.
+    """
+    examples = _examples(cfg, task)
+    if task is not None and examples.task != task:
+        raise UserError(
+            f"[data] {examples.name!r} is a {examples.task} data set; expected {task} "
+            "data for this loss"
+        )
+    x = examples.x.float() / 255 if examples.x.dtype == torch.uint8 else examples.x
+    split = _split(examples, cfg)
     preprocessor = Preprocessor(cfg.preprocess, cfg.pca).fit(x[split.train])
-    x_train, x_val, x_test = (
-        preprocessor.transform(x[i]) for i in (split.train, split.val, split.test)
-    )
+    xs = [preprocessor.transform(x[part]) for part in (split.train, split.val, split.test)]
+    ys = [examples.y[part] for part in (split.train, split.val, split.test)]
+    feature_names = examples.feature_names
+    if preprocessor.components is not None:
+        feature_names = [f"pc{i + 1}" for i in range(len(preprocessor.components))]
     return Dataset(
-        x_train=x_train,
-        y_train=examples.y[split.train],
-        x_val=x_val,
-        y_val=examples.y[split.val],
-        x_test=x_test,
-        y_test=examples.y[split.test],
+        xs[0],
+        ys[0],
+        xs[1],
+        ys[1],
+        xs[2],
+        ys[2],
         task=examples.task,
         class_names=examples.class_names,
-        feature_names=examples.feature_names,
-        input_shape=tuple(x_train.shape[1:]),
+        feature_names=feature_names,
+        input_shape=tuple(xs[0].shape[1:]),
         preprocessor=preprocessor,
         name=examples.name,
     )
