@@ -7,6 +7,7 @@ commits on every report); any Optuna storage URL works for several machines.
 
 import os
 import socket
+import time
 from pathlib import Path
 
 import optuna
@@ -25,13 +26,24 @@ CRASHED_ATTR = "crashed_trials"
 def open_storage(storage: str) -> optuna.storages.BaseStorage:
     """A journal file for a plain path; an RDB storage for a URL (sqlite://, postgresql://)."""
     if "://" in storage:
-        try:
-            return optuna.storages.RDBStorage(storage)
-        except Exception as error:  # driver missing, server down, bad URL: all user-facing
-            raise UserError(f"--storage {storage}: cannot open ({error})") from None
+        return _open_database(storage)
     path = Path(storage)
     path.parent.mkdir(parents=True, exist_ok=True)
     return JournalStorage(JournalFileBackend(str(path)))
+
+
+def _open_database(url: str, attempts: int = 5) -> optuna.storages.RDBStorage:
+    """An RDB storage. Workers started together on a fresh database race to create
+    Optuna's tables; the loser's error goes away on a retry, once the tables exist."""
+    for attempt in range(1, attempts):
+        try:
+            return optuna.storages.RDBStorage(url)
+        except Exception:  # retried below; the last attempt's error is the one reported
+            time.sleep(0.2 * attempt)
+    try:
+        return optuna.storages.RDBStorage(url)
+    except Exception as error:  # driver missing, server down, bad URL: all user-facing
+        raise UserError(f"--storage {url}: cannot open ({error})") from None
 
 
 def make_sampler(tune: TuneConfig, space: SearchSpace) -> optuna.samplers.BaseSampler:
