@@ -40,6 +40,8 @@ def postgres():
 
 
 @pytest.mark.slow
+# Optuna's RDB storage keeps its connection pool open until garbage collection.
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
 def test_two_workers_split_the_budget(tmp_path, postgres):
     path = tmp_path / "shared.toml"
     path.write_text(EXPERIMENT)
