@@ -1,0 +1,336 @@
+"""Gradient check: backprop's gradient a against a centred finite difference n.
+
+    nᵢ = (f(w + h·eᵢ) − f(w − h·eᵢ)) / 2h
+    relᵢ = max(|aᵢ − nᵢ| − rᵢ, 0) / max(|aᵢ|, |nᵢ|)   (0 where both are 0)
+
+f is the training objective on a small batch — loss(model(x), y) + Ω(w) — computed on a
+CPU float64 copy of the model. rᵢ = 4ε·max|f(w ± h·eᵢ)|/h is the round-off nᵢ carries
+(ε: float64's machine epsilon; about 1e-10 for f ≈ 1, h = 1e-5): without it, a correct
+gradient entry of 1e-7 would look wrong by about 1e-3 from round-off in f alone.
+Per parameter tensor the verdict is from the largest relᵢ: below 1e-7 fine, below 1e-4
+suspicious, otherwise wrong. A tensor with more than `max_elements` entries is checked on
+a seeded random sample of them.
+
+Kinks. ReLU, leaky ReLU, Maxout, the hinge and L1 have kinks where the slope jumps; a
+step that crosses one spoils nᵢ without any bug. The one-sided differences then disagree,
+(f(w+h) − f(w))/h − (f(w) − f(w−h))/h = Δ₀/h with Δ₀ = f(w+h) − 2f(w) + f(w−h), by more
+than smooth curvature explains: for a smooth f, the second differences one step to the
+left and right, Δ₋ = f(w) − 2f(w−h) + f(w−2h) and Δ₊ = f(w+2h) − 2f(w+h) + f(w), equal
+Δ₀ ≈ h²·f″ up to O(h³), while a slope jump J crossed at distance c ∈ [0, h) from w
+spreads them by at least J·h/2 and moves nᵢ by at most J/2. So an element whose relᵢ is
+not fine is counted as a kink, and left out of the verdict, when the spread of
+(Δ₋, Δ₀, Δ₊) is above round-off and at least h·|aᵢ − nᵢ|/2.
+
+Mode. The module runs in training mode, as backprop in training sees it: BatchNorm
+normalises with the batch's statistics (differentiable, and what training
+differentiates); dropout stays on with fixed masks, because every evaluation starts
+from the same buffers (our `Dropout`'s counters) and the same torch RNG state.
+"""
+
+import argparse
+import copy
+import json
+import math
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+from rich import box
+from rich.console import Console
+from rich.table import Table
+from torch import Tensor, nn
+
+from steepest.config import Experiment, TrainConfig, load_experiments
+from steepest.errors import UserError
+from steepest.nn.regularizers import elastic_net, l1, l2, weight_mask
+
+FINE = 1e-7
+SUSPICIOUS = 1e-4
+# Round-off allowance of a spread of second differences, in units of eps·max|f|.
+_ROUND_OFF = 1000.0
+_EPS = torch.finfo(torch.float64).eps
+
+Penalty = Callable[[nn.Module], Tensor]
+
+
+@dataclass(frozen=True)
+class ParameterCheck:
+    """The comparison for one parameter tensor.
+
+    `checked` elements were compared (all of them, or a sample); `kinks` of those had
+    their estimate spoilt by a kink and are left out of `max_error` and `mean_error`.
+    """
+
+    name: str
+    shape: tuple[int, ...]
+    checked: int
+    kinks: int
+    max_error: float
+    mean_error: float
+
+    @property
+    def size(self) -> int:
+        return math.prod(self.shape)
+
+    @property
+    def verdict(self) -> str:
+        """fine (< 1e-7), suspicious (< 1e-4) or wrong, from the largest relative error."""
+        if self.max_error < FINE:
+            return "fine"
+        return "suspicious" if self.max_error < SUSPICIOUS else "wrong"
+
+    def as_dict(self) -> dict:
+        return {**asdict(self), "shape": list(self.shape), "verdict": self.verdict}
+
+
+def _float64(t: Tensor) -> Tensor:
+    return t.double() if t.is_floating_point() else t
+
+
+def _objective(
+    module: nn.Module, loss_fn: Callable, x: Tensor, y: Tensor, penalty: Penalty | None, seed: int
+) -> Callable[[], Tensor]:
+    """f() = loss_fn(module(x), y) + penalty(module), each call from the same buffers and
+    the same CPU RNG state (so dropout masks and BatchNorm statistics do not move)."""
+    saved = [(b, b.clone()) for b in module.buffers()]
+    rng_state = torch.Generator().manual_seed(seed).get_state()
+
+    def f() -> Tensor:
+        with torch.no_grad():
+            for buffer, value in saved:
+                buffer.copy_(value)
+        torch.set_rng_state(rng_state)
+        value = loss_fn(module(x), y)
+        return value if penalty is None else value + penalty(module)
+
+    return f
+
+
+def _sample(size: int, max_elements: int, generator: torch.Generator) -> Tensor:
+    """All flat indices, or a sorted random sample of `max_elements` of them."""
+    if size <= max_elements:
+        return torch.arange(size)
+    return torch.randperm(size, generator=generator)[:max_elements].sort().values
+
+
+def _relative(a: float, n: float, round_off: float) -> float:
+    """max(|a − n| − r, 0) / max(|a|, |n|), 0 where both are 0."""
+    scale = max(abs(a), abs(n))
+    return 0.0 if scale == 0.0 else max(abs(a - n) - round_off, 0.0) / scale
+
+
+def _is_kink(
+    at: Callable[[float], float], f0: float, fp: float, fm: float, h: float, a: float, n: float
+) -> bool:
+    """Do (Δ₋, Δ₀, Δ₊) spread beyond round-off and by at least h·|a − n|/2 (module doc)?"""
+    fpp, fmm = at(2 * h), at(-2 * h)
+    seconds = (f0 - 2 * fm + fmm, fp - 2 * f0 + fm, fpp - 2 * fp + f0)
+    spread = max(seconds) - min(seconds)
+    round_off = _ROUND_OFF * _EPS * max(abs(v) for v in (f0, fp, fm, fpp, fmm))
+    return spread > round_off and spread >= 0.5 * h * abs(a - n)
+
+
+def _check_tensor(
+    name: str, p: Tensor, grad: Tensor, index: Tensor, f: Callable[[], Tensor], f0: float, h: float
+) -> ParameterCheck:
+    flat, analytic = p.detach().view(-1), grad.reshape(-1)
+    errors, kinks = [], 0
+    for i in index.tolist():
+        original = flat[i].item()
+
+        def at(offset: float, i: int = i, original: float = original) -> float:
+            flat[i] = original + offset
+            value = f().item()
+            flat[i] = original
+            return value
+
+        fp, fm = at(h), at(-h)
+        a, n = analytic[i].item(), (fp - fm) / (2 * h)
+        error = _relative(a, n, 4 * _EPS * max(abs(fp), abs(fm)) / h)
+        if error >= FINE and _is_kink(at, f0, fp, fm, h, a, n):
+            kinks += 1
+        else:
+            errors.append(error)
+    return ParameterCheck(
+        name=name,
+        shape=tuple(p.shape),
+        checked=len(index),
+        kinks=kinks,
+        max_error=max(errors, default=0.0),
+        mean_error=sum(errors) / len(errors) if errors else 0.0,
+    )
+
+
+def gradcheck(
+    module: nn.Module,
+    loss_fn: Callable[[Tensor, Tensor], Tensor],
+    x: Tensor,
+    y: Tensor,
+    penalty: Penalty | None = None,
+    h: float = 1e-5,
+    max_elements: int = 200,
+    seed: int = 0,
+) -> list[ParameterCheck]:
+    """Compare backprop's gradient of f = loss_fn(module(x), y) [+ penalty(module)] with
+    centred differences, for every parameter tensor (see module docstring).
+
+    Works on a CPU float64 copy of `module` in training mode; `x` and floating `y` are
+    cast to float64. `seed` fixes the element sample and the RNG state of every evaluation.
+    """
+    if not h > 0:
+        raise UserError(f"h = {h!r}: expected a positive step")
+    if max_elements < 1:
+        raise UserError(f"max_elements = {max_elements!r}: expected at least 1")
+    module = copy.deepcopy(module).to("cpu", torch.float64).train()
+    x, y = x.cpu(), y.cpu()
+    f = _objective(module, loss_fn, _float64(x), _float64(y), penalty, seed)
+    generator = torch.Generator().manual_seed(seed)
+    with torch.random.fork_rng(devices=[]):  # the caller's RNG state stays as it was
+        value = f()
+        value.backward()
+        f0 = value.item()
+        with torch.no_grad():
+            return [
+                _check_tensor(
+                    name,
+                    p,
+                    torch.zeros_like(p) if p.grad is None else p.grad,
+                    _sample(p.numel(), max_elements, generator),
+                    f,
+                    f0,
+                    h,
+                )
+                for name, p in module.named_parameters()
+            ]
+
+
+def config_penalty(train: TrainConfig) -> Penalty | None:
+    """Ω(w) = ½λ₂Σw² + λ₁Σ|w| + λ·Σ(α|w| + (1−α)w²) over the weights, as training adds it
+    (None when every strength is 0)."""
+    terms: list[Callable[[Tensor], Tensor]] = []
+    if train.l2:
+        terms.append(lambda w: l2(w, train.l2))
+    if train.l1:
+        terms.append(lambda w: l1(w, train.l1))
+    if train.elastic_net:
+        terms.append(lambda w: elastic_net(w, train.elastic_net, train.elastic_alpha))
+    if not terms:
+        return None
+
+    def penalty(module: nn.Module) -> Tensor:
+        is_weight = weight_mask(module)
+        rows = [p.unsqueeze(0) for name, p in module.named_parameters() if is_weight[name]]
+        return torch.stack([term(w) for w in rows for term in terms]).sum()
+
+    return penalty
+
+
+def gradcheck_experiment(
+    experiment: str | Path | Experiment,
+    batch: int = 16,
+    h: float = 1e-5,
+    max_elements: int = 200,
+    seed: int = 0,
+) -> list[ParameterCheck]:
+    """`gradcheck` of an experiment's model, loss and penalty on its first `batch`
+    training examples; the model is built and initialised exactly as training builds
+    member 0 (a file with lists of values: its first experiment)."""
+    from steepest.data import load_dataset
+    from steepest.train import build_population, make_member, task_for
+
+    if batch < 1:
+        raise UserError(f"batch = {batch!r}: expected at least 1 example")
+    if not isinstance(experiment, Experiment):
+        experiment = load_experiments(experiment)[0]
+    dataset = load_dataset(experiment.data)
+    task = task_for(experiment, dataset)
+    with torch.random.fork_rng(devices=[]):
+        population = build_population(experiment, dataset, task, torch.device("cpu"))
+        population.add([make_member(experiment, 0)])
+        module = population.member_module(0)
+    x, y = dataset.x_train[:batch], dataset.y_train[:batch]
+    penalty = config_penalty(experiment.train)
+    return gradcheck(module, task.loss, x, y, penalty, h, max_elements, seed)
+
+
+_STYLE = {"fine": "green", "suspicious": "yellow", "wrong": "bold red"}
+
+
+def _table(checks: list[ParameterCheck]) -> Table:
+    table = Table(box=box.SIMPLE_HEAD)
+    for column in ("parameter", "shape", "checked", "max err", "mean err", "kinks", "verdict"):
+        left = column in ("parameter", "verdict")
+        table.add_column(column, justify="left" if left else "right", no_wrap=True)
+    for c in checks:
+        table.add_row(
+            c.name,
+            "×".join(map(str, c.shape)) or "scalar",
+            f"{c.checked}" if c.checked == c.size else f"{c.checked}/{c.size}",
+            f"{c.max_error:.1e}",
+            f"{c.mean_error:.1e}",
+            str(c.kinks),
+            f"[{_STYLE[c.verdict]}]{c.verdict}[/]",
+        )
+    return table
+
+
+def _run(args: argparse.Namespace) -> None:
+    experiments = load_experiments(args.experiment)
+    checks = gradcheck_experiment(
+        experiments[0], args.batch, args.step, args.max_elements, args.seed
+    )
+    wrong = any(c.verdict == "wrong" for c in checks)
+    if args.json:
+        print(
+            json.dumps(
+                {
+                    "batch": args.batch,
+                    "h": args.step,
+                    "max_elements": args.max_elements,
+                    "seed": args.seed,
+                    "wrong": wrong,
+                    "checks": [c.as_dict() for c in checks],
+                }
+            )
+        )
+    else:
+        console = Console()
+        console.print(_table(checks))
+        notes = [
+            f"float64, training mode (dropout masks fixed, BatchNorm batch statistics), "
+            f"{args.batch} training examples, centred step h = {args.step:g}",
+            "error: |a − n|/max(|a|, |n|) beyond n's round-off 4ε·|f|/h; "
+            f"fine < {FINE:g} ≤ suspicious < {SUSPICIOUS:g} ≤ wrong",
+            "kinks: elements whose step crossed a kink (ReLU, max, hinge, |w|); "
+            "left out of the errors and the verdict",
+        ]
+        if any(c.checked < c.size for c in checks):
+            notes.append(
+                f"checked a/b: a random sample of a of the tensor's b elements (seed {args.seed})"
+            )
+        if len(experiments) > 1:
+            notes.append(f"checked the first of the file's {len(experiments)} experiments")
+        for note in notes:
+            console.print(f"[dim]{note}[/]")
+    if wrong:
+        raise SystemExit(1)
+
+
+def add_command(commands: argparse._SubParsersAction) -> None:
+    """`steepest gradcheck experiment.toml`: exit status 1 when a gradient is wrong."""
+    command = commands.add_parser(
+        "gradcheck", help="compare backprop's gradients with centred finite differences"
+    )
+    command.add_argument("experiment", type=Path)
+    command.add_argument("--batch", type=int, default=16, help="training examples (16)")
+    command.add_argument("--step", type=float, default=1e-5, help="finite-difference h (1e-5)")
+    command.add_argument(
+        "--max-elements",
+        type=int,
+        default=200,
+        help="elements checked per tensor, a random sample beyond (200)",
+    )
+    command.add_argument("--seed", type=int, default=0, help="sample and dropout seed (0)")
+    command.add_argument("--json", action="store_true", help="print the checks as JSON")
+    command.set_defaults(run=_run)

@@ -1,0 +1,255 @@
+"""Gradient check: correct gradients pass, wrong ones are caught, kinks are not blamed."""
+
+import argparse
+import json
+
+import pytest
+import torch
+from torch import nn
+
+from steepest import gradcheck as gc
+from steepest.config import TrainConfig, validate
+from steepest.errors import UserError
+from steepest.gradcheck import ParameterCheck, config_penalty, gradcheck, gradcheck_experiment
+from steepest.nn import Dropout
+from steepest.nn import layers as nn_layers
+from steepest.nn.losses import LOSSES, hinge, mse
+
+H = 1e-5
+
+
+class Tanh(torch.autograd.Function):
+    """tanh whose backward is g·(1 − y²)·scale, or g·(1 − y) with `forget_square`."""
+
+    @staticmethod
+    def forward(ctx, z, scale, forget_square):
+        y = z.tanh()
+        ctx.save_for_backward(y)
+        ctx.scale, ctx.forget_square = scale, forget_square
+        return y
+
+    @staticmethod
+    def backward(ctx, g):
+        (y,) = ctx.saved_tensors
+        slope = 1 - y if ctx.forget_square else 1 - y * y
+        return g * slope * ctx.scale, None, None
+
+
+class CustomTanh(nn.Module):
+    def __init__(self, scale=1.0, forget_square=False):
+        super().__init__()
+        self.scale, self.forget_square = scale, forget_square
+
+    def forward(self, z):
+        return Tanh.apply(z, self.scale, self.forget_square)
+
+
+def mlp(out_features=3, act=None, width=6):
+    torch.manual_seed(0)
+    return nn.Sequential(
+        nn.Linear(4, width), act or nn.Tanh(), nn.Linear(width, out_features)
+    ).double()
+
+
+def batch(task="classification", classes=3, n=16):
+    torch.manual_seed(1)
+    x = torch.randn(n, 4, dtype=torch.float64)
+    if task == "classification":
+        return x, torch.randint(0, classes, (n,))
+    return x, torch.randn(n, classes, dtype=torch.float64)
+
+
+def verdicts(checks):
+    return {c.name: c.verdict for c in checks}
+
+
+@pytest.mark.parametrize("name", list(LOSSES))
+def test_every_loss_of_a_tanh_mlp_passes_with_penalties(name):
+    spec = LOSSES[name]
+    classes = 2 if name == "logistic" else 3
+    x, y = batch(spec.task, classes)
+    penalty = config_penalty(TrainConfig(l1=1e-3, l2=1e-2, elastic_net=1e-3))
+    checks = gradcheck(mlp(spec.outputs(classes)), spec.fn, x, y, penalty)
+    assert [c.name for c in checks] == ["0.weight", "0.bias", "2.weight", "2.bias"]
+    for c in checks:
+        assert c.checked == c.size and c.kinks == 0
+        assert c.max_error < 1e-7, c
+
+
+@pytest.mark.parametrize(
+    "scale, forget_square, verdict",
+    [(1.0, False, "fine"), (1 + 1e-6, False, "suspicious"), (1.0, True, "wrong")],
+)
+def test_custom_backward_is_judged_by_how_wrong_it_is(scale, forget_square, verdict):
+    x, y = batch()
+    checks = gradcheck(mlp(act=CustomTanh(scale, forget_square)), LOSSES["cross_entropy"].fn, x, y)
+    # Only parameters before the activation see its backward.
+    assert verdicts(checks) == {
+        "0.weight": verdict,
+        "0.bias": verdict,
+        "2.weight": "fine",
+        "2.bias": "fine",
+    }
+
+
+def relu_net(act, offset):
+    """Hidden unit 0's pre-activation on example 0 sits `offset` from the kink at 0."""
+    net = mlp(out_features=1, act=act)
+    x, y = batch("regression", classes=1, n=4)
+    with torch.no_grad():
+        z = net[0](x[:1])[0, 0]
+        net[0].bias[0] -= z - offset
+    return net, x, y
+
+
+@pytest.mark.parametrize("offset", [0.0, 0.3 * H, 2 * H / 3, -0.5 * H])
+@pytest.mark.parametrize("act", [nn.ReLU(), nn.LeakyReLU(0.1)], ids=["relu", "leaky"])
+def test_a_relu_kink_within_the_step_is_reported_not_blamed(act, offset):
+    net, x, y = relu_net(act, offset)
+    bias = next(c for c in gradcheck(net, mse, x, y) if c.name == "0.bias")
+    assert bias.kinks == 1
+    assert bias.verdict == "fine"
+
+
+def test_without_the_kink_rule_the_same_relu_would_look_wrong(monkeypatch):
+    monkeypatch.setattr(gc, "_is_kink", lambda *args: False)
+    net, x, y = relu_net(nn.ReLU(), 0.3 * H)
+    bias = next(c for c in gradcheck(net, mse, x, y) if c.name == "0.bias")
+    assert bias.verdict == "wrong"
+
+
+@pytest.mark.parametrize("offset", [0.3 * H, -2 * H / 3])
+def test_a_hinge_margin_at_the_kink_is_reported(offset):
+    torch.manual_seed(0)
+    net = nn.Linear(4, 3).double()
+    x, y = torch.randn(1, 4, dtype=torch.float64), torch.tensor([0])
+    with torch.no_grad():  # margin f₁ − f₀ + 1 = offset
+        f = net(x)[0]
+        net.bias[1] -= f[1] - f[0] + 1 - offset
+    bias = next(c for c in gradcheck(net, hinge, x, y) if c.name == "bias")
+    assert bias.kinks == 2 and bias.verdict == "fine"  # b₀ and b₁ both move that margin
+
+
+def test_an_l1_weight_next_to_zero_is_a_kink():
+    net = mlp()
+    with torch.no_grad():
+        net[0].weight[0, 0] = 0.3 * H
+    x, y = batch()
+    penalty = config_penalty(TrainConfig(l1=0.1))
+    weight = gradcheck(net, LOSSES["cross_entropy"].fn, x, y, penalty)[0]
+    assert weight.kinks == 1 and weight.verdict == "fine"
+
+
+def test_dropout_masks_and_batch_norm_statistics_hold_still_between_evaluations():
+    torch.manual_seed(0)
+    net = nn.Sequential(
+        nn.Linear(4, 8), nn.BatchNorm1d(8), nn.Tanh(), Dropout(0.5), nn.Linear(8, 3)
+    )
+    x, y = batch()
+    checks = gradcheck(net, LOSSES["cross_entropy"].fn, x, y)
+    assert all(c.verdict == "fine" for c in checks), checks
+
+
+def test_large_tensors_are_sampled_the_same_way_for_a_seed():
+    x, y = batch()
+    net = mlp(width=40)
+    first = gradcheck(net, LOSSES["cross_entropy"].fn, x, y, max_elements=25, seed=3)
+    again = gradcheck(net, LOSSES["cross_entropy"].fn, x, y, max_elements=25, seed=3)
+    assert [c.checked for c in first] == [25, 25, 25, 3]
+    assert first == again
+
+
+def test_the_callers_module_and_random_state_are_left_alone():
+    net = mlp().float()
+    before = [p.clone() for p in net.parameters()]
+    x, y = batch()
+    state = torch.get_rng_state()
+    gradcheck(net, LOSSES["cross_entropy"].fn, x.float(), y)
+    assert all(torch.equal(a, b) for a, b in zip(before, net.parameters()))
+    assert all(p.dtype == torch.float32 and p.grad is None for p in net.parameters())
+    assert torch.equal(torch.get_rng_state(), state)
+
+
+def test_verdict_thresholds():
+    def check(error):
+        return ParameterCheck("w", (2,), 2, 0, error, error).verdict
+
+    assert [check(e) for e in (0.0, 9e-8, 1e-7, 9e-5, 1e-4)] == [
+        "fine",
+        "fine",
+        "suspicious",
+        "suspicious",
+        "wrong",
+    ]
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [({"h": 0.0}, "h = 0.0"), ({"max_elements": 0}, "max_elements = 0")],
+)
+def test_bad_settings_are_user_errors(kwargs, message):
+    x, y = batch()
+    with pytest.raises(UserError, match=message):
+        gradcheck(mlp(), LOSSES["cross_entropy"].fn, x, y, **kwargs)
+
+
+# ----- experiments and the command -------------------------------------------------------
+
+
+def experiment(**model):
+    return {
+        "data": {"name": "iris"},
+        "model": {"hidden": [8], "activation": "relu", "dropout": 0.2, **model},
+        "train": {"l2": 1e-3, "l1": 1e-4},
+    }
+
+
+def run_command(argv):
+    root = argparse.ArgumentParser()
+    gc.add_command(root.add_subparsers())
+    args = root.parse_args(argv)
+    args.run(args)
+
+
+def write(tmp_path, raw):
+    lines = []
+    for section, values in raw.items():
+        lines.append(f"[{section}]")
+        lines.extend(f"{k} = {json.dumps(v)}" for k, v in values.items())
+    path = tmp_path / "experiment.toml"
+    path.write_text("\n".join(lines))
+    return path
+
+
+def test_batch_must_hold_an_example():
+    with pytest.raises(UserError, match="batch = 0"):
+        gradcheck_experiment(validate(experiment()), batch=0)
+
+
+NAMES = ("blocks.0.0.weight", "blocks.0.0.bias", "head.1.weight", "head.1.bias")
+
+
+def test_command_checks_the_model_training_builds_and_exits_zero(tmp_path, capsys):
+    run_command(["gradcheck", str(write(tmp_path, experiment())), "--json", "--batch", "8"])
+    report = json.loads(capsys.readouterr().out)
+    assert not report["wrong"] and report["batch"] == 8
+    assert [(c["name"], c["shape"], c["verdict"]) for c in report["checks"]] == [
+        ("blocks.0.0.weight", [8, 4], "fine"),
+        ("blocks.0.0.bias", [8], "fine"),
+        ("head.1.weight", [3, 8], "fine"),
+        ("head.1.bias", [3], "fine"),
+    ]
+
+
+def test_command_prints_the_table_and_exits_one_when_a_gradient_is_wrong(
+    tmp_path, capsys, monkeypatch
+):
+    monkeypatch.setattr(nn_layers, "activation", lambda *args: CustomTanh(forget_square=True))
+    path = write(tmp_path, experiment(activation="tanh"))
+    with pytest.raises(SystemExit) as stop:
+        run_command(["gradcheck", str(path), "--batch", "4"])
+    assert stop.value.code == 1
+    lines = capsys.readouterr().out.splitlines()
+    rows = {name: next(line for line in lines if f" {name} " in line) for name in NAMES}
+    assert "wrong" in rows["blocks.0.0.weight"] and "wrong" in rows["blocks.0.0.bias"]
+    assert "fine" in rows["head.1.weight"] and "fine" in rows["head.1.bias"]
