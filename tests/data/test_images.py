@@ -79,6 +79,17 @@ def test_crop_keeps_the_centre_and_pad_adds_black_bands(tmp_path):
     assert pad[:, 4:8].float().mean() > 60  # the picture, squeezed into the middle rows
 
 
+def test_exif_orientation_is_applied(tmp_path):
+    wide = Image.fromarray(np.full((10, 30, 3), 255, np.uint8))
+    exif = wide.getexif()
+    exif[0x0112] = 6  # "rotate 90° clockwise to display": the photo is tall
+    (tmp_path / "photos" / "a").mkdir(parents=True)
+    wide.save(tmp_path / "photos" / "a" / "phone.jpg", exif=exif)
+    pad = _load(images=tmp_path / "photos", image_size=12, fit="pad", grayscale=True).x[0, 0]
+    assert torch.all(pad[:, :4] == 0) and torch.all(pad[:, -4:] == 0)
+    assert torch.all(pad[:, 4:8] > 200)
+
+
 def test_merge_then_filter_classes(folder):
     _save(folder / "fox" / "g.png", _flat(10))
     merged = _load(images=folder, merge={"pet": ["cat", "dog"]})

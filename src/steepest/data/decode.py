@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps
 
+VERSION = 1  # part of every cache key: bump when decoding changes what it produces
 PARALLEL_MIN = 256  # below this many files, starting worker processes costs more than it saves
 CHUNKS_PER_WORKER = 4  # several chunks per worker even out slow and fast chunks
 

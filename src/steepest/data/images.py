@@ -23,7 +23,7 @@ from PIL import Image
 from steepest.config import DataConfig
 from steepest.data import cache
 from steepest.data.builtin import load_builtin
-from steepest.data.decode import decode_images
+from steepest.data.decode import VERSION, decode_images
 from steepest.data.source import Examples, encode_labels, sorted_class_names
 from steepest.errors import UserError
 
@@ -117,29 +117,42 @@ def _decode_cached(
     return tensors["images"], ok
 
 
-def load_images(cfg: DataConfig) -> Examples:
-    """Examples of an image folder or CSV: x [N, C, S, S] uint8, y int64 class indices."""
-    source = Path(cfg.images or "")
+def _list(source: Path, cfg: DataConfig) -> Listing:
+    """The listing of either layout, checked to hold at least one image file."""
     if source.is_dir():
         if cfg.split_column is not None:
             raise UserError(
                 f"[data] split_column = {cfg.split_column!r}: needs images = a CSV "
                 "with that column, not a folder"
             )
-        files, labels, splits, available = _list_folder(source)
-        root = source
+        listing = _list_folder(source)
     elif source.is_file():
-        files, labels, splits, available = _list_csv(source, cfg)
-        root = source.parent
+        listing = _list_csv(source, cfg)
     else:
         raise UserError(f"[data] images = '{source}': no such folder or CSV file")
-    if not files:
+    if not listing[0]:
         raise UserError(f"[data] images = '{source}': no image files ({', '.join(IMAGE_SUFFIXES)})")
+    return listing
+
+
+def load_images(cfg: DataConfig) -> Examples:
+    """Examples of an image folder or CSV: x [N, C, S, S] uint8, y int64 class indices."""
+    source = Path(cfg.images or "")
+    files, labels, splits, available = _list(source, cfg)
+    root = source if source.is_dir() else source.parent
     merged, class_names = _select(labels, available, cfg)
-    chosen = [i for i, label in enumerate(merged) if label in class_names]
-    settings = "\n".join(
-        map(str, (source.resolve(), cfg.image_size, cfg.grayscale, cfg.fit, cfg.merge, class_names))
+    wanted = set(class_names)
+    chosen = [i for i, label in enumerate(merged) if label in wanted]
+    key = (
+        VERSION,
+        source.resolve(),
+        cfg.image_size,
+        cfg.grayscale,
+        cfg.fit,
+        cfg.merge,
+        class_names,
     )
+    settings = "\n".join(map(str, key))
     images, ok = _decode_cached([files[i] for i in chosen], settings, cfg)
     bad = [files[i] for i, good in zip(chosen, ok, strict=True) if not good]
     if bad:
