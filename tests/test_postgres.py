@@ -4,10 +4,9 @@ import os
 import subprocess
 import sys
 
+import optuna
 import pytest
 from optuna.trial import TrialState
-
-from steepest.tune.study import load_study
 
 from .postgres_server import Unavailable, start
 
@@ -40,8 +39,6 @@ def postgres():
 
 
 @pytest.mark.slow
-# Optuna's RDB storage keeps its connection pool open until garbage collection.
-@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
 def test_two_workers_split_the_budget(tmp_path, postgres):
     path = tmp_path / "shared.toml"
     path.write_text(EXPERIMENT)
@@ -60,8 +57,9 @@ def test_two_workers_split_the_budget(tmp_path, postgres):
     for worker in workers:
         _, err = worker.communicate(timeout=300)
         assert worker.returncode == 0, err.decode()[-2000:]
-    study = load_study(postgres, "shared")
-    trials = study.trials
+    storage = optuna.storages.RDBStorage(postgres)
+    trials = optuna.load_study(study_name="shared", storage=storage).trials
+    storage.engine.dispose()  # close the pooled connections before the server stops
     # Each worker checks the shared count before it asks, so the budget holds up to the
     # one trial a worker may ask in the instant between another's check and its ask.
     assert 12 <= len(trials) <= 13
