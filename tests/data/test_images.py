@@ -125,6 +125,13 @@ def test_csv_layout_with_windows_paths_and_split_column(folder):
     assert examples.x.float().mean(dim=(1, 2, 3)).tolist() == [200, 90, 0]
 
 
+def test_csv_short_row_is_an_error(folder):
+    table = folder / "labels.csv"
+    table.write_text("path,label\ncat/a.png,cat\ncat/b.png\n")
+    with pytest.raises(UserError, match=r"line 3 has an empty path or label"):
+        _load(images=table)
+
+
 def test_csv_missing_column_lists_the_columns(folder):
     table = folder / "labels.csv"
     table.write_text("file,label\ncat/a.png,cat\n")

@@ -65,8 +65,8 @@ def _list_csv(table: Path, cfg: DataConfig) -> Listing:
                 f"expected one of {', '.join(header) or '(no rows)'}"
             )
     for line, row in enumerate(rows, start=2):
-        if not row[cfg.label_column]:
-            raise UserError(f"[data] images = '{table}': line {line} has an empty label")
+        if not row[cfg.label_column] or not row[cfg.path_column]:
+            raise UserError(f"[data] images = '{table}': line {line} has an empty path or label")
     files = [table.parent / row[cfg.path_column].replace("\\", "/") for row in rows]
     labels = [row[cfg.label_column] for row in rows]
     splits = None if cfg.split_column is None else [row[cfg.split_column] for row in rows]
