@@ -1,13 +1,16 @@
 """Image files → one uint8 array [N, C, S, S], decoded with Pillow on every core.
 
 Each file: JPEG draft mode (the decoder itself downscales by 1/2, 1/4 or 1/8 while
-staying ≥ S, the main saving on large photos) → EXIF orientation applied → alpha
-composited onto black (so transparent pixels read as 0, like padding) → L or RGB →
+staying ≥ S, the main saving on large photos) → EXIF orientation applied → 16-bit grey
+scaled to 8 bits (v ← round(v/257), where Pillow's own conversion would clip at 255) →
+alpha composited onto black (so transparent pixels read as 0, like padding) → L or RGB →
 a square of side S, by centre crop (fit="crop": the largest centred square, resized)
-or by padding (fit="pad": the longer side resized to S, centred on black).
+or by padding (fit="pad": the longer side resized to S, centred on black). Resizing is
+Pillow's bilinear filter, which widens with the downscale factor (antialiased).
 
 Files Pillow cannot read (not an image, truncated, empty) come back as failures, never
-as exceptions, so one bad file does not stop a folder of thousands.
+as exceptions, so one bad file does not stop a folder of thousands; Pillow's per-file
+warnings (corrupt EXIF, odd TIFF tags) are silenced for the same reason.
 """
 
 import multiprocessing
@@ -42,13 +45,22 @@ def _square(image: Image.Image, size: int, fit: str) -> Image.Image:
     return canvas
 
 
+def _eight_bit(image: Image.Image) -> Image.Image:
+    """16-bit (or 32-bit integer) grey as 8-bit L, v ← round(v/257) clipped to 0..255."""
+    if not image.mode.startswith("I"):
+        return image
+    values = np.asarray(image, dtype=np.float64) / 257
+    return Image.fromarray(np.clip(np.rint(values), 0, 255).astype(np.uint8))
+
+
 def decode_image(path: Path, size: int, grayscale: bool, fit: str) -> np.ndarray:
     """[C, S, S] uint8 (C = 1 grey, 3 RGB); raises OSError/ValueError on unreadable files."""
     mode = "L" if grayscale else "RGB"
-    with Image.open(path) as image:
-        image.draft(mode, (size, size))
-        image.load()
-        ImageOps.exif_transpose(image, in_place=True)
+    with Image.open(path) as opened:
+        opened.draft(mode, (size, size))
+        opened.load()
+        ImageOps.exif_transpose(opened, in_place=True)
+        image = _eight_bit(opened)
         if image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info:
             rgba = image.convert("RGBA")
             image = Image.alpha_composite(Image.new("RGBA", rgba.size, (0, 0, 0, 255)), rgba)
@@ -61,12 +73,14 @@ def _decode_chunk(
 ) -> tuple[np.ndarray, list[bool]]:
     """(images that decoded, stacked [M, C, S, S]; per-path success)."""
     images, ok = [], []
-    for path in paths:
-        try:
-            images.append(decode_image(path, size, grayscale, fit))
-            ok.append(True)
-        except (OSError, ValueError, SyntaxError, Image.DecompressionBombError):
-            ok.append(False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for path in paths:
+            try:
+                images.append(decode_image(path, size, grayscale, fit))
+                ok.append(True)
+            except (OSError, ValueError, SyntaxError, Image.DecompressionBombError):
+                ok.append(False)
     empty = np.zeros((0, 1 if grayscale else 3, size, size), np.uint8)
     return (np.stack(images) if images else empty), ok
 
