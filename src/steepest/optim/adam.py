@@ -18,10 +18,10 @@ from torch import Tensor
 
 from steepest.optim.foreach import (
     Hyper,
-    add_product_,
     add_quotient_,
     add_scaled_,
     coupled_decay,
+    ema_square_,
     per_member,
 )
 from steepest.optim.state import State
@@ -54,12 +54,10 @@ def update(
     step = state["step"]
     step += 1
     grads = coupled_decay(grads, params, hp["weight_decay"])
-    exp_avg, exp_avg_sq = state["exp_avg"], state["exp_avg_sq"]
+    exp_avg = state["exp_avg"]
     torch._foreach_mul_(exp_avg, per_member(beta1, exp_avg))
     add_scaled_(exp_avg, 1 - beta1, grads)
-    torch._foreach_mul_(exp_avg_sq, per_member(beta2, exp_avg_sq))
-    add_product_(exp_avg_sq, 1 - beta2, grads, grads)
-    denom = torch._foreach_sqrt(exp_avg_sq)
+    denom = ema_square_(state["exp_avg_sq"], beta2, grads)
     torch._foreach_div_(denom, per_member((1 - beta2**step).sqrt(), denom))
     torch._foreach_add_(denom, per_member(hp["eps"], denom))
     add_quotient_(params, -hp["lr"] / (1 - beta1**step), exp_avg, denom)

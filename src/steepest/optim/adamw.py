@@ -10,11 +10,10 @@ Hyperparameters (float or [K] tensor): lr α, beta1 β1, beta2 β2, eps ε, weig
 
 from collections.abc import Mapping
 
-import torch
 from torch import Tensor
 
 from steepest.optim import adam
-from steepest.optim.foreach import Hyper, per_member
+from steepest.optim.foreach import Hyper, decay_
 from steepest.optim.state import State
 
 DEFAULTS: dict[str, float] = {**adam.DEFAULTS, "weight_decay": 1e-2}
@@ -25,5 +24,5 @@ def update(
     grads: list[Tensor], state: State, params: list[Tensor], hp: Mapping[str, Hyper]
 ) -> None:
     """w ← (1 − α·λ)·w, then the Adam step with λ = 0, in place."""
-    torch._foreach_mul_(params, per_member(1 - hp["lr"] * hp["weight_decay"], params))
+    decay_(params, hp["lr"] * hp["weight_decay"])
     adam.update(grads, state, params, {**hp, "weight_decay": 0.0})

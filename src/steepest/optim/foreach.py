@@ -3,7 +3,9 @@
 A hyperparameter is a Python float (the same for every member) or a tensor of shape [K]
 (one value per member). Every tensor in a rule's list has the population size K as its
 leading dimension, so a [K] coefficient is viewed as [K, 1, …, 1] to broadcast against it.
-Floats keep torch's scalar fast paths (one fused foreach kernel per op).
+Floats keep torch's scalar fast paths. The ops work in place and allocate as few
+full-size temporaries as they can: on a CPU, a fresh multi-megabyte buffer costs several
+times the arithmetic done in it.
 """
 
 from collections.abc import Sequence
@@ -23,40 +25,51 @@ def per_member(value: Hyper, tensors: Sequence[Tensor]) -> float | list[Tensor]:
     return [views[t.dim()] for t in tensors]
 
 
+def _is_zero(value: Hyper) -> bool:
+    return not isinstance(value, Tensor) and value == 0
+
+
 def add_scaled_(ys: list[Tensor], a: Hyper, xs: list[Tensor]) -> None:
-    """y ← y + a·x, in place on `ys`."""
+    """y ← y + a·x in place; nothing when a is the float 0."""
     if isinstance(a, Tensor):
         torch._foreach_addcmul_(ys, xs, per_member(a, xs))
-    else:
+    elif a != 0:
         torch._foreach_add_(ys, xs, alpha=a)
 
 
-def add_product_(ys: list[Tensor], a: Hyper, xs: list[Tensor], zs: list[Tensor]) -> None:
-    """y ← y + a·x·z, in place on `ys`."""
-    if isinstance(a, Tensor):
-        torch._foreach_addcmul_(ys, torch._foreach_mul(xs, per_member(a, xs)), zs)
-    else:
-        torch._foreach_addcmul_(ys, xs, zs, value=a)
-
-
 def add_quotient_(ys: list[Tensor], a: Hyper, xs: list[Tensor], zs: list[Tensor]) -> None:
-    """y ← y + a·x/z, in place on `ys`."""
+    """y ← y + a·x/z in place. `zs` is scratch: a [K] `a` is divided into it."""
     if isinstance(a, Tensor):
-        torch._foreach_addcdiv_(ys, torch._foreach_mul(xs, per_member(a, xs)), zs)
+        torch._foreach_div_(zs, per_member(a, zs))
+        torch._foreach_addcdiv_(ys, xs, zs)
     else:
         torch._foreach_addcdiv_(ys, xs, zs, value=a)
 
 
-def plus_scaled(xs: list[Tensor], a: Hyper, ys: list[Tensor]) -> list[Tensor]:
-    """x + a·y as new tensors."""
-    if isinstance(a, Tensor):
-        return torch._foreach_addcmul(xs, ys, per_member(a, ys))
-    return torch._foreach_add(xs, ys, alpha=a)
+def decay_(params: list[Tensor], rate: Hyper) -> None:
+    """w ← (1 − rate)·w in place; nothing when rate is the float 0."""
+    if not _is_zero(rate):
+        torch._foreach_mul_(params, per_member(1 - rate, params))
 
 
 def coupled_decay(grads: list[Tensor], params: list[Tensor], weight_decay: Hyper) -> list[Tensor]:
     """g + λ·w as new tensors (the L2 penalty folded into the gradient, as torch.optim does);
     `grads` itself when λ is the float 0."""
-    if not isinstance(weight_decay, Tensor) and weight_decay == 0:
+    if _is_zero(weight_decay):
         return grads
-    return plus_scaled(grads, weight_decay, params)
+    if isinstance(weight_decay, Tensor):
+        return torch._foreach_addcmul(grads, params, per_member(weight_decay, params))
+    return torch._foreach_add(grads, params, alpha=weight_decay)
+
+
+def ema_square_(avgs: list[Tensor], decay: Hyper, xs: list[Tensor]) -> list[Tensor]:
+    """s ← ρ·s + (1 − ρ)·x² in place on `avgs`; returns √s as new tensors."""
+    torch._foreach_mul_(avgs, per_member(decay, avgs))
+    if not isinstance(decay, Tensor):
+        torch._foreach_addcmul_(avgs, xs, xs, value=1 - decay)
+        return torch._foreach_sqrt(avgs)
+    root = torch._foreach_mul(xs, per_member(1 - decay, xs))  # reused for √s: one temporary
+    torch._foreach_addcmul_(avgs, root, xs)
+    torch._foreach_copy_(root, avgs)
+    torch._foreach_sqrt_(root)
+    return root

@@ -24,7 +24,7 @@ from collections.abc import Mapping
 import torch
 from torch import Tensor
 
-from steepest.optim.foreach import Hyper, add_scaled_, coupled_decay, per_member
+from steepest.optim.foreach import Hyper, add_scaled_, per_member
 from steepest.optim.state import State
 
 DEFAULTS: dict[str, float] = {"lr": 1e-3, "momentum": 0.9, "weight_decay": 0.0}
@@ -37,18 +37,17 @@ def init(params: list[Tensor]) -> State:
 
 def accumulate(
     grads: list[Tensor], state: State, params: list[Tensor], hp: Mapping[str, Hyper]
-) -> tuple[list[Tensor], list[Tensor]]:
-    """g ← g + λ·w;  v ← μ·v + g. Returns (g, v); v is updated in place in `state`."""
-    grads = coupled_decay(grads, params, hp["weight_decay"])
+) -> list[Tensor]:
+    """v ← μ·v + g + λ·w in place in `state`; returns v."""
     velocity = state["momentum_buffer"]
     torch._foreach_mul_(velocity, per_member(hp["momentum"], velocity))
     torch._foreach_add_(velocity, grads)
-    return grads, velocity
+    add_scaled_(velocity, hp["weight_decay"], params)
+    return velocity
 
 
 def update(
     grads: list[Tensor], state: State, params: list[Tensor], hp: Mapping[str, Hyper]
 ) -> None:
     """v ← μ·v + (g + λ·w);  w ← w − α·v, in place on `params` and `state`."""
-    _, velocity = accumulate(grads, state, params, hp)
-    add_scaled_(params, -hp["lr"], velocity)
+    add_scaled_(params, -hp["lr"], accumulate(grads, state, params, hp))

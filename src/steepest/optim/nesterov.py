@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from torch import Tensor
 
 from steepest.optim import momentum
-from steepest.optim.foreach import Hyper, add_scaled_, plus_scaled
+from steepest.optim.foreach import Hyper, add_scaled_, decay_
 from steepest.optim.state import State
 
 DEFAULTS: dict[str, float] = momentum.DEFAULTS
@@ -23,6 +23,8 @@ init = momentum.init
 def update(
     grads: list[Tensor], state: State, params: list[Tensor], hp: Mapping[str, Hyper]
 ) -> None:
-    """v ← μ·v + g;  w ← w − α·(g + μ·v) with g = ∇ + λ·w, in place."""
-    grads, velocity = momentum.accumulate(grads, state, params, hp)
-    add_scaled_(params, -hp["lr"], plus_scaled(grads, hp["momentum"], velocity))
+    """v ← μ·v + ∇ + λ·w;  w ← (1 − α·λ)·w − α·∇ − α·μ·v (= w − α·(g + μ·v)), in place."""
+    velocity = momentum.accumulate(grads, state, params, hp)
+    decay_(params, hp["lr"] * hp["weight_decay"])
+    add_scaled_(params, -hp["lr"], grads)
+    add_scaled_(params, -hp["lr"] * hp["momentum"], velocity)

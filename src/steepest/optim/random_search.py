@@ -14,7 +14,7 @@ import torch
 from torch import Tensor
 
 from steepest import rng
-from steepest.optim.foreach import Hyper, per_member, plus_scaled
+from steepest.optim.foreach import Hyper, per_member
 
 
 def normal(keys: Tensor, n: int) -> Tensor:
@@ -38,11 +38,12 @@ def step(
     with torch.no_grad():
         losses = loss_fn(params)
         for attempt in range(int(hp["tries"])):
-            noise = [
+            trial = [
                 normal(rng.derive_key(key, attempt, i), p[0].numel()).to(p.dtype).view(p.shape)
                 for i, p in enumerate(params)
             ]
-            trial = plus_scaled(params, hp["lr"], noise)
+            torch._foreach_mul_(trial, per_member(hp["lr"], trial))
+            torch._foreach_add_(trial, params)
             trial_losses = loss_fn(trial)
             better = trial_losses < losses
             for p, t, keep in zip(params, trial, per_member(better, params), strict=True):

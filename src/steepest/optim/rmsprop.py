@@ -13,7 +13,7 @@ from collections.abc import Mapping
 import torch
 from torch import Tensor
 
-from steepest.optim.foreach import Hyper, add_product_, add_scaled_, coupled_decay, per_member
+from steepest.optim.foreach import Hyper, add_scaled_, coupled_decay, ema_square_, per_member
 from steepest.optim.state import State
 
 DEFAULTS: dict[str, float] = {
@@ -38,10 +38,8 @@ def update(
 ) -> None:
     """s ← ρ·s + (1−ρ)·g²;  b ← μ·b + g/(√s + ε);  w ← w − α·b with g = ∇ + λ·w, in place."""
     grads = coupled_decay(grads, params, hp["weight_decay"])
-    square_avg, buffer = state["square_avg"], state["momentum_buffer"]
-    torch._foreach_mul_(square_avg, per_member(hp["rho"], square_avg))
-    add_product_(square_avg, 1 - hp["rho"], grads, grads)
-    rms = torch._foreach_sqrt(square_avg)
+    buffer = state["momentum_buffer"]
+    rms = ema_square_(state["square_avg"], hp["rho"], grads)
     torch._foreach_add_(rms, per_member(hp["eps"], rms))
     torch._foreach_mul_(buffer, per_member(hp["momentum"], buffer))
     torch._foreach_addcdiv_(buffer, grads, rms)

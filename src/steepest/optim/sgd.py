@@ -2,6 +2,8 @@
 
     g ← g + λ·w;  w ← w − α·g
 
+computed as w ← (1 − α·λ)·w − α·g, the same step without a temporary for g + λ·w.
+
 Hyperparameters (float or [K] tensor): lr α, weight_decay λ.
 """
 
@@ -9,7 +11,7 @@ from collections.abc import Mapping
 
 from torch import Tensor
 
-from steepest.optim.foreach import Hyper, add_scaled_, coupled_decay
+from steepest.optim.foreach import Hyper, add_scaled_, decay_
 from steepest.optim.state import State
 
 DEFAULTS: dict[str, float] = {"lr": 1e-3, "weight_decay": 0.0}
@@ -24,4 +26,5 @@ def update(
     grads: list[Tensor], state: State, params: list[Tensor], hp: Mapping[str, Hyper]
 ) -> None:
     """w ← w − α·(g + λ·w), in place on `params`."""
-    add_scaled_(params, -hp["lr"], coupled_decay(grads, params, hp["weight_decay"]))
+    decay_(params, hp["lr"] * hp["weight_decay"])
+    add_scaled_(params, -hp["lr"], grads)
