@@ -7,6 +7,7 @@ from pathlib import Path
 
 from rich.console import Console
 
+from steepest import gradcheck
 from steepest.errors import UserError
 
 EXIT_USAGE = 2
@@ -123,6 +124,7 @@ def parser() -> argparse.ArgumentParser:
     data.add_argument("action", choices=["list", "show"])
     data.add_argument("name", nargs="?")
     data.set_defaults(run=_data)
+    gradcheck.add_command(commands)
     return root
 
 
