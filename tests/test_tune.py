@@ -162,7 +162,7 @@ def test_json_summary_and_report_command(tmp_path, capsys):
 
 @pytest.mark.slow
 def test_kill_minus_nine_then_resume_loses_no_finished_trial(tmp_path):
-    path = write(tmp_path, trials=10, epochs=4, population=2, pruner="none")
+    path = write(tmp_path, trials=10, epochs=12, population=2, pruner="none")
     storage = tmp_path / "s.log"
     command = [
         sys.executable,
@@ -177,13 +177,16 @@ def test_kill_minus_nine_then_resume_loses_no_finished_trial(tmp_path):
     process = subprocess.Popen(command, env={**os.environ, "PYTHONWARNINGS": "ignore"})
     deadline = time.time() + 120
     finished_before: dict[int, float] = {}
-    while time.time() < deadline and len(finished_before) < 3:
-        time.sleep(0.2)
+    running = False
+    # Kill in a snapshot with trials both finished and running; between two waves none runs.
+    while time.time() < deadline and not (len(finished_before) >= 3 and running):
+        time.sleep(0.1)
         if storage.exists():
             study = load_study(str(storage))
             finished_before = {
                 t.number: t.value for t in study.trials if t.state == TrialState.COMPLETE
             }
+            running = any(t.state == TrialState.RUNNING for t in study.trials)
     process.send_signal(signal.SIGKILL)
     process.wait()
     assert len(finished_before) >= 3

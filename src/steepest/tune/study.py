@@ -17,6 +17,7 @@ from optuna.trial import TrialState
 
 from steepest.config import TuneConfig
 from steepest.errors import UserError
+from steepest.tune.journal_lock import FlockLock
 from steepest.tune.space import SearchSpace
 
 WORKER_ATTR = "worker"
@@ -29,7 +30,7 @@ def open_storage(storage: str) -> optuna.storages.BaseStorage:
         return _open_database(storage)
     path = Path(storage)
     path.parent.mkdir(parents=True, exist_ok=True)
-    return JournalStorage(JournalFileBackend(str(path)))
+    return JournalStorage(JournalFileBackend(str(path), lock_obj=FlockLock(str(path))))
 
 
 def _open_database(url: str, attempts: int = 5) -> optuna.storages.RDBStorage:
