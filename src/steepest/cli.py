@@ -11,6 +11,7 @@ from steepest import gradcheck
 from steepest.errors import UserError
 
 EXIT_USAGE = 2
+DEVICES = ("auto", "cpu", "cuda")
 
 
 def _train(args: argparse.Namespace) -> None:
@@ -19,11 +20,12 @@ def _train(args: argparse.Namespace) -> None:
     from steepest.train import train, write_outputs
 
     experiments = load_experiments(args.experiment)
-    if args.out is not None:
-        experiments = [
-            e.model_copy(update={"train": e.train.model_copy(update={"out": args.out})})
-            for e in experiments
-        ]
+    overrides = {
+        key: value for key, value in (("out", args.out), ("device", args.device)) if value
+    }
+    experiments = [
+        e.model_copy(update={"train": e.train.model_copy(update=overrides)}) for e in experiments
+    ]
     console = Console(stderr=True, quiet=args.quiet or args.json)
     run = train(
         experiments, population=args.population, console=console, write=False, resume=args.resume
@@ -50,7 +52,9 @@ def _tune(args: argparse.Namespace) -> None:
     from steepest.tune.run import retrain_best, tune
 
     console = Console(stderr=True, quiet=args.quiet or args.json)
-    result = tune(args.experiment, args.storage, args.seed, args.trials, console=console)
+    result = tune(
+        args.experiment, args.storage, args.seed, args.trials, console=console, device=args.device
+    )
     summary = result.summary
     if args.final and summary["best_trial"] is not None:
         summary["final"] = retrain_best(args.experiment, result.study)
@@ -100,6 +104,7 @@ def parser() -> argparse.ArgumentParser:
     train.add_argument("--population", type=int, help="members trained at once")
     train.add_argument("--out", type=Path, help="output folder (default: [train] out)")
     train.add_argument("--resume", action="store_true", help="continue a killed run")
+    train.add_argument("--device", choices=DEVICES, help="default: [train] device (auto)")
     train.add_argument("--quiet", action="store_true", help="no progress bar")
     train.add_argument("--json", action="store_true", help="print the summary as one JSON object")
     train.set_defaults(run=_train)
@@ -110,6 +115,7 @@ def parser() -> argparse.ArgumentParser:
     tune.add_argument("--seed", type=int, help="sampler seed: same trials, same values")
     tune.add_argument("--trials", type=int, help="trial budget (default: [tune] trials)")
     tune.add_argument("--final", action="store_true", help="retrain the best trial, test it")
+    tune.add_argument("--device", choices=DEVICES, help="default: [train] device (auto)")
     tune.add_argument("--quiet", action="store_true", help="no live table")
     tune.add_argument("--json", action="store_true", help="print the summary as one JSON object")
     tune.set_defaults(run=_tune)

@@ -237,8 +237,10 @@ def tune(
     seed: int | None = None,
     trials: int | None = None,
     console: Console | None = None,
+    device: str | None = None,
 ) -> TuneResult:
-    """Run (or continue) the study an experiment file's ``[tune]`` section describes."""
+    """Run (or continue) the study an experiment file's ``[tune]`` section describes;
+    `device` (auto, cpu, cuda) overrides ``[train] device``."""
     raw = read_toml(path)
     if "tune" not in raw:
         raise UserError(f"{path}: missing [tune] section (with [tune.space])")
@@ -286,7 +288,7 @@ def tune(
         _run_populations(
             feed,
             dataset,
-            resolve_device(base.train.device),
+            resolve_device(device or base.train.device),
             settings.population,
             monitor,
             lambda: deadline is not None and time.perf_counter() > deadline,
