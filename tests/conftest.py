@@ -1,3 +1,5 @@
+"""Fixtures for every test: a private image cache, and the digits as PNG class folders."""
+
 import pytest
 
 
