@@ -113,3 +113,21 @@ def test_cli_json_summary(tmp_path, capsys):
     summary = json.loads(capsys.readouterr().out)
     assert summary["members"] == 1 and summary["metric"] == "accuracy"
     assert (tmp_path / "out" / "loss.png").is_file()
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="asks for CUDA where there is none")
+def test_device_flag_asking_for_a_missing_gpu_is_a_user_error(tmp_path, capsys):
+    path = tmp_path / "exp.toml"
+    path.write_text('[data]\nname = "iris"\n[train]\nepochs = 1\n')
+    assert main(["train", str(path), "--quiet", "--device", "cuda"]) == 2
+    error = capsys.readouterr().err
+    assert "no CUDA device is available" in error and error.count("\n") == 1
+
+
+def test_device_flag_cpu_trains_on_the_cpu(tmp_path):
+    path = tmp_path / "exp.toml"
+    path.write_text(f'[data]\nname = "iris"\n[train]\nepochs = 1\nout = "{tmp_path / "o"}"\n')
+    assert main(["train", str(path), "--quiet", "--device", "cpu"]) == 0
+    saved = torch.load(tmp_path / "o" / "best.pt", weights_only=False)
+    assert saved["experiment"]["train"]["device"] == "cpu"
+    assert all(t.device.type == "cpu" for t in saved["state"].values())
