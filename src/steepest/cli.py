@@ -83,6 +83,9 @@ def _report(args: argparse.Namespace) -> None:
 def _data(args: argparse.Namespace) -> None:
     from steepest.data import describe, names
 
+    if args.action == "pngs":
+        _write_digit_pngs(args.name)
+        return
     if args.action == "list":
         for name in names():
             info = describe(name)
@@ -91,6 +94,23 @@ def _data(args: argparse.Namespace) -> None:
     if args.name is None:
         raise UserError("steepest data show NAME: name a data set (see steepest data list)")
     print(json.dumps(describe(args.name), indent=2))
+
+
+def _write_digit_pngs(folder: str | None) -> None:
+    """`steepest data pngs DIR`: the digits as an image folder, for the image examples."""
+    from steepest.data.images import write_digits_pngs
+
+    if folder is None:
+        raise UserError("steepest data pngs DIR: name the folder to write the digit images to")
+    target = Path(folder)
+    if target.exists() and (not target.is_dir() or any(target.iterdir())):
+        raise UserError(f"steepest data pngs {folder}: already exists and is not an empty folder")
+    try:
+        write_digits_pngs(target)
+    except OSError as error:
+        raise UserError(f"steepest data pngs {folder}: cannot write there ({error})") from None
+    count = sum(1 for _ in target.glob("*/*.png"))
+    print(f"wrote {count} handwritten digits as 8×8 grey PNGs to {target}/0 … {target}/9")
 
 
 def parser() -> argparse.ArgumentParser:
@@ -126,9 +146,11 @@ def parser() -> argparse.ArgumentParser:
     report.add_argument("--study", help="study name (needed when the storage holds several)")
     report.set_defaults(run=_report)
 
-    data = commands.add_parser("data", help="built-in data sets")
-    data.add_argument("action", choices=["list", "show"])
-    data.add_argument("name", nargs="?")
+    data = commands.add_parser("data", help="built-in data sets; digits as PNG folders")
+    data.add_argument("action", choices=["list", "show", "pngs"])
+    data.add_argument(
+        "name", nargs="?", metavar="NAME|DIR", help="data set to show, or folder pngs writes"
+    )
     data.set_defaults(run=_data)
     gradcheck.add_command(commands)
     return root
