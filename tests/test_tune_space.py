@@ -92,3 +92,13 @@ def test_params_land_in_their_sections():
     out = apply_params(raw, {"lr": 0.1, "hidden": [8]})
     assert out["train"]["lr"] == 0.1 and out["model"]["hidden"] == [8]
     assert "tune" not in out and "train" not in raw
+
+
+def test_augmentation_params_land_in_data_augment_and_leave_the_file_alone():
+    raw = {"data": {"images": "photos", "augment": {"flip": True}}, "tune": {"space": {}}}
+    out = apply_params(raw, {"crop_padding": 2, "lr": 0.1})
+    assert out["data"]["augment"] == {"flip": True, "crop_padding": 2}
+    assert raw["data"]["augment"] == {"flip": True}
+    space = SearchSpace({"crop_padding": spec(type="choice", values=[0, -1])})
+    with pytest.raises(UserError, match=r"crop_padding = -1: \[data\] augment.crop_padding"):
+        space.check_against({"data": {"name": "digits"}})

@@ -50,12 +50,15 @@ def resolve_device(name: str) -> torch.device:
 
 
 def structure_key(experiment: Experiment) -> str:
-    """What changes tensor shapes or the forward graph: members differing here cannot
-    share stacked tensors. Dropout's rate is per member; only its presence is structure."""
+    """What changes tensor shapes, the forward graph or the batch transform: members
+    differing here cannot share a population. Dropout's rate is per member; only its
+    presence is structure. Augmentation is one setting per population (searched in
+    ``[data.augment]``, each setting gets its own)."""
     model = experiment.model.model_dump(mode="json", exclude={"dropout"})
     t = experiment.train
+    augment = experiment.data.augment.model_dump(mode="json")
     return json.dumps(
-        [model, experiment.model.dropout > 0, t.batch_size, t.loss, t.huber_delta],
+        [model, experiment.model.dropout > 0, t.batch_size, t.loss, t.huber_delta, augment],
         sort_keys=True,
     )
 

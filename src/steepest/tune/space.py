@@ -1,7 +1,9 @@
 """Search spaces: `[tune.space]` → Optuna suggestions → concrete experiments.
 
-Any key of ``[model]`` or ``[train]`` may be searched. Values Optuna cannot store as a
-categorical (lists such as ``hidden = [[64], [128, 64]]``) travel as their JSON text.
+Any key of ``[model]``, ``[train]`` or ``[data.augment]`` may be searched. Values Optuna
+cannot store as a categorical (lists such as ``hidden = [[64], [128, 64]]``) travel as
+their JSON text. Augmentation settings, like layer widths, are structure: each distinct
+setting trains in its own population, so search them with a few choice values.
 """
 
 import itertools
@@ -12,12 +14,15 @@ from typing import Any
 
 import optuna
 
-from steepest.config import ModelConfig, ParamSpec, TrainConfig, validate
+from steepest.config import AugmentConfig, ModelConfig, ParamSpec, TrainConfig, validate
 from steepest.errors import UserError
 
-SECTION_OF = {name: "model" for name in ModelConfig.model_fields} | {
-    name: "train" for name in TrainConfig.model_fields
-}
+# The table path of every searchable key in an experiment file.
+SECTION_OF = (
+    {name: ("model",) for name in ModelConfig.model_fields}
+    | {name: ("train",) for name in TrainConfig.model_fields}
+    | {name: ("data", "augment") for name in AugmentConfig.model_fields}
+)
 _NOT_SEARCHABLE = {"out", "device", "population", "schedule"}
 _PRIMITIVE = (bool, int, float, str, type(None))
 
@@ -39,7 +44,10 @@ class SearchSpace:
         seen: set[str] = set()
         for name, spec in params.items():
             if name not in SECTION_OF or name in _NOT_SEARCHABLE:
-                raise UserError(f"[tune.space] {name}: not a searchable key of [model] or [train]")
+                raise UserError(
+                    f"[tune.space] {name}: not a searchable key of [model], [train] "
+                    "or [data.augment]"
+                )
             for other in spec.when or {}:
                 if other not in seen:
                     raise UserError(
@@ -134,13 +142,16 @@ class SearchSpace:
 
 
 def apply_params(raw: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:
-    """A copy of the raw experiment with searched values written into their sections."""
+    """A copy of the raw experiment with searched values written into their tables (every
+    table on the way copied: `raw` itself never changes)."""
     concrete = {s: dict(v) if isinstance(v, dict) else v for s, v in raw.items()}
     concrete.pop("tune", None)
     for name, value in params.items():
-        section = SECTION_OF[name]
-        concrete.setdefault(section, {})
-        concrete[section][name] = value
+        table = concrete
+        for key in SECTION_OF[name]:
+            table[key] = dict(table.get(key, {}))
+            table = table[key]
+        table[name] = value
     return concrete
 
 
