@@ -7,7 +7,7 @@ from pathlib import Path
 
 from rich.console import Console
 
-from steepest import gradcheck
+from steepest import gradcheck, playground
 from steepest.errors import UserError
 
 EXIT_USAGE = 2
@@ -153,6 +153,7 @@ def parser() -> argparse.ArgumentParser:
     )
     data.set_defaults(run=_data)
     gradcheck.add_command(commands)
+    playground.add_command(commands)
     return root
 
 
