@@ -106,3 +106,15 @@ def test_regression_shows_rmse(single):
     ([np.nan, np.inf, 5.0, 0.01], True), ([np.nan], False)])
 def test_spans_decades(values, expected):
     assert canvas.spans_decades(np.array(values)) is expected
+
+
+@pytest.mark.parametrize("decades", [2, 8, 12, 28])
+def test_a_log_axis_has_labelled_ticks_however_many_decades_it_spans(decades):
+    figure = canvas.plt.figure()
+    ax = figure.add_subplot()
+    ax.plot([0, 1], [10.0**-decades, 1.0])
+    canvas.log_scale(ax, "y")
+    figure.canvas.draw()
+    labels = [t.get_text() for t in ax.get_yticklabels() if t.get_text()]
+    canvas.plt.close(figure)
+    assert 2 <= len(labels) <= 12

@@ -88,6 +88,18 @@ def draw_faint_lines(
     ax.autoscale_view()
 
 
+class _OneTwoFiveLocator(LogLocator):
+    """Ticks at 1, 2 and 5 times powers of ten; at the powers alone when matplotlib's
+    LogLocator, asked for 1-2-5 over more than about eight decades, returns none."""
+
+    def __init__(self) -> None:
+        super().__init__(subs=(1.0, 2.0, 5.0))
+
+    def tick_values(self, vmin: float, vmax: float) -> np.ndarray:
+        ticks = super().tick_values(vmin, vmax)
+        return ticks if len(ticks) else LogLocator().tick_values(vmin, vmax)
+
+
 def log_scale(ax: Axes, which: str) -> None:
     """Make the ``which`` (``"x"`` or ``"y"``) axis logarithmic with ticks at 1, 2 and 5
     times powers of ten, labelled in plain numbers (``0.02`` rather than ``2×10⁻²``);
@@ -101,6 +113,6 @@ def log_scale(ax: Axes, which: str) -> None:
         crowded = low > 0 and math.log10(high / low) > 2
         return "" if crowded and round(mantissa) != 1 else f"{value:g}"
 
-    axis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
+    axis.set_major_locator(_OneTwoFiveLocator())
     axis.set_major_formatter(FuncFormatter(label))
     axis.set_minor_formatter(NullFormatter())
