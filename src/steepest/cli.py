@@ -20,9 +20,7 @@ def _train(args: argparse.Namespace) -> None:
     from steepest.train import train, write_outputs
 
     experiments = load_experiments(args.experiment)
-    overrides = {
-        key: value for key, value in (("out", args.out), ("device", args.device)) if value
-    }
+    overrides = {key: value for key, value in (("out", args.out), ("device", args.device)) if value}
     experiments = [
         e.model_copy(update={"train": e.train.model_copy(update=overrides)}) for e in experiments
     ]
@@ -113,6 +111,13 @@ def _write_digit_pngs(folder: str | None) -> None:
     print(f"wrote {count} handwritten digits as 8×8 grey PNGs to {target}/0 … {target}/9")
 
 
+def _add_run_flags(command: argparse.ArgumentParser, quiet_help: str) -> None:
+    """The flags `train` and `tune` share: where to run and what to print."""
+    command.add_argument("--device", choices=DEVICES, help="default: [train] device (auto)")
+    command.add_argument("--quiet", action="store_true", help=quiet_help)
+    command.add_argument("--json", action="store_true", help="print the summary as one JSON object")
+
+
 def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(
         prog="steepest", description="Train neural networks and tune them, many at once."
@@ -124,9 +129,7 @@ def parser() -> argparse.ArgumentParser:
     train.add_argument("--population", type=int, help="members trained at once")
     train.add_argument("--out", type=Path, help="output folder (default: [train] out)")
     train.add_argument("--resume", action="store_true", help="continue a killed run")
-    train.add_argument("--device", choices=DEVICES, help="default: [train] device (auto)")
-    train.add_argument("--quiet", action="store_true", help="no progress bar")
-    train.add_argument("--json", action="store_true", help="print the summary as one JSON object")
+    _add_run_flags(train, quiet_help="no progress bar")
     train.set_defaults(run=_train)
 
     tune = commands.add_parser("tune", help="run or continue the study of an experiment file")
@@ -135,9 +138,7 @@ def parser() -> argparse.ArgumentParser:
     tune.add_argument("--seed", type=int, help="sampler seed: same trials, same values")
     tune.add_argument("--trials", type=int, help="trial budget (default: [tune] trials)")
     tune.add_argument("--final", action="store_true", help="retrain the best trial, test it")
-    tune.add_argument("--device", choices=DEVICES, help="default: [train] device (auto)")
-    tune.add_argument("--quiet", action="store_true", help="no live table")
-    tune.add_argument("--json", action="store_true", help="print the summary as one JSON object")
+    _add_run_flags(tune, quiet_help="no live table")
     tune.set_defaults(run=_tune)
 
     report = commands.add_parser("report", help="a study as one self-contained HTML file")

@@ -91,6 +91,18 @@ def _quadratic(x: Tensor, y: Tensor) -> Tensor:
     return 0.5 * (x**2 + 50 * y**2)
 
 
+# Rosenbrock's and Beale's steep curved valleys take the same rates.
+_CURVED_VALLEY_LRS = {
+    "sgd": 1e-3,
+    "momentum": 1e-3,
+    "nesterov": 1e-3,
+    "adagrad": 0.5,
+    "rmsprop": 0.01,
+    "adam": 0.05,
+    "adamw": 0.05,
+    RANDOM_SEARCH: 0.05,
+}
+
 LANDSCAPES: dict[str, Landscape] = {
     "rosenbrock": Landscape(
         "rosenbrock",
@@ -101,16 +113,7 @@ LANDSCAPES: dict[str, Landscape] = {
         xlim=(-2.0, 2.0),
         ylim=(-1.0, 3.0),
         steps=1000,
-        lrs={
-            "sgd": 1e-3,
-            "momentum": 1e-3,
-            "nesterov": 1e-3,
-            "adagrad": 0.5,
-            "rmsprop": 0.01,
-            "adam": 0.05,
-            "adamw": 0.05,
-            RANDOM_SEARCH: 0.05,
-        },
+        lrs=_CURVED_VALLEY_LRS,
     ),
     "beale": Landscape(
         "beale",
@@ -121,16 +124,7 @@ LANDSCAPES: dict[str, Landscape] = {
         xlim=(-4.5, 4.5),
         ylim=(-4.5, 4.5),
         steps=500,
-        lrs={
-            "sgd": 1e-3,
-            "momentum": 1e-3,
-            "nesterov": 1e-3,
-            "adagrad": 0.5,
-            "rmsprop": 0.01,
-            "adam": 0.05,
-            "adamw": 0.05,
-            RANDOM_SEARCH: 0.05,
-        },
+        lrs=_CURVED_VALLEY_LRS,
     ),
     "saddle": Landscape(
         "saddle",
