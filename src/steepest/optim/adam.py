@@ -11,6 +11,7 @@ AMSGrad is not supported.
 Hyperparameters (float or [K] tensor): lr α, beta1 β1, beta2 β2, eps ε, weight_decay λ.
 """
 
+import math
 from collections.abc import Mapping
 
 import torch
@@ -58,6 +59,22 @@ def update(
     torch._foreach_mul_(exp_avg, per_member(beta1, exp_avg))
     add_scaled_(exp_avg, 1 - beta1, grads)
     denom = ema_square_(state["exp_avg_sq"], beta2, grads)
-    torch._foreach_div_(denom, per_member((1 - beta2**step).sqrt(), denom))
+    first_correction, second_correction = _bias_corrections(step, beta1, beta2)
+    torch._foreach_div_(denom, per_member(second_correction, denom))
     torch._foreach_add_(denom, per_member(hp["eps"], denom))
-    add_quotient_(params, -hp["lr"] / (1 - beta1**step), exp_avg, denom)
+    add_quotient_(params, -hp["lr"] / first_correction, exp_avg, denom)
+
+
+def _bias_corrections(step: Tensor, beta1: Hyper, beta2: Hyper) -> tuple[Hyper, Hyper]:
+    """(1 − β1ᵗ, √(1 − β2ᵗ)). Python floats for one member on the CPU with float betas,
+    as torch.optim computes them, so every foreach op takes its scalar fast path; [K]
+    tensors otherwise (reading t back from a GPU would stall it)."""
+    if (
+        step.numel() == 1
+        and step.device.type == "cpu"
+        and not isinstance(beta1, Tensor)
+        and not isinstance(beta2, Tensor)
+    ):
+        t = step.item()
+        return 1 - beta1**t, math.sqrt(1 - beta2**t)
+    return 1 - beta1**step, (1 - beta2**step).sqrt()
