@@ -6,8 +6,10 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
-from steepest.config import DataConfig
+from steepest.config import DataConfig, Experiment
 from steepest.data import Dataset, load_dataset
+from steepest.fit import MemberList, Monitor, PopulationTrainer, fit
+from steepest.train import build_population, make_member, task_for
 
 
 def digits() -> Dataset:
@@ -62,6 +64,19 @@ def plain_trial(
     opt = torch.optim.SGD(
         model.parameters(), lr=lr, momentum=momentum, weight_decay=weight_decay, foreach=True
     )
+    return plain_fit(model, opt, data, epochs, seed, report)
+
+
+def plain_fit(
+    model: nn.Module,
+    opt: torch.optim.Optimizer,
+    data: Dataset,
+    epochs: int,
+    seed: int,
+    report: Callable[[float, int], bool] | None = None,
+) -> float:
+    """Train `model` for `epochs` (batch 32), validating after each; returns the best
+    validation accuracy. `report(value, epoch)` returning True stops it."""
     best = 0.0
     for epoch in range(epochs):
         plain_epoch(model, opt, data.x_train, data.y_train, 32, seed * 1000 + epoch)
@@ -70,6 +85,20 @@ def plain_trial(
         if report is not None and report(accuracy, epoch + 1):
             break
     return best
+
+
+def population_run(data: Dataset, exps: list[Experiment]) -> list[float]:
+    """The experiments (one structure) trained as one population of all of them, the way
+    `steepest train` does; returns each member's best validation value."""
+    task = task_for(exps[0], data)
+    population = build_population(exps[0], data, task, torch.device("cpu"))
+    source = MemberList([make_member(e, i) for i, e in enumerate(exps)])
+    fit(
+        PopulationTrainer(
+            population, source, len(exps), data.x_val, data.y_val, Monitor("val_metric", True)
+        )
+    )
+    return [r.best_value for r in sorted(source.results, key=lambda r: r.member.id)]
 
 
 def seconds(fn: Callable[[], object], repeat: int = 1) -> float:

@@ -15,9 +15,8 @@ import sys
 
 import torch
 
-from common import digits, plain_trial, seconds
+from common import digits, plain_trial, population_run, seconds
 from steepest.config import validate
-from steepest.fit import MemberList, Monitor, PopulationTrainer, fit
 from steepest.train import build_population, make_member, task_for
 
 EPOCHS = 20
@@ -41,17 +40,6 @@ def experiments(k: int, hidden: int = 128, batch: int = 32):
         )
         for i in range(k)
     ]
-
-
-def population_run(data, exps) -> None:
-    task = task_for(exps[0], data)
-    population = build_population(exps[0], data, task, torch.device("cpu"))
-    source = MemberList([make_member(e, i) for i, e in enumerate(exps)])
-    fit(
-        PopulationTrainer(
-            population, source, len(exps), data.x_val, data.y_val, Monitor("val_metric", True)
-        )
-    )
 
 
 def sequential_run(data, exps) -> None:
