@@ -9,7 +9,7 @@ from torch import nn
 from steepest.config import DataConfig, Experiment
 from steepest.data import Dataset, load_dataset
 from steepest.fit import MemberList, Monitor, PopulationTrainer, fit
-from steepest.train import build_population, make_member, task_for
+from steepest.training import build_population, make_member, task_for
 
 
 def digits() -> Dataset:

@@ -17,7 +17,7 @@ import torch
 
 from common import digits, plain_trial, population_run, seconds
 from steepest.config import validate
-from steepest.train import build_population, make_member, task_for
+from steepest.training import build_population, make_member, task_for
 
 EPOCHS = 20
 

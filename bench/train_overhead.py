@@ -10,7 +10,7 @@ from torch.utils.data import DataLoader, TensorDataset
 from common import digits, plain_accuracy, plain_epoch, plain_mlp, seconds
 from steepest.config import validate
 from steepest.fit import MemberList, PopulationTrainer, fit
-from steepest.train import build_population, make_member, monitor_for, task_for
+from steepest.training import build_population, make_member, monitor_for, task_for
 
 EPOCHS = 10
 

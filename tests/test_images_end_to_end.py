@@ -15,7 +15,7 @@ from PIL import Image
 from steepest.cli import main
 from steepest.config import load_experiments
 from steepest.data import images, load_dataset
-from steepest.train import train
+from steepest.training import train
 from steepest.tune.study import load_study
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"

@@ -3,10 +3,10 @@
 import pytest
 import torch
 
-import steepest.train as train_module
+import steepest.training as train_module
 from steepest.config import expand_grid
 from steepest.errors import UserError
-from steepest.train import CHECKPOINT, train
+from steepest.training import CHECKPOINT, train
 
 
 def experiments(out):

@@ -7,7 +7,7 @@ import torch
 
 from steepest.cli import main
 from steepest.config import expand_grid, validate
-from steepest.train import train
+from steepest.training import train
 
 
 def experiment(tmp_path, **sections):
@@ -131,3 +131,21 @@ def test_device_flag_cpu_trains_on_the_cpu(tmp_path):
     saved = torch.load(tmp_path / "o" / "best.pt", weights_only=False)
     assert saved["experiment"]["train"]["device"] == "cpu"
     assert all(t.device.type == "cpu" for t in saved["state"].values())
+
+
+def test_the_readme_python_api(tmp_path):
+    import steepest
+
+    path = tmp_path / "exp.toml"
+    path.write_text(
+        f'[data]\nname = "iris"\n[model]\nhidden = [16]\n'
+        f'[train]\nepochs = 20\nlr = 0.1\nout = "{tmp_path / "out"}"\n'
+    )
+    run = steepest.train(path)
+    assert len(run.history) == 20 and {"epoch", "val_loss"} <= set(run.history[0])
+    model = run.model()
+    scores = model(run.dataset.x_test).argmax(1)
+    accuracy = (scores == run.dataset.y_test).float().mean().item()
+    assert accuracy == pytest.approx(run.evaluate("test")["accuracy"])
+    opt = steepest.optim.Adam(model.parameters(), lr=1e-3)
+    assert isinstance(opt, torch.optim.Optimizer)

@@ -1,4 +1,13 @@
 """steepest: train neural networks by gradient descent and tune their hyperparameters,
-many trials at once as one vectorized population."""
+many trials at once as one vectorized population.
 
+    import steepest
+    run = steepest.train("examples/digits.toml")      # a Run: .history, .model(), .evaluate()
+    opt = steepest.optim.Adam(model.parameters())     # drop-in torch.optim.Optimizer
+"""
+
+from steepest import optim
+from steepest.training import Run, train
+
+__all__ = ["Run", "optim", "train"]
 __version__ = "0.1.0"

@@ -17,7 +17,7 @@ DEVICES = ("auto", "cpu", "cuda")
 def _train(args: argparse.Namespace) -> None:
     from steepest.config import load_experiments
     from steepest.report.plots import plot_run
-    from steepest.train import train, write_outputs
+    from steepest.training import train, write_outputs
 
     experiments = load_experiments(args.experiment)
     overrides = {key: value for key, value in (("out", args.out), ("device", args.device)) if value}

@@ -237,7 +237,7 @@ def gradcheck_experiment(
     training examples; the model is built and initialised exactly as training builds
     member 0 (a file with lists of values: its first experiment)."""
     from steepest.data import load_dataset
-    from steepest.train import build_population, make_member, task_for
+    from steepest.training import build_population, make_member, task_for
 
     if batch < 1:
         raise UserError(f"batch = {batch!r}: expected at least 1 example")

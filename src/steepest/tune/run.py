@@ -24,7 +24,7 @@ from steepest.data import Dataset, load_dataset
 from steepest.errors import UserError
 from steepest.fit import MemberResult, PopulationTrainer
 from steepest.population import Member
-from steepest.train import (
+from steepest.training import (
     build_population,
     make_member,
     monitor_for,
@@ -32,7 +32,7 @@ from steepest.train import (
     resolve_device,
     task_for,
 )
-from steepest.train import structure_key as experiment_structure
+from steepest.training import structure_key as experiment_structure
 from steepest.tune.space import Range, SearchSpace, apply_params, decode_params, narrow
 from steepest.tune.study import CRASHED_ATTR, WORKER_ATTR, open_study, recover_crashed, worker_id
 
@@ -351,7 +351,7 @@ def _run_populations(
 def retrain_best(path: str | Path, study: optuna.Study) -> dict[str, float]:
     """Train the best trial again alone (same params, same seed: by the population
     invariant, the same run) and evaluate its best checkpoint on the test split."""
-    from steepest.train import train
+    from steepest.training import train
 
     raw = read_toml(path)
     best = study.best_trial
