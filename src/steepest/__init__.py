@@ -4,10 +4,12 @@ many trials at once as one vectorized population.
     import steepest
     run = steepest.train("examples/digits.toml")      # a Run: .history, .model(), .evaluate()
     opt = steepest.optim.Adam(model.parameters())     # drop-in torch.optim.Optimizer
+    model = steepest.load("runs/digits/best.pt")      # .predict(raw x): preprocessing saved
 """
 
 from steepest import optim
+from steepest.predict import Predictor, load
 from steepest.training import Run, train
 
-__all__ = ["Run", "optim", "train"]
+__all__ = ["Predictor", "Run", "load", "optim", "train"]
 __version__ = "0.1.0"

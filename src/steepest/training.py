@@ -443,6 +443,8 @@ def write_outputs(run: Run) -> dict[str, Any]:
             "preprocessor": run.dataset.preprocessor.state_dict(),
             "class_names": run.dataset.class_names,
             "input_shape": run.dataset.input_shape,
+            "task": run.dataset.task,
+            "out_features": task_for(run.experiments[best.member.id], run.dataset).out_features,
         },
         run.out / "best.pt",
     )

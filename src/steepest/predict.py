@@ -1,0 +1,72 @@
+"""A saved run as a predictor: `best.pt` → the best member's network behind the
+preprocessing fitted on its training split, so new data is scaled exactly as the training
+data was.
+
+    model = steepest.load("runs/digits/best.pt")
+    model.predict(x)          # class indices (or values for regression) for raw inputs
+    model.labels(x)           # class names
+
+Raw inputs are what the data source yields before preprocessing: feature tables as
+float [N, F], images as uint8 [N, C, S, S] (divided by 255, as in training).
+"""
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import Tensor, nn
+
+from steepest.config import ModelConfig
+from steepest.data.preprocess import Preprocessor
+from steepest.errors import UserError
+from steepest.nn import build_model
+
+
+@dataclass
+class Predictor:
+    """The network (eval mode) and its preprocessing; `task` is classification or
+    regression, `loss` the training loss (it decides how outputs become classes)."""
+
+    network: nn.Module
+    preprocessor: Preprocessor
+    class_names: list[str] | None
+    task: str
+    loss: str
+
+    @torch.no_grad()
+    def outputs(self, x: Tensor) -> Tensor:
+        """The network's raw outputs for raw inputs x."""
+        x = x.float() / 255 if x.dtype == torch.uint8 else x
+        return self.network(self.preprocessor.transform(x))
+
+    def predict(self, x: Tensor) -> Tensor:
+        """Class indices (argmax; sign of the one logit for `logistic`) or regression values."""
+        out = self.outputs(x)
+        if self.task == "regression":
+            return out.squeeze(-1)
+        if self.loss == "logistic":
+            return (out.squeeze(-1) > 0).long()
+        return out.argmax(dim=-1)
+
+    def labels(self, x: Tensor) -> list[str]:
+        """Class names of the predictions (classification only)."""
+        if self.class_names is None:
+            raise UserError("labels(): this run is a regression; use predict()")
+        return [self.class_names[i] for i in self.predict(x).tolist()]
+
+
+def load(path: str | Path) -> Predictor:
+    """The predictor a run saved as `best.pt` (see `steepest.training.write_outputs`)."""
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"{path}: no such checkpoint (a run writes OUT/best.pt)")
+    saved = torch.load(path, map_location="cpu", weights_only=False)
+    model = ModelConfig.model_validate(saved["experiment"]["model"])  # not [data]: its
+    # paths need not exist where the predictor is used
+    shape, outputs = tuple(saved["input_shape"]), saved["out_features"]
+    network = build_model(model, shape, outputs, model.dropout > 0)  # the trained modules
+    network.load_state_dict(saved["state"])
+    preprocessor = Preprocessor()
+    preprocessor.load_state_dict(saved["preprocessor"])
+    loss = saved["experiment"]["train"]["loss"]
+    return Predictor(network.eval(), preprocessor, saved["class_names"], saved["task"], loss)

@@ -1,0 +1,56 @@
+"""`steepest.load(best.pt)`: the saved network behind the saved preprocessing."""
+
+import pytest
+import torch
+
+import steepest
+from steepest.data.builtin import load_builtin
+from steepest.data.splits import random_split
+from steepest.errors import UserError
+
+
+def run_and_load(tmp_path, data: str, train: str = "", model: str = ""):
+    path = tmp_path / "exp.toml"
+    path.write_text(
+        f"[data]\n{data}\n[model]\nhidden = [16]\n{model}\n"
+        f'[train]\nepochs = 15\nout = "{tmp_path / "out"}"\n{train}\n'
+    )
+    run = steepest.train(path)
+    return run, steepest.load(tmp_path / "out" / "best.pt")
+
+
+def raw_test_split(name: str) -> torch.Tensor:
+    """The test split's features as the data set has them, before any preprocessing
+    (default split fractions and seed, as the runs below use)."""
+    examples = load_builtin(name)
+    split = random_split(examples.y, examples.task, 0.15, 0.15, 0)
+    return examples.x[split.test]
+
+
+def test_predictions_from_raw_features_match_the_runs_test_accuracy(tmp_path):
+    run, model = run_and_load(
+        tmp_path, 'name = "wine"\npreprocess = "standardize"\npca = 0.95', model="dropout = 0.2"
+    )
+    x_test = raw_test_split("wine")
+    accuracy = (model.predict(x_test) == run.dataset.y_test).float().mean().item()
+    assert accuracy == pytest.approx(run.evaluate("test")["accuracy"])
+    assert accuracy > 0.8
+    assert model.labels(x_test[:3]) == [
+        run.dataset.class_names[i] for i in model.predict(x_test[:3])
+    ]
+
+
+def test_regression_predicts_values(tmp_path):
+    run, model = run_and_load(
+        tmp_path, 'name = "diabetes"', train='loss = "mse"\noptimizer = "adam"\nlr = 0.01'
+    )
+    x_test = raw_test_split("diabetes")
+    expected = run.model()(run.dataset.x_test).squeeze(-1)
+    assert torch.allclose(model.predict(x_test), expected, atol=1e-5)
+    with pytest.raises(UserError, match="regression"):
+        model.labels(x_test)
+
+
+def test_a_missing_checkpoint_is_a_user_error(tmp_path):
+    with pytest.raises(UserError, match="no such checkpoint"):
+        steepest.load(tmp_path / "best.pt")
