@@ -87,16 +87,16 @@ def tensor_bytes_per_member(data, k: int) -> float:
     return tensors / k
 
 
-def peak_rss_bytes(k: int) -> int:
+def peak_rss_bytes(k: int, runs: int = 3) -> int:
     """Peak RSS of a fresh process that loads digits and trains a K population one epoch
-    (a fresh process, because ru_maxrss only ever grows within one)."""
-    output = subprocess.run(
-        [sys.executable, __file__, "--peak-rss", str(k)],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    return int(output.split()[-1])
+    (a fresh process, because ru_maxrss only ever grows within one); the least of `runs`,
+    since the allocator's timing adds noise of tens of MB."""
+    command = [sys.executable, __file__, "--peak-rss", str(k)]
+    outputs = [
+        subprocess.run(command, capture_output=True, text=True, check=True).stdout
+        for _ in range(runs)
+    ]
+    return min(int(output.split()[-1]) for output in outputs)
 
 
 def print_peak_rss(k: int) -> None:
