@@ -64,6 +64,8 @@ def train_losses(pop: Population, epochs: int) -> list[torch.Tensor]:
 
 
 CASES = {
+    "mlp-stacked": (ModelConfig(hidden=[16, 16]), False, False),
+    "maxout-stacked": (ModelConfig(hidden=[16], activation="maxout"), False, False),
     "mlp-dropout": (ModelConfig(hidden=[16, 16]), False, True),
     "mlp-batchnorm": (ModelConfig(hidden=[16], batch_norm=True), False, False),
     "cnn": (ModelConfig(kind="cnn", channels=[4, 6], batch_norm=True), True, True),

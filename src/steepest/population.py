@@ -29,7 +29,7 @@ import torch
 from torch import Tensor, nn
 from torch.func import functional_call, vmap
 
-from steepest import rng
+from steepest import rng, stacked
 from steepest.nn.dropout import seed_dropout, set_dropout_rate
 from steepest.nn.layers import dead_fraction
 from steepest.nn.regularizers import elastic_net, l1, l2, weight_mask
@@ -118,6 +118,7 @@ class Population:
         self.dtype = next(iter(named.values())).dtype
         self.base = copy.deepcopy(template).to("meta")
         self.returns_hidden = "return_hidden" in inspect.signature(template.forward).parameters
+        self._stacked = stacked.supports(template)  # baddbmm forward instead of vmap
 
         self.members: list[Member] = []
         self.params = [
@@ -327,6 +328,10 @@ class Population:
         """Outputs of every member. x is [K, B, ...] (or [B, ...] with `shared_input`)."""
         if self._live is not None:  # the same module code without vmap's per-op overhead
             return _unsqueeze_tree(self._live(x if shared_input else x[0], **kwargs))
+
+        if self._stacked:
+            inputs = x.expand(len(self.members), *x.shape) if shared_input else x
+            return stacked.forward(self.base, self.parameters(), inputs, **kwargs)
 
         def call(p: dict, b: dict, inputs: Tensor) -> Any:
             return functional_call(self.base, (p, b), (inputs,), kwargs)
