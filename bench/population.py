@@ -9,9 +9,9 @@
     and K=256 (the difference over 240 members: activations and temporaries included).
 """
 
-import resource
 import subprocess
 import sys
+from pathlib import Path
 
 import torch
 
@@ -88,9 +88,8 @@ def tensor_bytes_per_member(data, k: int) -> float:
 
 
 def peak_rss_bytes(k: int, runs: int = 3) -> int:
-    """Peak RSS of a fresh process that loads digits and trains a K population one epoch
-    (a fresh process, because ru_maxrss only ever grows within one); the least of `runs`,
-    since the allocator's timing adds noise of tens of MB."""
+    """Peak RSS of a fresh process that loads digits and trains a K population one epoch;
+    the least of `runs`, since the allocator's timing adds noise of tens of MB."""
     command = [sys.executable, __file__, "--peak-rss", str(k)]
     outputs = [
         subprocess.run(command, capture_output=True, text=True, check=True).stdout
@@ -100,12 +99,16 @@ def peak_rss_bytes(k: int, runs: int = 3) -> int:
 
 
 def print_peak_rss(k: int) -> None:
+    """Prints this process's VmHWM after one epoch. Not getrusage's ru_maxrss: Linux
+    carries that across fork and exec, so a child would report its parent's peak."""
     data = digits()
     exps = experiments(k)
     population = build_population(exps[0], data, task_for(exps[0], data), torch.device("cpu"))
     population.add([make_member(e, i) for i, e in enumerate(exps)])
     population.run_epoch()
-    print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)
+    status = Path("/proc/self/status").read_text()
+    kib = next(line.split()[1] for line in status.splitlines() if line.startswith("VmHWM:"))
+    print(int(kib) * 1024)
 
 
 def main() -> None:
