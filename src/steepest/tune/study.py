@@ -12,12 +12,11 @@ from pathlib import Path
 
 import optuna
 from optuna.storages import JournalStorage
-from optuna.storages.journal import JournalFileBackend
 from optuna.trial import TrialState
 
 from steepest.config import TuneConfig
 from steepest.errors import UserError
-from steepest.tune.journal_lock import FlockLock
+from steepest.tune.journal import JournalFile
 from steepest.tune.space import SearchSpace
 
 WORKER_ATTR = "worker"
@@ -30,7 +29,7 @@ def open_storage(storage: str) -> optuna.storages.BaseStorage:
         return _open_database(storage)
     path = Path(storage)
     path.parent.mkdir(parents=True, exist_ok=True)
-    return JournalStorage(JournalFileBackend(str(path), lock_obj=FlockLock(str(path))))
+    return JournalStorage(JournalFile(str(path)))
 
 
 def _open_database(url: str, attempts: int = 5) -> optuna.storages.RDBStorage:
