@@ -5,11 +5,11 @@ import subprocess
 import sys
 import threading
 
-from steepest.tune.journal_lock import FlockLock
+from steepest.tune.journal import FlockLock
 
 HOLD = """
 import sys, time
-from steepest.tune.journal_lock import FlockLock
+from steepest.tune.journal import FlockLock
 FlockLock(sys.argv[1]).acquire()
 print("held", flush=True)
 time.sleep(60)
@@ -43,3 +43,29 @@ def test_release_lets_the_waiting_writer_in(tmp_path):
     assert not waiting.wait(0.3)
     first.release()
     assert waiting.wait(5.0)
+
+
+def test_reports_and_user_attrs_skip_fsync_and_tell_syncs_everything(tmp_path, monkeypatch):
+    import optuna
+
+    from steepest.tune import journal
+    from steepest.tune.study import open_storage
+
+    synced = []
+    monkeypatch.setattr(journal.os, "fsync", lambda fd: synced.append(fd))
+    storage = open_storage(str(tmp_path / "study.log"))
+    study = optuna.create_study(storage=storage, direction="maximize")
+    trial = study.ask()
+    after_ask = len(synced)
+    assert after_ask > 0  # creating the study and the trial are synced
+    for epoch in range(5):
+        trial.report(0.1 * epoch, epoch)
+    trial.set_user_attr("seed", 3)
+    assert len(synced) == after_ask
+    study.tell(trial, 0.4)
+    assert len(synced) == after_ask + 1
+    reread = optuna.load_study(
+        study_name=study.study_name, storage=open_storage(str(tmp_path / "study.log"))
+    )
+    assert reread.trials[0].intermediate_values == {e: 0.1 * e for e in range(5)}
+    assert reread.trials[0].user_attrs == {"seed": 3} and reread.trials[0].value == 0.4

@@ -1,4 +1,5 @@
-"""A journal-file lock that dies with its process.
+"""The journal file a study lives in: Optuna's file backend with a lock that dies with its
+process and an fsync only where durability needs one.
 
 Optuna's own journal locks (a symlink, or a file created with O_EXCL) outlive a process
 killed with -9: the next writer sees the lock, waits out a 30 s grace period, then breaks
@@ -9,8 +10,17 @@ they exclude one another.
 """
 
 import fcntl
+import json
 import os
 import threading
+from typing import Any
+
+from optuna.storages.journal import JournalFileBackend
+
+# Optuna's JournalOperation codes for a running trial's per-epoch traffic: a value it
+# reports, the user attrs it sets. Lost to a power cut, they belong to a trial that was
+# running, which a resumed study fails and queues again anyway.
+_UNSYNCED_OPS = frozenset({7, 8})  # SET_TRIAL_INTERMEDIATE_VALUE, SET_TRIAL_USER_ATTR
 
 
 class FlockLock:
@@ -36,3 +46,30 @@ class FlockLock:
         if fd is not None:
             os.close(fd)  # closing the last descriptor of the open file drops the flock
         self._threads.release()
+
+
+class JournalFile(JournalFileBackend):
+    """Optuna's journal file with `FlockLock`, and fsync skipped for `_UNSYNCED_OPS`.
+
+    Optuna fsyncs every append: for 64 trials × 20 epochs, 2000 fsyncs, 10 % of a sweep
+    here. A finished trial's tell still fsyncs, and an fsync flushes everything appended
+    before it, so a finished trial is exactly as durable as before; against `kill -9`
+    nothing changes at all (written data is in the kernel's page cache).
+    """
+
+    def __init__(self, path: str) -> None:
+        self._flock = FlockLock(path)
+        super().__init__(path, lock_obj=self._flock)
+        self._path = path
+
+    def append_logs(self, logs: list[dict[str, Any]]) -> None:
+        lines = "".join(json.dumps(log, separators=(",", ":")) + "\n" for log in logs)
+        self._flock.acquire()
+        try:
+            with open(self._path, "ab") as file:
+                file.write(lines.encode("utf-8"))
+                file.flush()
+                if any(log["op_code"] not in _UNSYNCED_OPS for log in logs):
+                    os.fsync(file.fileno())
+        finally:
+            self._flock.release()
