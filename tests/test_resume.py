@@ -10,11 +10,13 @@ from steepest.training import CHECKPOINT, train
 
 
 def experiments(out):
-    return expand_grid({
-        "data": {"name": "iris"},
-        "model": {"hidden": [[8], [8, 8]], "dropout": 0.1},
-        "train": {"epochs": 5, "lr": [0.1, 0.02], "out": str(out), "population": 1},
-    })
+    return expand_grid(
+        {
+            "data": {"name": "iris"},
+            "model": {"hidden": [[8], [8, 8]], "dropout": 0.1},
+            "train": {"epochs": 5, "lr": [0.1, 0.02], "out": str(out), "population": 1},
+        }
+    )
 
 
 def test_resumed_run_equals_an_uninterrupted_one(tmp_path, monkeypatch):
@@ -38,7 +40,8 @@ def test_resumed_run_equals_an_uninterrupted_one(tmp_path, monkeypatch):
     assert [r.member.id for r in resumed.results] == [r.member.id for r in clean.results]
     for a, b in zip(resumed.results, clean.results):
         assert [row["val_loss"] for row in a.history] == pytest.approx(
-            [row["val_loss"] for row in b.history], rel=1e-6)
+            [row["val_loss"] for row in b.history], rel=1e-6
+        )
         for name, tensor in a.best_state.items():
             torch.testing.assert_close(tensor, b.best_state[name])
 

@@ -32,8 +32,13 @@ def page(chromium, tmp_path_factory):
     with Browser(chromium, folder / "profile", WINDOW) as devtools:
         for domain in ("Page", "Runtime", "Log", "Network"):
             devtools.call(f"{domain}.enable")
-        devtools.call("Emulation.setDeviceMetricsOverride", width=WINDOW[0], height=WINDOW[1],
-                      deviceScaleFactor=1, mobile=False)
+        devtools.call(
+            "Emulation.setDeviceMetricsOverride",
+            width=WINDOW[0],
+            height=WINDOW[1],
+            deviceScaleFactor=1,
+            mobile=False,
+        )
         start, before = time.monotonic(), len(devtools.events)
         devtools.call("Page.navigate", url=report.as_uri())
         devtools.wait_for("Page.loadEventFired", since=before)
@@ -69,7 +74,8 @@ def test_report_loads_quickly_without_errors_or_requests(page):
 def test_every_figure_is_drawn(page):
     devtools, _, _ = page
     images = devtools.evaluate(
-        "Array.from(document.images).map(i => i.complete && i.naturalWidth > 300)")
+        "Array.from(document.images).map(i => i.complete && i.naturalWidth > 300)"
+    )
     assert images == [True] * 6  # history, curves, parallel, slices, importance, stages
 
 
@@ -79,13 +85,17 @@ def test_page_fits_the_window_without_sideways_scrolling(page):
 
 
 def column(devtools, index: int) -> list[str]:
-    return devtools.evaluate("Array.from(document.querySelectorAll('table.sortable tbody tr'))"
-                             f".map(r => r.cells[{index}].textContent)")
+    return devtools.evaluate(
+        "Array.from(document.querySelectorAll('table.sortable tbody tr'))"
+        f".map(r => r.cells[{index}].textContent)"
+    )
 
 
 def click_header(devtools, name: str) -> None:
-    devtools.evaluate("Array.from(document.querySelectorAll('table.sortable th button'))"
-                      f".find(b => b.textContent === {name!r}).click()")
+    devtools.evaluate(
+        "Array.from(document.querySelectorAll('table.sortable th button'))"
+        f".find(b => b.textContent === {name!r}).click()"
+    )
 
 
 def test_clicking_a_header_sorts_the_trials(page):
@@ -94,7 +104,7 @@ def test_clicking_a_header_sorts_the_trials(page):
     click_header(devtools, "val_accuracy")
     values = column(devtools, 2)
     scored = [float(v.rstrip("%")) for v in values if v != "—"]
-    assert scored == sorted(scored) and values[len(scored):] == ["—"] * (TRIALS - len(scored))
+    assert scored == sorted(scored) and values[len(scored) :] == ["—"] * (TRIALS - len(scored))
     click_header(devtools, "val_accuracy")
     assert column(devtools, 0)[0] == str(study.best_trial.number)
     assert column(devtools, 2)[-1] == "—"  # trials without a value stay last
@@ -119,8 +129,10 @@ def test_an_outside_request_would_be_blocked_and_caught(page):
     says so — proof that the silence the first test checks is not deafness."""
     devtools, _, _ = page
     before = len(devtools.events)
-    devtools.evaluate("const img = document.createElement('img');"
-                      "img.src = 'https://example.com/pixel.png'; document.body.append(img);")
+    devtools.evaluate(
+        "const img = document.createElement('img');"
+        "img.src = 'https://example.com/pixel.png'; document.body.append(img);"
+    )
     devtools.wait_for("Log.entryAdded", since=before, timeout=10)
     caught = problems(devtools.events[before:])
     assert caught and "Content Security Policy" in caught[0]

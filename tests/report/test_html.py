@@ -63,8 +63,16 @@ def test_self_contained_page_forbids_outside_requests(report):
 
 def test_every_section_is_present(report):
     _, text = report
-    assert section_ids(text) == ["summary", "history", "curves", "parallel", "slices",
-                                 "importance", "stages", "trials"]
+    assert section_ids(text) == [
+        "summary",
+        "history",
+        "curves",
+        "parallel",
+        "slices",
+        "importance",
+        "stages",
+        "trials",
+    ]
     for anchor in section_ids(text):
         assert f'href="#{anchor}"' in text
 
@@ -88,7 +96,7 @@ def test_summary_counts_and_best_trial(report):
 
 def test_trials_table_has_a_sortable_row_per_trial(report):
     study, text = report
-    table = text[text.index('<table class="sortable">'):]
+    table = text[text.index('<table class="sortable">') :]
     assert table.count("<tr") == 1 + len(study.trials)  # header + one per trial
     assert "<script>" in text and "aria-sort" in text
     best = re.search(r"<tr class=best><td[^>]*>(\d+)</td>", table)
@@ -140,8 +148,9 @@ def test_minimised_study_in_a_journal_file(tmp_path):
 
 def test_stages_announced_before_any_trial(tmp_path):
     study = optuna.create_study()
-    study.set_user_attr("stages", [{"stage": 0, "space": {
-        "lr": {"low": 1e-3, "high": 1.0, "log": True}}}])
+    study.set_user_attr(
+        "stages", [{"stage": 0, "space": {"lr": {"low": 1e-3, "high": 1.0, "log": True}}}]
+    )
     text = write_report(study, tmp_path / "stage0.html").read_text()
     assert "No trial has sampled these ranges yet." in text
     assert "0.001 – 1 (log), 100% of stage 0" in text

@@ -29,8 +29,9 @@ def plotted(folder, **run):
 
 @pytest.fixture(scope="module")
 def population(tmp_path_factory):
-    paths, figures = plotted(tmp_path_factory.mktemp("population"), members=40, epochs=20,
-                             diverged=0)
+    paths, figures = plotted(
+        tmp_path_factory.mktemp("population"), members=40, epochs=20, diverged=0
+    )
     yield paths, figures
     for fig in figures.values():
         canvas.plt.close(fig)
@@ -38,8 +39,9 @@ def population(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def single(tmp_path_factory):
-    paths, figures = plotted(tmp_path_factory.mktemp("single"), members=1, epochs=10,
-                             task="regression", dead_relu=False)
+    paths, figures = plotted(
+        tmp_path_factory.mktemp("single"), members=1, epochs=10, task="regression", dead_relu=False
+    )
     yield paths, figures
     for fig in figures.values():
         canvas.plt.close(fig)
@@ -66,7 +68,10 @@ def test_dead_relu_plot_only_when_recorded(single):
 def test_legend_stays_short_for_a_large_population(population):
     _, figures = population
     assert legend_of(figures["loss.png"].axes[0]) == [
-        "train — best: sgd lr=0.4 seed=39", "validation", "other members (validation)"]
+        "train — best: sgd lr=0.4 seed=39",
+        "validation",
+        "other members (validation)",
+    ]
     assert "rank" in figures["loss.png"].axes[1].get_ylabel()
 
 
@@ -101,9 +106,16 @@ def test_regression_shows_rmse(single):
     assert ax.get_ylabel() == "RMSE" and "lower is better" in ax.get_title()
 
 
-@pytest.mark.parametrize(("values", "expected"), [
-    ([1.0, 0.001], True), ([1.0, 0.02], False), ([0.0, 1e-9, 1.0], False),
-    ([np.nan, np.inf, 5.0, 0.01], True), ([np.nan], False)])
+@pytest.mark.parametrize(
+    ("values", "expected"),
+    [
+        ([1.0, 0.001], True),
+        ([1.0, 0.02], False),
+        ([0.0, 1e-9, 1.0], False),
+        ([np.nan, np.inf, 5.0, 0.01], True),
+        ([np.nan], False),
+    ],
+)
 def test_spans_decades(values, expected):
     assert canvas.spans_decades(np.array(values)) is expected
 

@@ -67,8 +67,11 @@ def test_importances_are_seeded_and_sum_to_one():
 def _single_param_study(values: list[float]) -> optuna.Study:
     study = optuna.create_study()
     for x in values:
-        study.add_trial(optuna.trial.create_trial(
-            value=x * x, params={"x": x}, distributions={"x": FloatDistribution(-1, 1)}))
+        study.add_trial(
+            optuna.trial.create_trial(
+                value=x * x, params={"x": x}, distributions={"x": FloatDistribution(-1, 1)}
+            )
+        )
     return study
 
 
