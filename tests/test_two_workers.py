@@ -1,4 +1,5 @@
-"""Two `steepest tune` workers share one study through a real PostgreSQL server."""
+"""Two `steepest tune` workers share one study: through a real PostgreSQL server, and
+through one journal file on this machine."""
 
 import os
 import subprocess
@@ -7,6 +8,8 @@ import sys
 import optuna
 import pytest
 from optuna.trial import TrialState
+
+from steepest.tune.study import load_study
 
 from .postgres_server import Unavailable, start
 
@@ -38,28 +41,21 @@ def postgres():
     stop()
 
 
-@pytest.mark.slow
-def test_two_workers_split_the_budget(tmp_path, postgres):
+def run_two_workers(tmp_path, storage: str) -> None:
+    """Start two `steepest tune` processes on one study; both must exit 0."""
     path = tmp_path / "shared.toml"
     path.write_text(EXPERIMENT)
-    command = [
-        sys.executable,
-        "-m",
-        "steepest.cli",
-        "tune",
-        str(path),
-        "--storage",
-        postgres,
-        "--quiet",
-    ]
+    command = [sys.executable, "-m", "steepest.cli", "tune", str(path), "--storage", storage]
     env = {**os.environ, "PYTHONWARNINGS": "ignore"}
-    workers = [subprocess.Popen(command, env=env, stderr=subprocess.PIPE) for _ in range(2)]
+    workers = [
+        subprocess.Popen([*command, "--quiet"], env=env, stderr=subprocess.PIPE) for _ in range(2)
+    ]
     for worker in workers:
         _, err = worker.communicate(timeout=300)
         assert worker.returncode == 0, err.decode()[-2000:]
-    storage = optuna.storages.RDBStorage(postgres)
-    trials = optuna.load_study(study_name="shared", storage=storage).trials
-    storage.engine.dispose()  # close the pooled connections before the server stops
+
+
+def assert_budget_split(trials: list[optuna.trial.FrozenTrial]) -> None:
     # Each worker checks the shared count before it asks, so the budget holds up to the
     # one trial a worker may ask in the instant between another's check and its ask.
     assert 12 <= len(trials) <= 13
@@ -67,3 +63,19 @@ def test_two_workers_split_the_budget(tmp_path, postgres):
     workers_seen = {t.user_attrs["worker"].rsplit(":", 1)[1] for t in trials}
     assert len(workers_seen) == 2
     assert len({t.params["lr"] for t in trials}) == len(trials)
+
+
+@pytest.mark.slow
+def test_two_workers_split_the_budget(tmp_path, postgres):
+    run_two_workers(tmp_path, postgres)
+    storage = optuna.storages.RDBStorage(postgres)
+    trials = optuna.load_study(study_name="shared", storage=storage).trials
+    storage.engine.dispose()  # close the pooled connections before the server stops
+    assert_budget_split(trials)
+
+
+@pytest.mark.slow
+def test_two_workers_share_a_journal_file(tmp_path):
+    journal = tmp_path / "shared.log"
+    run_two_workers(tmp_path, str(journal))
+    assert_budget_split(load_study(str(journal)).trials)
