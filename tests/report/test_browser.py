@@ -6,7 +6,6 @@ clicked, its first screen photographed (STEEPEST_SCREENSHOT=1 keeps it as docs/r
 import base64
 import io
 import os
-import time
 from pathlib import Path
 
 import pytest
@@ -25,7 +24,8 @@ SCREENSHOT = Path(__file__).parents[2] / "docs" / "report.png"
 
 @pytest.fixture(scope="module")
 def page(chromium, tmp_path_factory):
-    """(DevTools session on the opened report, the study, seconds until the load event)."""
+    """(DevTools session on the opened report, the study). How fast it loads is measured
+    in bench/report_load.py, not asserted here."""
     folder = tmp_path_factory.mktemp("browser")
     study = make_study(TRIALS, epochs=30)
     report = write_report(study, folder / "report.html")
@@ -39,10 +39,10 @@ def page(chromium, tmp_path_factory):
             deviceScaleFactor=1,
             mobile=False,
         )
-        start, before = time.monotonic(), len(devtools.events)
+        before = len(devtools.events)
         devtools.call("Page.navigate", url=report.as_uri())
         devtools.wait_for("Page.loadEventFired", since=before)
-        yield devtools, study, time.monotonic() - start
+        yield devtools, study
 
 
 def problems(events: list[dict]) -> list[str]:
@@ -64,15 +64,14 @@ def problems(events: list[dict]) -> list[str]:
     return found
 
 
-def test_report_loads_quickly_without_errors_or_requests(page):
-    devtools, _, seconds = page
+def test_report_loads_without_errors_or_requests(page):
+    devtools, _ = page
     assert devtools.evaluate("document.readyState") == "complete"
-    assert seconds < 10
     assert problems(devtools.events) == []
 
 
 def test_every_figure_is_drawn(page):
-    devtools, _, _ = page
+    devtools, _ = page
     images = devtools.evaluate(
         "Array.from(document.images).map(i => i.complete && i.naturalWidth > 300)"
     )
@@ -80,7 +79,7 @@ def test_every_figure_is_drawn(page):
 
 
 def test_page_fits_the_window_without_sideways_scrolling(page):
-    devtools, _, _ = page
+    devtools, _ = page
     assert devtools.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
 
 
@@ -99,7 +98,7 @@ def click_header(devtools, name: str) -> None:
 
 
 def test_clicking_a_header_sorts_the_trials(page):
-    devtools, study, _ = page
+    devtools, study = page
     assert len(column(devtools, 0)) == TRIALS
     click_header(devtools, "val_accuracy")
     values = column(devtools, 2)
@@ -113,7 +112,7 @@ def test_clicking_a_header_sorts_the_trials(page):
 
 
 def test_first_screen_screenshot(page, tmp_path):
-    devtools, _, _ = page
+    devtools, _ = page
     png = base64.b64decode(devtools.call("Page.captureScreenshot", format="png")["data"])
     with Image.open(io.BytesIO(png)) as image:
         assert image.size == WINDOW
@@ -127,7 +126,7 @@ def test_first_screen_screenshot(page, tmp_path):
 def test_an_outside_request_would_be_blocked_and_caught(page):
     """The page's Content-Security-Policy blocks a request to the outside and the console
     says so — proof that the silence the first test checks is not deafness."""
-    devtools, _, _ = page
+    devtools, _ = page
     before = len(devtools.events)
     devtools.evaluate(
         "const img = document.createElement('img');"
