@@ -17,6 +17,7 @@ import torch
 
 from common import digits, plain_trial, population_run, seconds
 from steepest.config import validate
+from steepest.population import Population
 from steepest.training import build_population, make_member, task_for
 
 EPOCHS = 20
@@ -42,6 +43,13 @@ def experiments(k: int, hidden: int = 128, batch: int = 32):
     ]
 
 
+def filled_population(data, exps) -> Population:
+    """One population holding every experiment's member (one structure)."""
+    population = build_population(exps[0], data, task_for(exps[0], data), torch.device("cpu"))
+    population.add([make_member(e, i) for i, e in enumerate(exps)])
+    return population
+
+
 def sequential_run(data, exps) -> None:
     for e in exps:
         plain_trial(data, e.train.lr, e.train.momentum, 0.0, EPOCHS, e.train.seed)
@@ -54,9 +62,7 @@ def gemm_gflops() -> float:
 
 
 def step_gflops(data, k: int, hidden: int, batch: int) -> float:
-    exps = experiments(k, hidden, batch)
-    population = build_population(exps[0], data, task_for(exps[0], data), torch.device("cpu"))
-    population.add([make_member(e, i) for i, e in enumerate(exps)])
+    population = filled_population(data, experiments(k, hidden, batch))
     population.begin_epoch()
     population.step()
     steps = min(10, population.steps_per_epoch - 1)
@@ -74,9 +80,7 @@ def step_gflops(data, k: int, hidden: int, batch: int) -> float:
 
 def tensor_bytes_per_member(data, k: int) -> float:
     """Parameters, gradients, optimizer state and buffers of a K population, over K."""
-    exps = experiments(k)
-    population = build_population(exps[0], data, task_for(exps[0], data), torch.device("cpu"))
-    population.add([make_member(e, i) for i, e in enumerate(exps)])
+    population = filled_population(data, experiments(k))
     flat = population.flat
     tensors = 2 * flat.numel() * flat.element_size()  # parameters + gradients
     for state in population.states.values():
@@ -102,9 +106,7 @@ def print_peak_rss(k: int) -> None:
     """Prints this process's VmHWM after one epoch. Not getrusage's ru_maxrss: Linux
     carries that across fork and exec, so a child would report its parent's peak."""
     data = digits()
-    exps = experiments(k)
-    population = build_population(exps[0], data, task_for(exps[0], data), torch.device("cpu"))
-    population.add([make_member(e, i) for i, e in enumerate(exps)])
+    population = filled_population(data, experiments(k))
     population.run_epoch()
     status = Path("/proc/self/status").read_text()
     kib = next(line.split()[1] for line in status.splitlines() if line.startswith("VmHWM:"))
