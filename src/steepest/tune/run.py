@@ -31,6 +31,7 @@ from steepest.training import (
     population_size,
     resolve_device,
     task_for,
+    train,
 )
 from steepest.training import structure_key as experiment_structure
 from steepest.tune.space import Range, SearchSpace, apply_params, decode_params, narrow
@@ -88,14 +89,13 @@ class StudyFeed:
         self.raw = raw
         self.space = tune_space
         self.budget = budget
-        self.stage_size = math.ceil(budget / stages) if stages > 1 else budget
+        self.stage_size = math.ceil(budget / stages)
         self.staged = stages > 1
         self.top, self.margin = top, margin
         self.tally = tally
         self.queues: dict[str, deque[Member]] = {}
         self.experiments: dict[int, Experiment] = {}
-        self.trials: dict[int, optuna.Trial] = {}
-        self.in_flight = 0
+        self.trials: dict[int, optuna.Trial] = {}  # in flight: asked, not yet told
         self.crashed = set(study.user_attrs.get(CRASHED_ATTR, []))
         recorded = study.user_attrs.get(STAGES_ATTR, [])
         self.stage = max(len(recorded) - 1, 0)
@@ -127,7 +127,7 @@ class StudyFeed:
             return True
         if used < (self.stage + 1) * self.stage_size:
             return True
-        if self.in_flight:  # the stage's trials must all finish before it narrows
+        if self.trials:  # the stage's trials must all finish before it narrows
             return False
         self._next_stage()
         return used < self.budget
@@ -141,16 +141,12 @@ class StudyFeed:
         if self.staged:
             trial.set_user_attr("stage", self.stage)
         params = self.space.suggest(trial)
-        raw = apply_params(self.raw, params)
-        raw.setdefault("train", {})
-        raw["train"]["seed"] = raw["train"].get("seed", 0) + trial.number
-        experiment = validate(raw)
+        experiment = validate(_trial_raw(self.raw, params, trial.number))
         member = make_member(experiment, trial.number, _label(params))
         self.experiments[trial.number] = experiment
         self.trials[trial.number] = trial
         key = experiment_structure(experiment)
         self.queues.setdefault(key, deque()).append(member)
-        self.in_flight += 1
         return key
 
     def _next_stage(self) -> None:
@@ -204,7 +200,6 @@ class StructureSource:
     def finish(self, result: MemberResult) -> None:
         feed = self.feed
         trial = feed.trials.pop(result.member.id)
-        feed.in_flight -= 1
         history = result.history
         trial.set_user_attr("seed", result.member.seed)
         trial.set_user_attr("population", self.population)
@@ -263,9 +258,7 @@ def tune(
     )
     study.set_user_attr(
         "metric",
-        f"{monitor.column.removesuffix('_metric')}_{task.metric_name}"
-        if monitor.column == "val_metric"
-        else "val_loss",
+        f"val_{task.metric_name}" if monitor.column == "val_metric" else "val_loss",
     )
     recover_crashed(study)
     tally = Tally()
@@ -351,16 +344,21 @@ def _run_populations(
 def retrain_best(path: str | Path, study: optuna.Study) -> dict[str, float]:
     """Train the best trial again alone (same params, same seed: by the population
     invariant, the same run) and evaluate its best checkpoint on the test split."""
-    from steepest.training import train
-
     raw = read_toml(path)
     best = study.best_trial
-    concrete = apply_params(raw, decode_params(best.params))
-    concrete.setdefault("train", {})
-    concrete["train"]["seed"] = concrete["train"].get("seed", 0) + best.number
+    concrete = _trial_raw(raw, decode_params(best.params), best.number)
     concrete["train"]["out"] = str(Path("runs") / f"{study.study_name}-best")
     run = train(validate(concrete))
     return run.evaluate("test")
+
+
+def _trial_raw(raw: dict[str, Any], params: dict[str, Any], number: int) -> dict[str, Any]:
+    """Trial `number`'s raw experiment: `params` written in, and the seed shifted by the
+    trial number (so every trial draws its own initialisation and batches)."""
+    concrete = apply_params(raw, params)
+    table = concrete.setdefault("train", {})
+    table["seed"] = table.get("seed", 0) + number
+    return concrete
 
 
 def _wave_limit(budget: int) -> int:
