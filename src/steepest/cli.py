@@ -8,10 +8,10 @@ from pathlib import Path
 from rich.console import Console
 
 from steepest import gradcheck, playground
+from steepest.config import DEVICES
 from steepest.errors import UserError
 
 EXIT_USAGE = 2
-DEVICES = ("auto", "cpu", "cuda")
 
 
 def _train(args: argparse.Namespace) -> None:

@@ -22,6 +22,7 @@ INITS = ("small", "lecun", "scaled", "he", "xavier")
 LOSSES = ("mse", "l1", "huber", "cross_entropy", "hinge", "logistic")
 OPTIMIZERS = ("sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam", "adamw", "lbfgs")
 BUILTIN_DATASETS = ("digits", "digits_images", "iris", "wine", "breast_cancer", "diabetes")
+DEVICES = ("auto", "cpu", "cuda")
 
 SCHEDULABLE = ("lr", "momentum", "weight_decay", "beta1", "beta2", "rho")
 
@@ -137,7 +138,7 @@ class TrainConfig(_Section):
     monitor: Literal["val_loss", "val_metric"] = "val_metric"
     schedule: dict[str, ScheduleConfig | list[ScheduleConfig]] = {}
     population: Annotated[int, Field(gt=0)] | Literal["auto"] = "auto"
-    device: Literal["auto", "cpu", "cuda"] = "auto"
+    device: Literal[DEVICES] = "auto"
     out: Path = Path("runs/experiment")
 
     @model_validator(mode="after")
@@ -215,8 +216,9 @@ class Experiment(_Section):
     tune: TuneConfig | None = None
 
 
-# Fields whose valid value is itself a list: a sweep over them is a list of lists.
-_LIST_FIELDS = {"hidden", "channels", "features", "classes"}
+# [model]/[train] fields whose valid value is itself a list: a sweep over them is a list
+# of lists.
+_LIST_FIELDS = {"hidden", "channels"}
 
 
 def _sweep_axes(raw: dict[str, Any]) -> list[tuple[str, str, list[Any]]]:
@@ -234,7 +236,7 @@ def _sweep_axes(raw: dict[str, Any]) -> list[tuple[str, str, list[Any]]]:
     return axes
 
 
-def _format_error(error: ValidationError, raw: dict[str, Any]) -> str:
+def _format_error(error: ValidationError) -> str:
     """The first pydantic error as one line: `[section] key = value: what was expected`."""
     first = error.errors()[0]
     loc = [str(p) for p in first["loc"] if not str(p).startswith("function-after")]
@@ -255,7 +257,7 @@ def validate(raw: dict[str, Any]) -> Experiment:
     try:
         return Experiment.model_validate(raw)
     except ValidationError as error:
-        raise UserError(_format_error(error, raw)) from None
+        raise UserError(_format_error(error)) from None
 
 
 def expand_grid(raw: dict[str, Any]) -> list[Experiment]:

@@ -46,7 +46,7 @@ def _open_database(url: str, attempts: int = 5) -> optuna.storages.RDBStorage:
         raise UserError(f"--storage {url}: cannot open ({error})") from None
 
 
-def make_sampler(tune: TuneConfig, space: SearchSpace) -> optuna.samplers.BaseSampler:
+def make_sampler(tune: TuneConfig) -> optuna.samplers.BaseSampler:
     """Optuna's sampler for `tune.sampler`; coarse-to-fine draws at random inside the
     stage's narrowed space, and grid draws nothing (its points are enqueued trials)."""
     seed = tune.seed
@@ -79,7 +79,7 @@ def open_study(
     study = optuna.create_study(
         study_name=name,
         storage=open_storage(storage),
-        sampler=make_sampler(tune, space),
+        sampler=make_sampler(tune),
         pruner=make_pruner(tune),
         direction="maximize" if maximize else "minimize",
         load_if_exists=True,
