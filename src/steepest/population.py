@@ -5,8 +5,9 @@ one autograd backward fills every member's gradients and each update rule makes 
 of foreach ops over the whole list, as torch.optim's foreach path does for one model.
 Buffers (BatchNorm statistics, dropout rates and keys) are stacked [K, ...] too. The
 forward is ``functional_call`` under ``vmap`` over members, each on its own batch
-[K, B, ...] (plain MLPs take `steepest.stacked`'s baddbmm path instead); the objective is the sum of the K members' losses, so member k's gradient is
-exactly its own loss's gradient and a NaN in one member cannot reach another.
+[K, B, ...] (plain MLPs take `steepest.stacked`'s baddbmm path instead); the objective
+is the sum of the K members' losses, so member k's gradient is exactly its own loss's
+gradient and a NaN in one member cannot reach another.
 
 Member k trains exactly as it would alone: its initial weights come from its own seed, its
 data order and dropout masks from counter-based hashes of that seed (`steepest.rng`), and a
