@@ -39,9 +39,13 @@ class Strengths:
     contrast: float | Tensor = 0.0
 
 
-def _per_member(value: float | Tensor, x: Tensor, dtype: torch.dtype) -> Tensor:
-    """A strength as a [K, 1] tensor on x's device (broadcasts over the batch)."""
-    return torch.as_tensor(value, dtype=dtype, device=x.device).expand(x.shape[0]).view(-1, 1)
+def _per_member(value: float | Tensor, x: Tensor, dtype: torch.dtype, dims: int) -> float | Tensor:
+    """A tensor strength as [K, 1, …] (`dims` ones, to broadcast over the batch) on x's
+    device; a Python scalar as it is, which broadcasts by itself without a host-to-device
+    copy (on CUDA a blocking one, which would wait for the queued work every step)."""
+    if not isinstance(value, Tensor):
+        return value
+    return value.to(x.device, dtype).expand(x.shape[0]).view(-1, *[1] * dims)
 
 
 def _is_off(value: float | bool | Tensor) -> bool:
@@ -49,7 +53,7 @@ def _is_off(value: float | bool | Tensor) -> bool:
     return not isinstance(value, Tensor) and not value
 
 
-def _shift_and_flip(x: Tensor, u: Tensor, padding: Tensor, flip: Tensor) -> Tensor:
+def _shift_and_flip(x: Tensor, u: Tensor, padding: int | Tensor, flip: bool | Tensor) -> Tensor:
     """out[k, b, :, i, j] = x[k, b, :, i+dy, j'+dx] (j' = W−1−j if flipped), 0 outside."""
     K, B, C, H, W = x.shape
     dy = (u[..., 0] * (2 * padding + 1)).floor().long() - padding  # [K, B]
@@ -71,14 +75,14 @@ def augment(x: Tensor, keys: Tensor, cfg: AugmentConfig | Strengths) -> Tensor:
     K, B = x.shape[:2]
     u = rng.uniform(keys.to(x.device).view(K, 1, 1), (1, B, _DRAWS))  # [K, B, 5]
     if not (_is_off(cfg.crop_padding) and _is_off(cfg.flip)):
-        padding = _per_member(cfg.crop_padding, x, torch.int64)
-        flip = _per_member(cfg.flip, x, torch.bool)
+        padding = _per_member(cfg.crop_padding, x, torch.int64, 1)
+        flip = _per_member(cfg.flip, x, torch.bool, 1)
         x = _shift_and_flip(x, u, padding, flip)
     scale = (2 * u - 1)[..., None, None, None]  # [K, B, 5, 1, 1, 1]: draws in [−1, 1)
     if not _is_off(cfg.contrast):
-        factor = 1 + _per_member(cfg.contrast, x, x.dtype)[..., None, None, None] * scale[:, :, 3]
+        factor = 1 + _per_member(cfg.contrast, x, x.dtype, 4) * scale[:, :, 3]
         mean = x.mean(dim=(2, 3, 4), keepdim=True)
         x = x * factor + mean * (1 - factor)
     if not _is_off(cfg.brightness):
-        x = x + _per_member(cfg.brightness, x, x.dtype)[..., None, None, None] * scale[:, :, 4]
+        x = x + _per_member(cfg.brightness, x, x.dtype, 4) * scale[:, :, 4]
     return x
