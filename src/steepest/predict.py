@@ -18,6 +18,7 @@ from torch import Tensor, nn
 
 from steepest.config import ModelConfig
 from steepest.data.preprocess import Preprocessor
+from steepest.data.source import as_float
 from steepest.errors import UserError
 from steepest.nn import build_model
 
@@ -36,8 +37,7 @@ class Predictor:
     @torch.no_grad()
     def outputs(self, x: Tensor) -> Tensor:
         """The network's raw outputs for raw inputs x."""
-        x = x.float() / 255 if x.dtype == torch.uint8 else x
-        return self.network(self.preprocessor.transform(x))
+        return self.network(self.preprocessor.transform(as_float(x)))
 
     def predict(self, x: Tensor) -> Tensor:
         """Class indices (argmax; sign of the one logit for `logistic`) or regression values."""

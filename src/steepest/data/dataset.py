@@ -8,14 +8,13 @@ batches by index.
 
 from dataclasses import dataclass
 
-import torch
 from torch import Tensor
 
 from steepest.config import DataConfig
 from steepest.data.builtin import load_builtin
 from steepest.data.images import load_images
 from steepest.data.preprocess import Preprocessor
-from steepest.data.source import Examples, Task
+from steepest.data.source import Examples, Task, as_float
 from steepest.data.splits import Split, column_split, random_split
 from steepest.data.tables import load_table
 from steepest.errors import UserError
@@ -79,7 +78,7 @@ def load_dataset(cfg: DataConfig, task: Task | None = None) -> Dataset:
             f"[data] {examples.name!r} is a {examples.task} data set; expected {task} "
             "data for this loss"
         )
-    x = examples.x.float() / 255 if examples.x.dtype == torch.uint8 else examples.x
+    x = as_float(examples.x)
     split = _split(examples, cfg)
     preprocessor = Preprocessor(cfg.preprocess, cfg.pca).fit(x[split.train])
     xs = [preprocessor.transform(x[part]) for part in (split.train, split.val, split.test)]

@@ -28,6 +28,12 @@ class Examples:
     split_values: list[str] | None = None
 
 
+def as_float(x: Tensor) -> Tensor:
+    """Raw inputs as the network sees them before preprocessing: uint8 images scaled to
+    [0, 1], anything else unchanged (shared by training and prediction)."""
+    return x.float() / 255 if x.dtype == torch.uint8 else x
+
+
 def is_number(text: str) -> bool:
     """Whether `float(text)` accepts the text."""
     try:
