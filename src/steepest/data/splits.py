@@ -87,7 +87,7 @@ def column_split(
             f"[data] split_column: value {bad!r} is neither train/val/test nor a "
             "boolean (1/0, true/false, yes/no)"
         )
-    val = torch.nonzero(torch.tensor([w in _TRUE for w in words])).flatten()
-    rest = torch.nonzero(torch.tensor([w not in _TRUE for w in words])).flatten()
+    is_val = torch.tensor([w in _TRUE for w in words], dtype=torch.bool)
+    val, rest = torch.nonzero(is_val).flatten(), torch.nonzero(~is_val).flatten()
     inner = random_split(y[rest], task, 0.0, test_fraction, seed)
     return Split(rest[inner.train], val, rest[inner.test])
