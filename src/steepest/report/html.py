@@ -204,12 +204,11 @@ def _trials_section(trials: list[FrozenTrial], names: list[str], summary: Summar
 
 
 @canvas.house_style
-def _sections(study: optuna.Study, summary: Summary) -> list[Section]:
+def _sections(study: optuna.Study, trials: list[FrozenTrial], summary: Summary) -> list[Section]:
     """The page's sections, in reading order."""
-    trials = study.get_trials(deepcopy=False)
     complete = [t for t in trials if t.state == TrialState.COMPLETE]
     axes = param_axes(trials)
-    found = stages(study, summary.maximize)
+    found = stages(study, summary.maximize, trials)
     figures = {
         "history": ("Optimisation history", study_figures.optimisation_history(trials, summary)),
         "curves": ("Learning curves", study_figures.learning_curves(trials, summary)),
@@ -231,8 +230,9 @@ def _sections(study: optuna.Study, summary: Summary) -> list[Section]:
 def write_report(study: optuna.Study, path: Path) -> Path:
     """Write the HTML report of ``study`` to ``path`` (one file, no external resources)
     and return ``path``. The study may still be running."""
-    summary = summarize(study)
-    sections = _sections(study, summary)
+    trials = study.get_trials(deepcopy=False)  # one snapshot for every section
+    summary = summarize(study, trials)
+    sections = _sections(study, trials, summary)
     anchors = "".join(f'<a href="#{s.anchor}">{escape(s.title)}</a>' for s in sections)
     status = ' <span class="badge">running</span>' if summary.running else ""
     direction = "maximise" if summary.maximize else "minimise"

@@ -72,15 +72,17 @@ def _parse_time(text: str | None) -> datetime | None:
     return moment.astimezone().replace(tzinfo=None) if moment.tzinfo else moment
 
 
-def summarize(study: optuna.Study) -> Summary:
+def summarize(study: optuna.Study, trials: list[FrozenTrial] | None = None) -> Summary:
     """Counts per state, best trial, wall time (the study's ``started``/``finished`` user
-    attributes when set, else its trials' start and end times; now, while trials run)."""
+    attributes when set, else its trials' start and end times; now, while trials run).
+    ``trials``: the study's trials already fetched (one snapshot of a running study)."""
     if len(study.directions) != 1:
         raise ValueError(
             f"study {study.study_name!r} has {len(study.directions)} objectives; "
             "the report covers single-objective studies"
         )
-    trials = study.get_trials(deepcopy=False)
+    if trials is None:
+        trials = study.get_trials(deepcopy=False)
     counts = {key: sum(t.state == state for t in trials) for key, state in STATES.items()}
     complete = [t for t in trials if t.state == TrialState.COMPLETE]
     maximize = study.direction == optuna.study.StudyDirection.MAXIMIZE
@@ -159,10 +161,14 @@ class Stage:
         return width(self.space[name]) / width(first.space[name])
 
 
-def stages(study: optuna.Study, maximize: bool) -> list[Stage]:
+def stages(
+    study: optuna.Study, maximize: bool, trials: list[FrozenTrial] | None = None
+) -> list[Stage]:
     """The stages recorded in the study's ``stages`` user attribute (empty when the study
-    did not search coarse to fine), each with the trials whose ``stage`` attribute names it."""
-    trials = study.get_trials(deepcopy=False)
+    did not search coarse to fine), each with the trials whose ``stage`` attribute names it
+    (of ``trials`` when given, else of the study's trials)."""
+    if trials is None:
+        trials = study.get_trials(deepcopy=False)
     found = []
     for entry in study.user_attrs.get("stages", []):
         index = int(entry["stage"])
