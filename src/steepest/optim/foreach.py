@@ -21,7 +21,7 @@ def per_member(value: Hyper, tensors: Sequence[Tensor]) -> float | list[Tensor]:
     [K, 1, …, 1] view per tensor (c_k applies to every entry of member k's row)."""
     if not isinstance(value, Tensor):
         return value
-    views = {t.dim(): value.view(-1, *([1] * (t.dim() - 1))) for t in tensors}
+    views = {dim: value.view(-1, *([1] * (dim - 1))) for dim in {t.dim() for t in tensors}}
     return [views[t.dim()] for t in tensors]
 
 
