@@ -14,21 +14,7 @@ from torch import Tensor, nn
 
 from steepest.config import ModelConfig
 from steepest.errors import UserError
-from steepest.nn.dropout import Dropout, seed_dropout, set_dropout_rate
-
-# Dropout and its helpers live in steepest.nn.dropout; re-exported with the layers.
-__all__ = [
-    "Dropout",
-    "Maxout",
-    "Network",
-    "activation",
-    "build_cnn",
-    "build_mlp",
-    "build_model",
-    "dead_fraction",
-    "seed_dropout",
-    "set_dropout_rate",
-]
+from steepest.nn.dropout import Dropout
 
 _ACTIVATIONS = ("sigmoid", "tanh", "relu", "leaky_relu")
 
