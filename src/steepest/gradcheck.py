@@ -43,7 +43,7 @@ from torch import Tensor, nn
 
 from steepest.config import Experiment, TrainConfig, load_experiments
 from steepest.errors import UserError
-from steepest.nn.regularizers import elastic_net, l1, l2, weight_mask
+from steepest.nn.regularizers import weight_mask, weight_penalty
 
 FINE = 1e-7
 SUSPICIOUS = 1e-4
@@ -207,21 +207,16 @@ def gradcheck(
 
 def config_penalty(train: TrainConfig) -> Penalty | None:
     """Ω(w) = ½λ₂Σw² + λ₁Σ|w| + λ·Σ(α|w| + (1−α)w²) over the weights, as training adds it
-    (None when every strength is 0)."""
-    terms: list[Callable[[Tensor], Tensor]] = []
-    if train.l2:
-        terms.append(lambda w: l2(w, train.l2))
-    if train.l1:
-        terms.append(lambda w: l1(w, train.l1))
-    if train.elastic_net:
-        terms.append(lambda w: elastic_net(w, train.elastic_net, train.elastic_alpha))
-    if not terms:
+    (`weight_penalty`; None when every strength is 0)."""
+    keys = ("l2", "l1", "elastic_net", "elastic_alpha")
+    omega = weight_penalty({key: getattr(train, key) for key in keys})
+    if omega is None:
         return None
 
     def penalty(module: nn.Module) -> Tensor:
         is_weight = weight_mask(module)
         rows = [p.unsqueeze(0) for name, p in module.named_parameters() if is_weight[name]]
-        return torch.stack([term(w) for w in rows for term in terms]).sum()
+        return omega(rows).sum()
 
     return penalty
 

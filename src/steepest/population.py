@@ -33,7 +33,7 @@ from torch.func import functional_call, vmap
 from steepest import rng, stacked
 from steepest.nn.dropout import seed_dropout, set_dropout_rate
 from steepest.nn.layers import dead_fraction
-from steepest.nn.regularizers import elastic_net, l1, l2, weight_mask
+from steepest.nn.regularizers import weight_mask, weight_penalty
 from steepest.optim import RULES, concat_states, select_members
 from steepest.optim.schedules import Schedule
 
@@ -137,8 +137,7 @@ class Population:
         self.order: Tensor | None = None  # [K, N] data order of the current epoch
         self.step_in_epoch = 0
         self._hparams: dict[str, dict[str, float | Tensor]] = {}
-        self._penalty: dict[str, float | Tensor] = {}
-        self._active_penalties: set[str] = set()
+        self._penalty: Callable[[list[Tensor]], Tensor] | None = None
         self._epoch_loss = torch.zeros(0, device=self.device)
 
     # ----- membership -------------------------------------------------------------------
@@ -290,13 +289,12 @@ class Population:
             }
             for name, start, end in self.groups
         }
-        self._penalty = {
-            hp: self._per_member([m.hparams.get(hp, default) for m in self.members])
-            for hp, default in _PENALTIES
-        }
-        self._active_penalties = {
-            hp for hp in ("l1", "l2", "elastic_net") if _nonzero(self._penalty[hp])
-        }
+        self._penalty = weight_penalty(
+            {
+                hp: self._per_member([m.hparams.get(hp, d) for m in self.members])
+                for hp, d in _PENALTIES
+            }
+        )
 
     def _per_member(self, values: list[float]) -> float | Tensor:
         """One value per member as a [K] tensor — or a plain float when every member has
@@ -406,20 +404,10 @@ class Population:
                 module.train(training)
 
     def _penalties(self) -> Tensor | None:
-        """½λ₂Σw² + λ₁Σ|w| + λΣ(α|w| + (1−α)w²) per member, on weights only."""
-        if not self._active_penalties:
+        """Ω per member [K] on the weights (`weight_penalty`); None when it is zero."""
+        if self._penalty is None:
             return None
-        strength = self._penalty
-        terms = []
-        for weights in (p for p, is_weight in zip(self.params, self.is_weight) if is_weight):
-            if "l2" in self._active_penalties:
-                terms.append(l2(weights, strength["l2"]))
-            if "l1" in self._active_penalties:
-                terms.append(l1(weights, strength["l1"]))
-            if "elastic_net" in self._active_penalties:
-                alpha = strength["elastic_alpha"]
-                terms.append(elastic_net(weights, strength["elastic_net"], alpha))
-        return torch.stack(terms).sum(0)
+        return self._penalty([p for p, is_weight in zip(self.params, self.is_weight) if is_weight])
 
     def _augment_keys(self) -> Tensor:
         seeds = torch.tensor([m.seed for m in self.members], dtype=torch.int64)
@@ -514,10 +502,6 @@ def _state_layout(state: dict, k: int) -> dict:
         name: [_member_layout(t, k) for t in value] if isinstance(value, list) else value
         for name, value in state.items()
     }
-
-
-def _nonzero(value: float | Tensor) -> bool:
-    return bool((torch.as_tensor(value) != 0).any())
 
 
 def _member_means(each: Callable, outputs: Tensor, targets: Tensor) -> Tensor:

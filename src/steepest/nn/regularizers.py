@@ -4,6 +4,9 @@
 apply to weights only; `weight_mask` says which parameters those are.
 """
 
+from collections.abc import Callable, Mapping, Sequence
+
+import torch
 from torch import Tensor, nn
 
 from steepest.nn.init import AFFINE
@@ -27,6 +30,29 @@ def elastic_net(w: Tensor, lam: float | Tensor, alpha: float | Tensor) -> Tensor
     """Ω = λ·Σ (α·|w| + (1 − α)·w²)  (no ½ on the squared term, unlike `l2`)."""
     rows = _rows(w)
     return lam * (alpha * rows.abs().sum(1) + (1.0 - alpha) * rows.pow(2).sum(1))
+
+
+def weight_penalty(
+    strengths: Mapping[str, float | Tensor],
+) -> Callable[[Sequence[Tensor]], Tensor] | None:
+    """Ω(weights) = Σ over the weight tensors [K, …] of ½λ₂Σw² + λ₁Σ|w| +
+    λ·Σ(α|w| + (1−α)w²), per member [K]; `strengths` holds l2, l1, elastic_net and
+    elastic_alpha. A strength that is zero for every member adds no term; None when
+    all are (so a training step skips the penalty entirely)."""
+    terms: list[Callable[[Tensor], Tensor]] = []
+    if _nonzero(strengths["l2"]):
+        terms.append(lambda w: l2(w, strengths["l2"]))
+    if _nonzero(strengths["l1"]):
+        terms.append(lambda w: l1(w, strengths["l1"]))
+    if _nonzero(strengths["elastic_net"]):
+        terms.append(lambda w: elastic_net(w, strengths["elastic_net"], strengths["elastic_alpha"]))
+    if not terms:
+        return None
+    return lambda weights: torch.stack([term(w) for w in weights for term in terms]).sum(0)
+
+
+def _nonzero(value: float | Tensor) -> bool:
+    return bool((torch.as_tensor(value) != 0).any())
 
 
 def weight_mask(module: nn.Module) -> dict[str, bool]:
