@@ -100,6 +100,19 @@ def test_each_pruner_prunes_and_refills(tmp_path, pruner):
         assert len(trial.user_attrs["val_loss"]) == len(trial.intermediate_values)
 
 
+def test_first_wave_finishes_before_the_slots_fill(tmp_path):
+    """TPE and the median pruner learn only from finished trials: with startup_trials = 2
+    and room for 8, the first two train alone and every later trial starts after both
+    have finished. A sampler and pruner that learn nothing fill every slot at once."""
+    learning = tune(write(tmp_path, trials=6, population=8), storage=str(tmp_path / "a.log"))
+    trials = learning.study.trials
+    first_wave_done = max(t.datetime_complete for t in trials[:2])
+    assert all(t.datetime_start >= first_wave_done for t in trials[2:])
+    blind = write(tmp_path, "blind", sampler="random", pruner="none", trials=6, population=8)
+    trials = tune(blind, storage=str(tmp_path / "b.log")).study.trials
+    assert max(t.datetime_start for t in trials) < min(t.datetime_complete for t in trials)
+
+
 def test_coarse_to_fine_narrows_each_stage(tmp_path):
     path = write(tmp_path, sampler="coarse_to_fine", pruner="none", trials=9)
     result = tune(path, storage=str(tmp_path / "s.log"))

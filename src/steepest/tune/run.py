@@ -19,7 +19,7 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
-from steepest.config import Experiment, read_toml, validate
+from steepest.config import Experiment, TuneConfig, read_toml, validate
 from steepest.data import Dataset, load_dataset
 from steepest.errors import UserError
 from steepest.fit import MemberResult, PopulationTrainer
@@ -84,8 +84,10 @@ class StudyFeed:
         top: float,
         margin: float,
         tally: Tally,
+        first_wave: int = 0,
     ) -> None:
         self.study = study
+        self.first_wave = first_wave
         self.raw = raw
         self.space = tune_space
         self.budget = budget
@@ -121,7 +123,7 @@ class StudyFeed:
 
     def can_ask(self) -> bool:
         used = self.used()
-        if used >= self.budget:
+        if used >= self.budget or self._first_wave_running(used):
             return False
         if not self.staged:
             return True
@@ -131,6 +133,18 @@ class StudyFeed:
             return False
         self._next_stage()
         return used < self.budget
+
+    def _first_wave_running(self, used: int) -> bool:
+        """Whether the first wave is full and not yet finished. TPE samples at random and
+        the median pruner prunes nothing until `first_wave` trials have finished, so trials
+        started beside the first wave would be blind draws that train to the end: they
+        wait, and the slots fill once the first wave is done."""
+        if used < self.first_wave:
+            return False
+        finished = self.study.get_trials(
+            deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
+        )
+        return sum(1 for t in finished if t.number not in self.crashed) < self.first_wave
 
     def ask(self) -> str | None:
         """Ask one trial; returns the structure key its member was queued under."""
@@ -275,6 +289,7 @@ def tune(
         settings.coarse_to_fine.top,
         settings.coarse_to_fine.margin,
         tally,
+        _first_wave(settings),
     )
     deadline = None if settings.timeout is None else time.perf_counter() + settings.timeout
     with Live(tally.table(study), console=console or Console(quiet=True), transient=False) as live:
@@ -314,7 +329,7 @@ def _run_populations(
                 experiment = feed.experiments[feed.queues[key][0].id]
                 task = task_for(experiment, dataset)
                 capacity = population_size(
-                    population, experiment, dataset, task, device, _wave_limit(feed.budget)
+                    population, experiment, dataset, task, device, feed.budget
                 )
                 trainers[key] = PopulationTrainer(
                     build_population(experiment, dataset, task, device),
@@ -361,11 +376,11 @@ def _trial_raw(raw: dict[str, Any], params: dict[str, Any], number: int) -> dict
     return concrete
 
 
-def _wave_limit(budget: int) -> int:
-    """The most trials to train at once: half the budget. TPE and the median pruner learn
-    only from finished trials, so a study trained in one wave would sample blind and never
-    prune; two or more waves let the later trials benefit from the earlier ones."""
-    return max(1, budget // 2)
+def _first_wave(settings: TuneConfig) -> int:
+    """Trials to finish before any more start: the startup trials of a sampler or pruner
+    that learns from finished trials (TPE, median), none for the others."""
+    learns = settings.sampler == "tpe" or settings.pruner == "median"
+    return settings.startup_trials if learns else 0
 
 
 def _best_value(study: optuna.Study) -> float | None:
