@@ -1,5 +1,6 @@
 """The journal lock excludes other writers and does not outlive a killed process."""
 
+import json
 import signal
 import subprocess
 import sys
@@ -69,3 +70,39 @@ def test_reports_and_user_attrs_skip_fsync_and_tell_syncs_everything(tmp_path, m
     )
     assert reread.trials[0].intermediate_values == {e: 0.1 * e for e in range(5)}
     assert reread.trials[0].user_attrs == {"seed": 3} and reread.trials[0].value == 0.4
+
+
+def test_deferred_appends_write_once_in_order_and_flush_before_other_ops(tmp_path, monkeypatch):
+    import optuna
+
+    from steepest.tune import journal
+    from steepest.tune.study import open_storage
+
+    path = tmp_path / "study.log"
+    study = optuna.create_study(storage=open_storage(str(path)), direction="maximize")
+    first, second = study.ask(), study.ask()
+    writes = []
+    original = journal.JournalFile.append_logs
+
+    def counting(self, logs):  # the op codes of each write that reaches the file
+        before = path.stat().st_size
+        original(self, logs)
+        written = path.read_bytes()[before:].splitlines()
+        if written:
+            writes.append([json.loads(line)["op_code"] for line in written])
+
+    monkeypatch.setattr(journal.JournalFile, "append_logs", counting)
+    with journal.deferred_appends():
+        for epoch in range(3):
+            first.report(0.1 * epoch, epoch)
+            second.report(0.2 * epoch, epoch)
+        assert writes == []
+    assert writes == [[7] * 6]
+    with journal.deferred_appends():
+        first.set_user_attr("seed", 7)
+        study.tell(first, 0.5)  # the attr goes first, in the tell's own append
+    assert writes[1] == [8, 6]  # SET_TRIAL_USER_ATTR, then SET_TRIAL_STATE_VALUES
+    reread = optuna.load_study(study_name=study.study_name, storage=open_storage(str(path)))
+    assert reread.trials[0].user_attrs == {"seed": 7} and reread.trials[0].value == 0.5
+    assert reread.trials[0].intermediate_values == {0: 0.0, 1: 0.1, 2: 0.2}
+    assert reread.trials[1].intermediate_values == {0: 0.0, 1: 0.2, 2: 0.4}

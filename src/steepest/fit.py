@@ -57,8 +57,9 @@ class MemberSource(Protocol):
     def take(self, n: int) -> list[Member]:
         """Up to n new members (none when the budget is spent)."""
 
-    def report(self, member: Member, row: dict[str, float]) -> bool:
-        """One epoch's history row; return True to prune the member now."""
+    def report(self, rows: list[tuple[Member, dict[str, float]]]) -> set[int]:
+        """One epoch's history rows of the members still training; returns the ids of
+        those to prune now. All at once, so a storage can take them in one write."""
 
     def finish(self, result: MemberResult) -> None:
         """The member left the population."""
@@ -75,8 +76,8 @@ class MemberList:
         taken, self.pending = self.pending[:n], self.pending[n:]
         return taken
 
-    def report(self, member: Member, row: dict[str, float]) -> bool:
-        return False
+    def report(self, rows: list[tuple[Member, dict[str, float]]]) -> set[int]:
+        return set()
 
     def finish(self, result: MemberResult) -> None:
         self.results.append(result)
@@ -131,15 +132,21 @@ class PopulationTrainer:
         evaluation = population.evaluate(self.x_val, self.y_val)
         seconds = (time.perf_counter() - started) / len(population)
         rows = _history_rows(population, train_loss, train_metric, evaluation, seconds)
-        leaving: list[int] = []
+        statuses: list[Status | None] = []
         for row_index, (member, row) in enumerate(zip(population.members, rows)):
             result = self.results[member.id]
             result.history.append(row)
-            status = _judge(population, row_index, result, row, self.monitor, self.patience)
-            if status != "diverged" and self.source.report(member, row) and status is None:
+            statuses.append(_judge(population, row_index, result, row, self.monitor, self.patience))
+        members = population.members
+        pruned = self.source.report(
+            [(m, row) for m, row, s in zip(members, rows, statuses) if s != "diverged"]
+        )
+        leaving: list[int] = []
+        for row_index, (member, status) in enumerate(zip(members, statuses)):
+            if status is None and member.id in pruned:
                 status = "pruned"
             if status is not None:
-                result.status = status
+                self.results[member.id].status = status
                 leaving.append(row_index)
         for member in population.remove(leaving):
             self.source.finish(self.results.pop(member.id))

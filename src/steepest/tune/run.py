@@ -34,6 +34,7 @@ from steepest.training import (
     train,
 )
 from steepest.training import structure_key as experiment_structure
+from steepest.tune.journal import deferred_appends
 from steepest.tune.space import Range, SearchSpace, apply_params, decode_params, narrow
 from steepest.tune.study import CRASHED_ATTR, WORKER_ATTR, open_study, recover_crashed, worker_id
 
@@ -203,33 +204,40 @@ class StructureSource:
             pass
         return [queue.popleft() for _ in range(min(n, len(queue)))]
 
-    def report(self, member: Member, row: dict[str, float]) -> bool:
-        trial = self.feed.trials[member.id]
-        value = row[self.column]
-        if not math.isfinite(value):
-            return False
-        trial.report(value, int(row["epoch"]))
-        return trial.should_prune()
+    def report(self, rows: list[tuple[Member, dict[str, float]]]) -> set[int]:
+        """Each member's monitored value to its trial (one journal append for them all),
+        then the pruner's verdicts, once the values are in the storage."""
+        reported = []
+        with deferred_appends():
+            for member, row in rows:
+                value = row[self.column]
+                if math.isfinite(value):
+                    trial = self.feed.trials[member.id]
+                    trial.report(value, int(row["epoch"]))
+                    reported.append((member.id, trial))
+        return {number for number, trial in reported if trial.should_prune()}
 
     def finish(self, result: MemberResult) -> None:
+        """The trial's attrs and its end state, in one journal append."""
         feed = self.feed
         trial = feed.trials.pop(result.member.id)
         history = result.history
-        trial.set_user_attr("seed", result.member.seed)
-        trial.set_user_attr("population", self.population)
-        trial.set_user_attr("seconds", sum(r["seconds"] for r in history))
-        trial.set_user_attr("train_loss", [r["train_loss"] for r in history])
-        trial.set_user_attr("val_loss", [r["val_loss"] for r in history])
-        trial.set_user_attr("status", result.status)
-        if result.status == "pruned":
-            feed.study.tell(trial, state=TrialState.PRUNED)
-            feed.tally.pruned += 1
-        elif result.status == "diverged" or result.best_value is None:
-            feed.study.tell(trial, state=TrialState.FAIL)
-            feed.tally.failed += 1
-        else:
-            feed.study.tell(trial, result.best_value)
-            feed.tally.complete += 1
+        with deferred_appends():
+            trial.set_user_attr("seed", result.member.seed)
+            trial.set_user_attr("population", self.population)
+            trial.set_user_attr("seconds", sum(r["seconds"] for r in history))
+            trial.set_user_attr("train_loss", [r["train_loss"] for r in history])
+            trial.set_user_attr("val_loss", [r["val_loss"] for r in history])
+            trial.set_user_attr("status", result.status)
+            if result.status == "pruned":
+                feed.study.tell(trial, state=TrialState.PRUNED)
+                feed.tally.pruned += 1
+            elif result.status == "diverged" or result.best_value is None:
+                feed.study.tell(trial, state=TrialState.FAIL)
+                feed.tally.failed += 1
+            else:
+                feed.study.tell(trial, result.best_value)
+                feed.tally.complete += 1
 
 
 @dataclass
