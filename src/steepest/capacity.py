@@ -35,9 +35,9 @@ def member_bytes(population: Population) -> int:
     return 4 * params + batch * (1 + 4 * len(population.names))
 
 
-def probe_throughput(population: Population, members: list[Member]) -> float:
-    """Member-steps per second of `members` training together (after one warm-up step)."""
-    population.add(members)
+def probe_throughput(population: Population) -> float:
+    """Member-steps per second of the population's members training together (after one
+    warm-up step)."""
     population.begin_epoch()
     steps = min(_PROBE_STEPS + 1, population.steps_per_epoch)
     population.step()
@@ -45,7 +45,8 @@ def probe_throughput(population: Population, members: list[Member]) -> float:
     for _ in range(steps - 1):
         population.step()
     elapsed = time.perf_counter() - started
-    return len(members) * (steps - 1) / max(elapsed, 1e-9)
+    population.order = None  # the probe's epoch is dropped: more members may join
+    return len(population) * (steps - 1) / max(elapsed, 1e-9)
 
 
 def choose_capacity(
@@ -57,19 +58,22 @@ def choose_capacity(
     """The K to train up to `limit` members with: the smallest K = 1, 2, 4, …, limit whose
     measured throughput is within `tolerance` of the best one seen, among the sizes that
     fit the memory budget. Every doubling is probed — throughput can dip at K = 2 (vmap
-    has a fixed cost a population of one does not pay) and rise well past it."""
+    has a fixed cost a population of one does not pay) and rise well past it. One
+    throwaway population grows from size to size, so each probe member is built once."""
     if limit <= 1:
         return 1
+    population = new_population()
+    budget = memory_budget(population.device)
+    if population.steps_per_epoch < 2:  # nothing to time: as many as memory allows
+        return min(limit, max(1, budget // max(member_bytes(population), 1)))
     sizes = sorted({min(2**i, limit) for i in range(limit.bit_length() + 1)})
     rates: dict[int, float] = {}
-    budget = None
     for k in sizes:
-        population = new_population()
-        budget = budget or memory_budget(population.device)
         if member_bytes(population) * k > budget:
             break
-        if population.steps_per_epoch < 2:  # nothing to time: as many as memory allows
-            return min(limit, max(1, budget // max(member_bytes(population), 1)))
-        rates[k] = probe_throughput(population, [probe_member(i) for i in range(k)])
+        population.add([probe_member(i) for i in range(len(population), k)])
+        rates[k] = probe_throughput(population)
+    if not rates:  # not even one member fits the budget: train them one at a time
+        return 1
     best = max(rates.values())
     return min(k for k, rate in rates.items() if rate >= (1 - tolerance) * best)

@@ -1,0 +1,64 @@
+"""Choosing K by measured throughput: which sizes are timed, the memory budget, the pick."""
+
+import pytest
+import torch
+
+from steepest import capacity
+from steepest.config import validate
+from steepest.data import load_dataset
+from steepest.training import build_population, make_member, task_for
+
+EXPERIMENT = validate(
+    {"data": {"name": "digits"}, "model": {"hidden": [16]}, "train": {"batch_size": 64}}
+)
+
+
+@pytest.fixture
+def new_population():
+    data = load_dataset(EXPERIMENT.data)
+    task = task_for(EXPERIMENT, data)
+    return lambda: build_population(EXPERIMENT, data, task, torch.device("cpu"))
+
+
+def choose(new_population, limit: int, tolerance: float = 0.1) -> int:
+    return capacity.choose_capacity(
+        new_population, lambda i: make_member(EXPERIMENT, -1 - i), limit, tolerance
+    )
+
+
+@pytest.fixture
+def timed(monkeypatch) -> list[int]:
+    """The population sizes probed, in order (the real probe still runs)."""
+    sizes: list[int] = []
+    probe = capacity.probe_throughput
+
+    def recording(population):
+        sizes.append(len(population))
+        return probe(population)
+
+    monkeypatch.setattr(capacity, "probe_throughput", recording)
+    return sizes
+
+
+def test_every_doubling_up_to_the_limit_is_timed_and_k_is_one_of_them(new_population, timed):
+    k = choose(new_population, 12)
+    assert timed == [1, 2, 4, 8, 12] and k in timed
+
+
+def test_a_limit_of_one_needs_no_probe(new_population, timed):
+    assert choose(new_population, 1) == 1 and timed == []
+
+
+def test_sizes_past_the_memory_budget_are_not_tried(new_population, timed, monkeypatch):
+    per_member = capacity.member_bytes(new_population())
+    monkeypatch.setattr(capacity, "memory_budget", lambda device: 5 * per_member)
+    assert choose(new_population, 16) <= 4 and timed == [1, 2, 4]
+    monkeypatch.setattr(capacity, "memory_budget", lambda device: 1)
+    assert choose(new_population, 16) == 1 and timed == [1, 2, 4]
+
+
+def test_the_smallest_size_within_tolerance_of_the_best_wins(new_population, monkeypatch):
+    rates = {1: 10.0, 2: 30.0, 4: 29.0, 8: 31.0}
+    monkeypatch.setattr(capacity, "probe_throughput", lambda population: rates[len(population)])
+    assert choose(new_population, 8, tolerance=0.0) == 8
+    assert choose(new_population, 8, tolerance=0.1) == 2
