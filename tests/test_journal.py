@@ -46,7 +46,7 @@ def test_release_lets_the_waiting_writer_in(tmp_path):
     assert waiting.wait(5.0)
 
 
-def test_reports_and_user_attrs_skip_fsync_and_tell_syncs_everything(tmp_path, monkeypatch):
+def test_a_running_trials_writes_skip_fsync_and_tell_syncs_everything(tmp_path, monkeypatch):
     import optuna
 
     from steepest.tune import journal
@@ -59,6 +59,7 @@ def test_reports_and_user_attrs_skip_fsync_and_tell_syncs_everything(tmp_path, m
     trial = study.ask()
     after_ask = len(synced)
     assert after_ask > 0  # creating the study and the trial are synced
+    lr = trial.suggest_float("lr", 1e-3, 1.0, log=True)
     for epoch in range(5):
         trial.report(0.1 * epoch, epoch)
     trial.set_user_attr("seed", 3)
@@ -70,6 +71,7 @@ def test_reports_and_user_attrs_skip_fsync_and_tell_syncs_everything(tmp_path, m
     )
     assert reread.trials[0].intermediate_values == {e: 0.1 * e for e in range(5)}
     assert reread.trials[0].user_attrs == {"seed": 3} and reread.trials[0].value == 0.4
+    assert reread.trials[0].params == {"lr": lr}
 
 
 def test_deferred_appends_write_once_in_order_and_flush_before_other_ops(tmp_path, monkeypatch):

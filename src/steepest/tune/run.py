@@ -152,10 +152,11 @@ class StudyFeed:
         if not self.can_ask():
             return None
         trial = self.study.ask()
-        trial.set_user_attr(WORKER_ATTR, worker_id())
-        if self.staged:
-            trial.set_user_attr("stage", self.stage)
-        params = self.space.suggest(trial)
+        with deferred_appends():  # its params and attrs in one journal append
+            trial.set_user_attr(WORKER_ATTR, worker_id())
+            if self.staged:
+                trial.set_user_attr("stage", self.stage)
+            params = self.space.suggest(trial)
         experiment = validate(_trial_raw(self.raw, params, trial.number))
         member = make_member(experiment, trial.number, _label(params))
         self.experiments[trial.number] = experiment
