@@ -33,8 +33,8 @@ def deferred_appends() -> Iterator[None]:
     """Inside the block, `_UNSYNCED_OPS` appended to any `JournalFile` wait in memory and
     are written in one append when the block ends, or earlier, in order, ahead of the
     first other op. A population's epoch reports 32 values: one lock, open and write
-    instead of 32; a trial's parameters and attrs likewise. Deferred ops are not in the storage until written: ask the pruner
-    after the block, not inside it."""
+    instead of 32; a trial's parameters and attrs likewise. Deferred ops are not in the
+    storage until written: ask the pruner after the block, not inside it."""
     depth = getattr(_deferral, "depth", 0)
     if depth == 0:
         _deferral.journals = []
@@ -79,9 +79,10 @@ class JournalFile(JournalFileBackend):
     those ops held back inside `deferred_appends`.
 
     Optuna fsyncs every append: for 64 trials × 20 epochs, 2000 fsyncs for the reports
-    alone, 10 % of a sweep here. A finished trial's tell still fsyncs, and an fsync flushes everything appended
-    before it, so a finished trial is exactly as durable as before; against `kill -9`
-    nothing changes at all (written data is in the kernel's page cache).
+    alone, 10 % of a sweep here. A finished trial's tell still fsyncs, and an fsync
+    flushes everything appended before it, so a finished trial is exactly as durable as
+    before; against `kill -9` nothing changes at all (written data is in the kernel's
+    page cache).
     """
 
     def __init__(self, path: str) -> None:
