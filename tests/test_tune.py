@@ -14,7 +14,7 @@ from optuna.trial import TrialState
 
 from steepest.cli import main
 from steepest.tune.run import tune
-from steepest.tune.study import load_study
+from steepest.tune.study import load_study, open_storage
 
 BASE = """
 [data]
@@ -161,6 +161,15 @@ def test_bad_tune_section_is_one_line_exit_2(tmp_path, capsys):
     path = write(tmp_path, space='gamma = { type = "uniform", low = 0, high = 1 }')
     assert main(["tune", str(path), "--quiet"]) == 2
     assert "gamma: not a searchable key" in capsys.readouterr().err
+
+
+def test_a_study_of_the_other_direction_is_refused_untouched(tmp_path, capsys):
+    storage = tmp_path / "s.log"
+    optuna.create_study(study_name="study", storage=open_storage(str(storage)))  # minimize
+    path = write(tmp_path, sampler="grid", space=GRID)  # monitors val accuracy: maximize
+    assert main(["tune", str(path), "--storage", str(storage), "--quiet"]) == 2
+    assert "exists with the other direction" in capsys.readouterr().err
+    assert load_study(str(storage)).trials == []  # no grid point was queued
 
 
 def test_json_summary_and_report_command(tmp_path, capsys):

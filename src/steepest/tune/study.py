@@ -84,13 +84,13 @@ def open_study(
         direction="maximize" if maximize else "minimize",
         load_if_exists=True,
     )
-    if tune.sampler == "grid" and not study.trials:
-        for point in space.grid_points():
-            study.enqueue_trial(point)
     if study.direction != (
         optuna.study.StudyDirection.MAXIMIZE if maximize else optuna.study.StudyDirection.MINIMIZE
     ):
         raise UserError(f"study {name!r} exists with the other direction: use a new study name")
+    if tune.sampler == "grid" and not study.trials:
+        for point in space.grid_points():
+            study.enqueue_trial(point)
     return study
 
 
