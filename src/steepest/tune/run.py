@@ -97,7 +97,7 @@ class StudyFeed:
         self.top, self.margin = top, margin
         self.tally = tally
         self.queues: dict[str, deque[Member]] = {}
-        self.experiments: dict[int, Experiment] = {}
+        self.experiments: dict[int, Experiment] = {}  # in flight, like `trials`
         self.trials: dict[int, optuna.Trial] = {}  # in flight: asked, not yet told
         self.crashed = set(study.user_attrs.get(CRASHED_ATTR, []))
         recorded = study.user_attrs.get(STAGES_ATTR, [])
@@ -222,6 +222,7 @@ class StructureSource:
         """The trial's attrs and its end state, in one journal append."""
         feed = self.feed
         trial = feed.trials.pop(result.member.id)
+        del feed.experiments[result.member.id]
         history = result.history
         with deferred_appends():
             trial.set_user_attr("seed", result.member.seed)
