@@ -41,8 +41,14 @@ weight_decay = {{ type = "loguniform", low = 1e-6, high = 1e-2 }}
 """
 
 
-def optuna_plain(trials: int, seed: int) -> tuple[float, float]:
-    """Wall seconds and best val accuracy of Optuna around a hand-written loop."""
+def trained_epochs(study: optuna.Study) -> int:
+    """Epochs trained, summed over the study's trials (one report per epoch)."""
+    return sum(len(t.intermediate_values) for t in study.trials)
+
+
+def optuna_plain(trials: int, seed: int) -> tuple[float, float, int]:
+    """Wall seconds, best val accuracy and epochs trained of Optuna around a hand-written
+    loop."""
     data = digits()
     optuna.logging.set_verbosity(optuna.logging.WARNING)
 
@@ -69,17 +75,19 @@ def optuna_plain(trials: int, seed: int) -> tuple[float, float]:
         pruner=optuna.pruners.MedianPruner(n_startup_trials=8, n_warmup_steps=2),
     )
     study.optimize(objective, n_trials=trials)
-    return time.perf_counter() - started, study.best_value
+    return time.perf_counter() - started, study.best_value, trained_epochs(study)
 
 
-def steepest_tune(trials: int, seed: int) -> tuple[float, float]:
-    """Wall seconds and best val accuracy of `steepest tune` with a journal file."""
+def steepest_tune(trials: int, seed: int) -> tuple[float, float, int]:
+    """Wall seconds, best val accuracy and epochs trained of `steepest tune` with a
+    journal file."""
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "sweep.toml"
         path.write_text(EXPERIMENT.format(trials=trials, seed=seed))
         started = time.perf_counter()
         result = tune(path, storage=str(Path(folder) / "sweep.log"))
-        return time.perf_counter() - started, result.summary["best_value"]
+        seconds = time.perf_counter() - started
+        return seconds, result.summary["best_value"], trained_epochs(result.study)
 
 
 def main() -> None:
@@ -87,14 +95,14 @@ def main() -> None:
     seeds = int(sys.argv[2]) if len(sys.argv) > 2 else 3
     ratios, gaps = [], []
     for seed in range(seeds):
-        plain_seconds, plain_best = optuna_plain(trials, seed)
-        ours_seconds, ours_best = steepest_tune(trials, seed)
+        plain_seconds, plain_best, plain_epochs = optuna_plain(trials, seed)
+        ours_seconds, ours_best, ours_epochs = steepest_tune(trials, seed)
         ratios.append(plain_seconds / ours_seconds)
         gaps.append(ours_best - plain_best)
         print(
-            f"seed {seed}: optuna+plain {plain_seconds:6.1f} s best {plain_best:.4f} | "
-            f"steepest {ours_seconds:6.1f} s best {ours_best:.4f} | "
-            f"speedup {plain_seconds / ours_seconds:5.1f}x"
+            f"seed {seed}: optuna+plain {plain_seconds:5.1f} s best {plain_best:.4f} "
+            f"({plain_epochs} epochs) | steepest {ours_seconds:5.1f} s best {ours_best:.4f} "
+            f"({ours_epochs} epochs) | speedup {plain_seconds / ours_seconds:4.1f}x"
         )
     print(
         f"median speedup {statistics.median(ratios):.1f}x (target >= 10x); median best-accuracy "
