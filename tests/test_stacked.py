@@ -1,12 +1,17 @@
-"""The stacked (baddbmm) forward equals vmap + functional_call, outputs and gradients."""
+"""The stacked (baddbmm) forward equals vmap + functional_call, outputs and gradients;
+its hand-written backward equals autograd's, for every activation, loss and penalty."""
 
 import pytest
 import torch
+import torch.nn.functional as F
 from torch.func import functional_call, vmap
 
 from steepest import stacked
 from steepest.config import ModelConfig
 from steepest.nn.layers import build_model
+from steepest.nn.losses import LOSSES, make_loss
+from steepest.nn.regularizers import weight_mask, weight_penalty, weight_penalty_gradient
+from steepest.population import _member_layout
 
 K, B, FEATURES, CLASSES = 5, 7, 12, 3
 
@@ -67,3 +72,155 @@ def test_layers_with_buffers_or_convolutions_keep_vmap(cfg, dropout, shape):
 
 def test_a_users_own_module_keeps_vmap():
     assert not stacked.supports(torch.nn.Sequential(torch.nn.Linear(3, 2)))
+
+
+ACTIVATIONS = [
+    ModelConfig(hidden=[8, 6], activation="relu"),
+    ModelConfig(hidden=[8, 6], activation="tanh"),
+    ModelConfig(hidden=[8, 6], activation="sigmoid"),
+    ModelConfig(hidden=[8, 6], activation="leaky_relu", leaky_slope=0.1),
+    ModelConfig(hidden=[8, 6], activation="maxout", maxout_pieces=3),
+    ModelConfig(hidden=[]),
+]
+
+
+def target_for(loss: str, regression_width: int | None = CLASSES) -> torch.Tensor:
+    """Targets [K, B] of class indices (0/1 for logistic), or regression values: [K, B, D]
+    for D outputs, [K, B] for one (`regression_width` None)."""
+    if loss == "logistic":
+        return torch.randint(0, 2, (K, B))
+    if LOSSES[loss].task == "classification":
+        return torch.randint(0, CLASSES, (K, B))
+    shape = (K, B) if regression_width is None else (K, B, regression_width)
+    return torch.randn(shape, dtype=torch.float64)
+
+
+# (loss name, huber δ, outputs, target width): every loss in the registry, plus a
+# regression on one output with a [K, B] target, the shape a one-column data set gives.
+LOSS_CASES = {
+    **{name: (name, 1.0, 1 if name == "logistic" else CLASSES, CLASSES) for name in LOSSES},
+    "huber-delta": ("huber", 0.3, CLASSES, CLASSES),
+    "mse-one-output": ("mse", 1.0, 1, None),
+}
+PER_MEMBER = torch.tensor([0.0, 1e-2, 3e-2, 0.0, 2e-2], dtype=torch.float64)
+PENALTIES = {
+    "none": {},
+    "l2": {"l2": 0.05},
+    "l1": {"l1": 0.02},
+    "elastic-net": {"elastic_net": 0.03, "elastic_alpha": 0.3},
+    "per-member": {
+        "l2": PER_MEMBER,
+        "l1": PER_MEMBER.flip(0),
+        "elastic_net": PER_MEMBER,
+        "elastic_alpha": torch.linspace(0.1, 0.9, K, dtype=torch.float64),
+    },
+}
+
+
+def strengths(penalty: str) -> dict:
+    return {"l2": 0.0, "l1": 0.0, "elastic_net": 0.0, "elastic_alpha": 0.5, **PENALTIES[penalty]}
+
+
+def autograd_reference(network, params, x, y, loss_each, penalty: dict):
+    """L_k [K] and ∂(Σ_k L_k + Ω_k)/∂θ by autograd through the stacked forward."""
+    losses = stacked.member_means(loss_each, stacked.forward(network, params, x), y)
+    objective = losses
+    omega = weight_penalty(penalty)
+    if omega is not None:
+        is_weight = weight_mask(network)
+        objective = losses + omega([p for n, p in params.items() if is_weight[n]])
+    return losses.detach(), torch.autograd.grad(objective.sum(), list(params.values()))
+
+
+def by_hand(network, params, x, y, loss_each, penalty: dict):
+    """L_k [K] and the same gradients by the hand-written backward + closed-form penalty."""
+    losses, named = stacked.loss_and_gradients(network, params, x, y, loss_each)
+    add_penalty = weight_penalty_gradient(penalty)
+    if add_penalty is not None:
+        is_weight = weight_mask(network)
+        weights = [n for n in params if is_weight[n]]
+        add_penalty([params[n].detach() for n in weights], [named[n] for n in weights])
+    assert set(named) == set(params)
+    return losses, [named[n] for n in params]
+
+
+@pytest.mark.parametrize("penalty", PENALTIES)
+@pytest.mark.parametrize("loss", LOSS_CASES)
+@pytest.mark.parametrize("cfg", ACTIVATIONS, ids=lambda cfg: f"{cfg.activation}-{len(cfg.hidden)}")
+def test_hand_written_backward_equals_autograd(cfg, loss, penalty):
+    name, delta, outputs, width = LOSS_CASES[loss]
+    network = build_model(cfg, (FEATURES,), outputs, dropout=False).double()
+    params = stacked_params(network)
+    x = torch.randn(K, B, FEATURES, dtype=torch.float64)
+    y = target_for(name, width)
+    loss_each = make_loss(name, delta, per_example=True)
+    expected_losses, expected = autograd_reference(
+        network, params, x, y, loss_each, strengths(penalty)
+    )
+    got_losses, got = by_hand(network, params, x, y, loss_each, strengths(penalty))
+    torch.testing.assert_close(got_losses, expected_losses)
+    for g, e in zip(got, expected, strict=True):
+        assert not g.requires_grad
+        torch.testing.assert_close(g, e)
+
+
+def test_a_loss_outside_the_registry_takes_autograd_on_the_output():
+    network = build_model(ModelConfig(hidden=[8]), (FEATURES,), CLASSES, dropout=False).double()
+    params = stacked_params(network)
+    x, y = torch.randn(K, B, FEATURES, dtype=torch.float64), target_for("cross_entropy")
+
+    def focal_each(output, target):
+        p = F.softmax(output, 1).gather(1, target.unsqueeze(1)).squeeze(1)
+        return -((1 - p) ** 2) * p.log()
+
+    expected_losses, expected = autograd_reference(
+        network, params, x, y, focal_each, strengths("none")
+    )
+    got_losses, got = by_hand(network, params, x, y, focal_each, strengths("none"))
+    torch.testing.assert_close(got_losses, expected_losses)
+    for g, e in zip(got, expected, strict=True):
+        torch.testing.assert_close(g, e)
+
+
+def test_maxout_ties_split_the_gradient_as_autograd_does():
+    """An all-zero example with zero biases makes every piece of a unit equal."""
+    cfg = ModelConfig(hidden=[8], activation="maxout", maxout_pieces=3)
+    network = build_model(cfg, (FEATURES,), CLASSES, dropout=False).double()
+    params = stacked_params(network)
+    with torch.no_grad():
+        params["blocks.0.0.linear.bias"].zero_()
+    x = torch.randn(K, B, FEATURES, dtype=torch.float64)
+    x[:, 0] = 0.0
+    y = target_for("cross_entropy")
+    loss_each = make_loss("cross_entropy", per_example=True)
+    _, expected = autograd_reference(network, params, x, y, loss_each, strengths("none"))
+    _, got = by_hand(network, params, x, y, loss_each, strengths("none"))
+    for g, e in zip(got, expected, strict=True):
+        torch.testing.assert_close(g, e)
+
+
+def test_gradients_arrive_in_the_population_layout():
+    """Stacked 2-D weights live transposed; each gradient has its parameter's strides,
+    as autograd's would (the optimizer's foreach ops then run on matching layouts)."""
+    network = build_model(ModelConfig(hidden=[8, 6]), (FEATURES,), CLASSES, dropout=False)
+    params = {name: _member_layout(p.detach(), K) for name, p in stacked_params(network).items()}
+    x, y = torch.randn(K, B, FEATURES, dtype=torch.float64), target_for("cross_entropy")
+    loss_each = make_loss("cross_entropy", per_example=True)
+    _, grads = stacked.loss_and_gradients(network, params, x, y, loss_each)
+    for name, p in params.items():
+        assert grads[name].shape == p.shape and grads[name].stride() == p.stride(), name
+
+
+def test_a_nan_member_leaves_the_others_gradients_alone():
+    network = build_model(ModelConfig(hidden=[8, 6]), (FEATURES,), CLASSES, dropout=False)
+    params = {name: p.detach() for name, p in stacked_params(network).items()}
+    x, y = torch.randn(K, B, FEATURES, dtype=torch.float64), target_for("cross_entropy")
+    loss_each = make_loss("cross_entropy", per_example=True)
+    clean_losses, clean = stacked.loss_and_gradients(network, params, x, y, loss_each)
+    params["blocks.0.0.weight"][1, 0, 0] = float("nan")
+    losses, grads = stacked.loss_and_gradients(network, params, x, y, loss_each)
+    healthy = [0, *range(2, K)]
+    assert losses[1].isnan() and torch.equal(losses[healthy], clean_losses[healthy])
+    for name, g in grads.items():
+        assert g[1].isnan().any(), name
+        torch.testing.assert_close(g[healthy], clean[name][healthy], rtol=0, atol=0)
