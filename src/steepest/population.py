@@ -5,9 +5,10 @@ one autograd backward fills every member's gradients and each update rule makes 
 of foreach ops over the whole list, as torch.optim's foreach path does for one model.
 Buffers (BatchNorm statistics, dropout rates and keys) are stacked [K, ...] too. The
 forward is ``functional_call`` under ``vmap`` over members, each on its own batch
-[K, B, ...] (plain MLPs take `steepest.stacked`'s baddbmm path instead); the objective
-is the sum of the K members' losses, so member k's gradient is exactly its own loss's
-gradient and a NaN in one member cannot reach another.
+[K, B, ...] (plain MLPs take `steepest.stacked`'s baddbmm path instead, with its
+hand-written backward in place of autograd); the objective is the sum of the K members'
+losses, so member k's gradient is exactly its own loss's gradient and a NaN in one member
+cannot reach another.
 
 Member k trains exactly as it would alone: its initial weights come from its own seed, its
 data order and dropout masks from counter-based hashes of that seed (`steepest.rng`), and a
@@ -33,9 +34,10 @@ from torch.func import functional_call, vmap
 from steepest import rng, stacked
 from steepest.nn.dropout import seed_dropout, set_dropout_rate
 from steepest.nn.layers import dead_fraction
-from steepest.nn.regularizers import weight_mask, weight_penalty
+from steepest.nn.regularizers import weight_mask, weight_penalty, weight_penalty_gradient
 from steepest.optim import RULES, concat_states, select_members
 from steepest.optim.schedules import Schedule
+from steepest.stacked import member_means
 
 # Domain tags keep the hash streams of different uses of one seed apart.
 _DATA_ORDER = 1
@@ -116,10 +118,14 @@ class Population:
         self.shapes = [p.shape for p in named.values()]
         is_weight = weight_mask(template)
         self.is_weight = [is_weight[name] for name in self.names]
+        self._weight_rows = [i for i, name in enumerate(self.names) if is_weight[name]]
         self.dtype = next(iter(named.values())).dtype
         self.base = copy.deepcopy(template).to("meta")
         self.returns_hidden = "return_hidden" in inspect.signature(template.forward).parameters
-        self._stacked = stacked.supports(template)  # baddbmm forward instead of vmap
+        # Plain MLPs: the baddbmm forward instead of vmap, and the hand-written backward
+        # instead of autograd (benchmarks turn `_backward_by_hand` off to time autograd's).
+        self._plan = stacked.Plan(template) if stacked.supports(template) else None
+        self._backward_by_hand = self._plan is not None
 
         self.members: list[Member] = []
         self.params = [
@@ -138,6 +144,7 @@ class Population:
         self.step_in_epoch = 0
         self._hparams: dict[str, dict[str, float | Tensor]] = {}
         self._penalty: Callable[[list[Tensor]], Tensor] | None = None
+        self._penalty_gradient: Callable[[list[Tensor], list[Tensor]], None] | None = None
         self._epoch_loss = torch.zeros(0, device=self.device)
 
     # ----- membership -------------------------------------------------------------------
@@ -289,12 +296,12 @@ class Population:
             }
             for name, start, end in self.groups
         }
-        self._penalty = weight_penalty(
-            {
-                hp: self._per_member([m.hparams.get(hp, d) for m in self.members])
-                for hp, d in _PENALTIES
-            }
-        )
+        strengths = {
+            hp: self._per_member([m.hparams.get(hp, d) for m in self.members])
+            for hp, d in _PENALTIES
+        }
+        self._penalty = weight_penalty(strengths)
+        self._penalty_gradient = weight_penalty_gradient(strengths)
 
     def _per_member(self, values: list[float]) -> float | Tensor:
         """One value per member as a [K] tensor — or a plain float when every member has
@@ -331,9 +338,9 @@ class Population:
         if self._live is not None:  # the same module code without vmap's per-op overhead
             return _unsqueeze_tree(self._live(x if shared_input else x[0], **kwargs))
 
-        if self._stacked:
+        if self._plan is not None:
             inputs = x.expand(len(self.members), *x.shape) if shared_input else x
-            return stacked.forward(self.base, self.parameters(), inputs, **kwargs)
+            return self._plan.forward(self.parameters(), inputs, **kwargs)
 
         def call(p: dict, b: dict, inputs: Tensor) -> Any:
             return functional_call(self.base, (p, b), (inputs,), kwargs)
@@ -360,26 +367,48 @@ class Population:
         x, y = self.x_train[index], self.y_train[index]
         if self.augment is not None:
             x = self.augment(x, self._augment_keys())
-        outputs = self.forward(x)
-        losses = _member_means(self.loss_each, outputs, y)
-        penalties = self._penalties()
-        objective = losses if penalties is None else losses + penalties
-        for p in self._leaves:
-            p.grad = None
-        objective.sum().backward()
         with torch.no_grad():
-            grads = self._gradients()
-            for name, first, end in self.groups:
-                whole = first == 0 and end == len(self.members)
-                RULES[name].update(
-                    grads if whole else [g[first:end] for g in grads],
-                    self.states[name],
-                    self.params if whole else [p[first:end] for p in self.params],
-                    self._hparams[name],
-                )
-            self._epoch_loss += losses.detach() * index.shape[1]
+            if self._backward_by_hand and self._live is None:
+                losses, grads = self._backprop(x, y)
+            else:
+                losses, grads = self._autograd(x, y)
+            self._update(grads)
+            self._epoch_loss.add_(losses, alpha=index.shape[1])
         self.step_in_epoch += 1
-        return losses.detach()
+        return losses
+
+    def _backprop(self, x: Tensor, y: Tensor) -> tuple[Tensor, list[Tensor]]:
+        """Losses [K] and gradients [K, …] of a plain MLP by `stacked`'s hand-written
+        backward; the weight penalty's gradient is added in closed form (its value is
+        not needed: `step` reports the losses alone)."""
+        losses, named = self._plan.loss_and_gradients(self.parameters(), x, y, self.loss_each)
+        grads = [named[name] for name in self.names]
+        if self._penalty_gradient is not None:
+            rows = self._weight_rows
+            self._penalty_gradient([self.params[i] for i in rows], [grads[i] for i in rows])
+        return losses, grads
+
+    def _autograd(self, x: Tensor, y: Tensor) -> tuple[Tensor, list[Tensor]]:
+        """Losses [K] and gradients [K, …] by autograd through `forward` (any module)."""
+        with torch.enable_grad():
+            losses = member_means(self.loss_each, self.forward(x), y)
+            penalties = self._penalties()
+            objective = losses if penalties is None else losses + penalties
+            for p in self._leaves:
+                p.grad = None
+            objective.sum().backward()
+        return losses.detach(), self._gradients()
+
+    def _update(self, grads: list[Tensor]) -> None:
+        """Each optimizer's block of rows takes its update rule's step, in place."""
+        for name, first, end in self.groups:
+            whole = first == 0 and end == len(self.members)
+            RULES[name].update(
+                grads if whole else [g[first:end] for g in grads],
+                self.states[name],
+                self.params if whole else [p[first:end] for p in self.params],
+                self._hparams[name],
+            )
 
     def end_epoch(self) -> Tensor:
         """Close the epoch: each member's epoch count advances. Returns each member's
@@ -441,8 +470,8 @@ class Population:
         output = torch.cat(outputs, dim=1)
         targets = y.expand(len(self.members), *y.shape)
         return Evaluation(
-            loss=_member_means(self.loss_each, output, targets),
-            metric=self.metric_finish(_member_means(self.metric_each, output, targets)),
+            loss=member_means(self.loss_each, output, targets),
+            metric=self.metric_finish(member_means(self.metric_each, output, targets)),
             dead_fraction=dead,
         )
 
@@ -502,15 +531,6 @@ def _state_layout(state: dict, k: int) -> dict:
         name: [_member_layout(t, k) for t in value] if isinstance(value, list) else value
         for name, value in state.items()
     }
-
-
-def _member_means(each: Callable, outputs: Tensor, targets: Tensor) -> Tensor:
-    """mean_b each(f_kb, y_kb) for every member k [K]: all members' examples go through
-    `each` in one call, flattened to [K·B, …] (a fused kernel, not a vmap over members)."""
-    k, b = outputs.shape[:2]
-    flat_outputs = outputs.reshape(k * b, *outputs.shape[2:])
-    flat_targets = targets.reshape(k * b, *targets.shape[2:])
-    return each(flat_outputs, flat_targets).view(k, b).mean(1)
 
 
 def _unsqueeze_tree(value: Any) -> Any:
