@@ -15,7 +15,7 @@ import time
 from common import digits
 from population import experiments, filled_population
 
-STEPS, REPEATS = 30, 15
+STEPS, REPEATS = 30, 25
 
 
 def step_times(population, by_hand: bool, times: list[float]) -> None:
