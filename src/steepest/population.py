@@ -123,7 +123,8 @@ class Population:
         self.base = copy.deepcopy(template).to("meta")
         self.returns_hidden = "return_hidden" in inspect.signature(template.forward).parameters
         # Plain MLPs: the baddbmm forward instead of vmap, and the hand-written backward
-        # instead of autograd (benchmarks turn `_backward_by_hand` off to time autograd's).
+        # instead of autograd at every K, one included (benchmarks turn
+        # `_backward_by_hand` off to time autograd's).
         self._plan = stacked.Plan(template) if stacked.supports(template) else None
         self._backward_by_hand = self._plan is not None
 
@@ -368,7 +369,7 @@ class Population:
         if self.augment is not None:
             x = self.augment(x, self._augment_keys())
         with torch.no_grad():
-            if self._backward_by_hand and self._live is None:
+            if self._backward_by_hand:
                 losses, grads = self._backprop(x, y)
             else:
                 losses, grads = self._autograd(x, y)
