@@ -19,13 +19,13 @@ name = "digits"
 [model]
 hidden = [16]
 [train]
-epochs = 3
+epochs = 6
 batch_size = 64
 [tune]
 sampler = "random"
 pruner = "none"
 trials = 12
-population = 3
+population = 1
 [tune.space]
 lr = { type = "loguniform", low = 1e-3, high = 0.5 }
 """
@@ -42,7 +42,10 @@ def postgres():
 
 
 def run_two_workers(tmp_path, storage: str) -> None:
-    """Start two `steepest tune` processes on one study; both must exit 0."""
+    """Start two `steepest tune` processes on one study; both must exit 0. One trial at a
+    time, 6 epochs each: the study lasts seconds, so the second worker starts before
+    the first has asked the whole budget (with 3-epoch trials three at a time, one
+    worker sometimes finished all 12 before the other began)."""
     path = tmp_path / "shared.toml"
     path.write_text(EXPERIMENT)
     command = [sys.executable, "-m", "steepest.cli", "tune", str(path), "--storage", storage]
