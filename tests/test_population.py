@@ -201,3 +201,21 @@ def test_diverging_member_fails_alone():
         assert [r["train_loss"] for r in with_wild.history] == pytest.approx(
             [r["train_loss"] for r in without.history], rel=1e-5
         )
+
+
+def test_an_unwatched_trainer_skips_the_train_metric_and_dead_units_only():
+    make = factory(ModelConfig(hidden=[16]))
+    x_val, y_val = data()
+    histories = {}
+    for watched in (True, False):
+        source = MemberList(members(2))
+        monitor = Monitor("val_metric", True)
+        fit(PopulationTrainer(population(make), source, 2, x_val, y_val, monitor, watched=watched))
+        histories[watched] = [r.history for r in sorted(source.results, key=lambda r: r.member.id)]
+    for watched_rows, unwatched_rows in zip(histories[True], histories[False]):
+        for seen, unseen in zip(watched_rows, unwatched_rows, strict=True):
+            assert {"train_metric", "dead_relu"} <= set(seen)
+            assert set(seen) - set(unseen) == {"train_metric", "dead_relu"}
+            assert {k: seen[k] for k in unseen if k != "seconds"} == {
+                k: v for k, v in unseen.items() if k != "seconds"
+            }

@@ -99,8 +99,13 @@ class PopulationTrainer:
         monitor: Monitor,
         patience: int | None = None,
         on_epoch: EpochCallback | None = None,
+        watched: bool = True,
     ) -> None:
+        """`watched`: also measure what only a person watching reads (the train metric on
+        a sample of the training split, dead units); the tuner, which records neither,
+        turns it off and saves a forward pass per epoch."""
         self.population = population
+        self.watched = watched
         self.source = source
         self.capacity = capacity
         self.x_val, self.y_val = x_val, y_val
@@ -127,9 +132,11 @@ class PopulationTrainer:
         population = self.population
         started = time.perf_counter()
         train_loss = population.run_epoch()
-        train = population.evaluate(self.x_train_sample, self.y_train_sample, dead_units=False)
-        train_metric = train.metric
-        evaluation = population.evaluate(self.x_val, self.y_val)
+        train_metric = None
+        if self.watched:
+            train = population.evaluate(self.x_train_sample, self.y_train_sample, dead_units=False)
+            train_metric = train.metric
+        evaluation = population.evaluate(self.x_val, self.y_val, dead_units=self.watched)
         seconds = (time.perf_counter() - started) / len(population)
         rows = _history_rows(population, train_loss, train_metric, evaluation, seconds)
         statuses: list[Status | None] = []
@@ -216,18 +223,17 @@ def _judge(
 def _history_rows(
     population: Population,
     train_loss: Tensor,
-    train_metric: Tensor,
+    train_metric: Tensor | None,
     evaluation: Evaluation,
     seconds: float,
 ) -> list[dict[str, float]]:
-    """One row per member: losses, metrics, hyperparameters in force, dead units, and the
-    epoch's wall time shared out over the members that trained in it."""
-    columns = {
-        "train_loss": train_loss,
-        "val_loss": evaluation.loss,
-        "train_metric": train_metric,
-        "val_metric": evaluation.metric,
-    }
+    """One row per member: losses, metrics (the train metric when measured), hyperparameters
+    in force, dead units, and the epoch's wall time shared out over the members that
+    trained in it."""
+    columns = {"train_loss": train_loss, "val_loss": evaluation.loss}
+    if train_metric is not None:
+        columns["train_metric"] = train_metric
+    columns["val_metric"] = evaluation.metric
     if evaluation.dead_fraction is not None:
         columns["dead_relu"] = evaluation.dead_fraction
     for name in ("lr", "momentum", "beta1", "weight_decay"):

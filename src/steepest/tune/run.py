@@ -349,6 +349,7 @@ def _run_populations(
                     dataset.y_val,
                     monitor,
                     patience=experiment.train.patience,
+                    watched=False,
                 )
         if not stop:
             for trainer in trainers.values():
