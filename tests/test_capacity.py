@@ -57,6 +57,16 @@ def test_sizes_past_the_memory_budget_are_not_tried(new_population, timed, monke
     assert choose(new_population, 16) == 1 and timed == [1, 2, 4]
 
 
+def test_largest_fitting_is_the_memory_bound_capped_by_the_limit(new_population, monkeypatch):
+    population = new_population()
+    per_member = capacity.member_bytes(population)
+    monkeypatch.setattr(capacity, "memory_budget", lambda device: 5 * per_member)
+    assert capacity.largest_fitting(population, 64) == 5
+    assert capacity.largest_fitting(population, 3) == 3
+    monkeypatch.setattr(capacity, "memory_budget", lambda device: 1)
+    assert capacity.largest_fitting(population, 64) == 1
+
+
 def test_the_smallest_size_within_tolerance_of_the_best_wins(new_population, monkeypatch):
     rates = {1: 10.0, 2: 30.0, 4: 29.0, 8: 31.0}
     monkeypatch.setattr(capacity, "probe_throughput", lambda population: rates[len(population)])

@@ -153,6 +153,17 @@ def test_same_seed_same_trials_and_values(tmp_path):
     assert [t.value for t in first] == [t.value for t in second]
 
 
+def test_a_seeded_study_sizes_auto_populations_without_timing(tmp_path, monkeypatch):
+    from steepest import capacity
+
+    monkeypatch.setattr(capacity, "probe_throughput", lambda population: pytest.fail("timed"))
+    path = write(tmp_path, trials=5, population='"auto"')
+    first = tune(path, storage=str(tmp_path / "a.log")).study.trials
+    second = tune(path, storage=str(tmp_path / "b.log")).study.trials
+    assert [t.params for t in first] == [t.params for t in second]
+    assert [t.value for t in first] == [t.value for t in second]
+
+
 def test_bad_tune_section_is_one_line_exit_2(tmp_path, capsys):
     path = write(tmp_path, sampler="annealing")
     assert main(["tune", str(path), "--quiet"]) == 2

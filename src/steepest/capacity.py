@@ -35,6 +35,12 @@ def member_bytes(population: Population) -> int:
     return 4 * params + batch * (1 + 4 * len(population.names))
 
 
+def largest_fitting(population: Population, limit: int) -> int:
+    """The largest K ≤ `limit` (at least 1) whose members fit the memory budget: a size
+    that does not depend on timing."""
+    return min(limit, max(1, memory_budget(population.device) // max(member_bytes(population), 1)))
+
+
 def probe_throughput(population: Population) -> float:
     """Member-steps per second of the population's members training together (after one
     warm-up step)."""
@@ -65,7 +71,7 @@ def choose_capacity(
     population = new_population()
     budget = memory_budget(population.device)
     if population.steps_per_epoch < 2:  # nothing to time: as many as memory allows
-        return min(limit, max(1, budget // max(member_bytes(population), 1)))
+        return largest_fitting(population, limit)
     sizes = sorted({min(2**i, limit) for i in range(limit.bit_length() + 1)})
     rates: dict[int, float] = {}
     for k in sizes:

@@ -16,7 +16,7 @@ import torch
 from rich.console import Console
 from torch import Tensor, nn
 
-from steepest.capacity import choose_capacity
+from steepest.capacity import choose_capacity, largest_fitting
 from steepest.config import Experiment, load_experiments, validate
 from steepest.data import Dataset, load_dataset
 from steepest.errors import UserError
@@ -379,11 +379,15 @@ def population_size(
     task: Task,
     device: torch.device,
     limit: int,
+    measure: bool = True,
 ) -> int:
     """K for up to `limit` members of `experiment`'s structure: the explicit setting, or
-    for ``auto`` the measured size past which throughput stops growing."""
+    for ``auto`` the measured size past which throughput stops growing — or, without
+    `measure`, the largest size memory allows, which timing noise cannot change."""
     if setting != "auto":
         return int(setting)
+    if not measure:
+        return largest_fitting(build_population(experiment, dataset, task, device), limit)
     return choose_capacity(
         lambda: build_population(experiment, dataset, task, device),
         lambda i: make_member(experiment, -1 - i),
