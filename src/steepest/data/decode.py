@@ -24,7 +24,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps
 
-VERSION = 1  # part of every cache key: bump when decoding changes what it produces
+# Part of every cache key: bump when decoding changes what it produces (2: 16-bit grey
+# scaled to 8 bits instead of clipped, so folders cached by 1 decode again).
+VERSION = 2
 PARALLEL_MIN = 256  # below this many files, starting worker processes costs more than it saves
 CHUNKS_PER_WORKER = 4  # several chunks per worker even out slow and fast chunks
 
