@@ -437,7 +437,9 @@ def _draw_paths(ax: "Axes", trajectories: Sequence[Trajectory], colors: Sequence
 
 
 def _draw_values(ax: "Axes", trajectories: Sequence[Trajectory], colors: Sequence) -> None:
-    """f(w) after each step; a log y axis when every finite value is positive."""
+    """f(w) after each step; a log y axis when every finite value is positive (however
+    many decades they span: a quadratic run reaches 1e-28, and `canvas.log_scale` keeps
+    labelled ticks there)."""
     from steepest.report import canvas
 
     finite = []
@@ -448,12 +450,7 @@ def _draw_values(ax: "Axes", trajectories: Sequence[Trajectory], colors: Sequenc
         finite.append(values[np.isfinite(values)])
     finite = np.concatenate(finite)
     if finite.size and finite.min() > 0:
-        # canvas.log_scale's 1-2-5 ticks vanish beyond about nine decades (a quadratic run
-        # reaches 1e-28); matplotlib's own log axis then labels every few powers of ten
-        if canvas.spans_decades(finite, 8):
-            ax.set_yscale("log")
-        else:
-            canvas.log_scale(ax, "y")
+        canvas.log_scale(ax, "y")
     ax.set(title="f(w) per step", xlabel="step", ylabel="f(w)")
 
 
