@@ -44,6 +44,7 @@ from torch import Tensor, nn
 from steepest.config import Experiment, TrainConfig, load_experiments
 from steepest.errors import UserError
 from steepest.nn.regularizers import weight_mask, weight_penalty
+from steepest.training import PENALTY_KEYS, build_population, make_member, task_for
 
 FINE = 1e-7
 SUSPICIOUS = 1e-4
@@ -208,8 +209,7 @@ def gradcheck(
 def config_penalty(train: TrainConfig) -> Penalty | None:
     """Ω(w) = ½λ₂Σw² + λ₁Σ|w| + λ·Σ(α|w| + (1−α)w²) over the weights, as training adds it
     (`weight_penalty`; None when every strength is 0)."""
-    keys = ("l2", "l1", "elastic_net", "elastic_alpha")
-    omega = weight_penalty({key: getattr(train, key) for key in keys})
+    omega = weight_penalty({key: getattr(train, key) for key in PENALTY_KEYS})
     if omega is None:
         return None
 
@@ -232,7 +232,6 @@ def gradcheck_experiment(
     training examples; the model is built and initialised exactly as training builds
     member 0 (a file with lists of values: its first experiment)."""
     from steepest.data import load_dataset
-    from steepest.training import build_population, make_member, task_for
 
     if batch < 1:
         raise UserError(f"batch = {batch!r}: expected at least 1 example")
