@@ -148,6 +148,13 @@ class DevTools:
             finally:
                 self.socket.settimeout(timeout)
 
+    def open(self, url: str, timeout: float = 60.0) -> None:
+        """Navigate the page to ``url`` and wait for its load event (the Page domain must
+        be enabled for the event to arrive)."""
+        before = len(self.events)
+        self.call("Page.navigate", url=url)
+        self.wait_for("Page.loadEventFired", since=before, timeout=timeout)
+
     def evaluate(self, expression: str):
         """The value of a JavaScript ``expression`` evaluated in the page."""
         result = self.call(

@@ -39,9 +39,7 @@ def page(chromium, tmp_path_factory):
             deviceScaleFactor=1,
             mobile=False,
         )
-        before = len(devtools.events)
-        devtools.call("Page.navigate", url=report.as_uri())
-        devtools.wait_for("Page.loadEventFired", since=before)
+        devtools.open(report.as_uri())
         yield devtools, study
 
 
