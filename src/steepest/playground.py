@@ -181,6 +181,17 @@ class Trajectory:
     points: Tensor
     values: Tensor
 
+    @property
+    def steps(self) -> int:
+        """The steps taken: one fewer than the points."""
+        return len(self.points) - 1
+
+    @property
+    def start(self) -> tuple[float, float]:
+        """The point before the first step (every optimizer of a run shares it)."""
+        x, y = self.points[0].tolist()
+        return x, y
+
 
 class Point(nn.Module):
     """The point w = (x, y) as the one parameter [2]; forward(x) = f(w) for each of the
@@ -460,11 +471,10 @@ def _png(landscape: Landscape, trajectories: Sequence[Trajectory], path: Path) -
 
     fig, axes = canvas.new_figure(12, 4.8, cols=2)
     colors = _colors(len(trajectories))
-    start = tuple(trajectories[0].points[0].tolist())
-    _draw_landscape(axes[0, 0], landscape, start)
+    _draw_landscape(axes[0, 0], landscape, trajectories[0].start)
     _draw_paths(axes[0, 0], trajectories, colors)
     _draw_values(axes[0, 1], trajectories, colors)
-    steps = len(trajectories[0].values) - 1
+    steps = trajectories[0].steps
     fig.suptitle(f"{len(trajectories)} optimizers, {steps} steps", fontweight="bold")
     fig.legend(*axes[0, 0].get_legend_handles_labels(), loc="outside right upper")
     return canvas.save_png(fig, path)
@@ -485,7 +495,7 @@ def _gif_background(
     fig, axes = canvas.new_figure(7.5, 4, rows=1, cols=1)
     fig.set_dpi(80)
     ax = axes[0, 0]
-    _draw_landscape(ax, landscape, tuple(trajectories[0].points[0].tolist()))
+    _draw_landscape(ax, landscape, trajectories[0].start)
     handles, _ = ax.get_legend_handles_labels()
     handles += [Line2D([], [], color=c, label=_label(t)) for t, c in zip(trajectories, colors)]
     fig.legend(handles=handles, loc="outside right upper", fontsize=8)
@@ -559,7 +569,7 @@ def _gif(
     inside = Image.new("L", background.size, 0)
     ImageDraw.Draw(inside).rectangle(axes_box, fill=255)
     paths = [to_pixels(t.points.numpy()) for t in trajectories]
-    steps = len(trajectories[0].values) - 1
+    steps = trajectories[0].steps
     images = [
         Image.composite(_frame(background, paths, first, step, axes_box), background, inside)
         for step in np.unique(np.linspace(0, steps, frames).round().astype(int))
@@ -619,14 +629,14 @@ def _run(args: argparse.Namespace) -> None:
     )
     files = [str(p) for p in write_plots(args.function, trajectories, args.out, args.gif)]
     summary = summarize(landscape, trajectories)
+    first = trajectories[0]
     if args.json:
-        first = trajectories[0]
         print(
             json.dumps(
                 {
                     "function": landscape.name,
-                    "steps": len(first.values) - 1,
-                    "start": first.points[0].tolist(),
+                    "steps": first.steps,
+                    "start": list(first.start),
                     "minimum": list(landscape.minimum),
                     "optimizers": summary,
                     "files": files,
@@ -636,10 +646,10 @@ def _run(args: argparse.Namespace) -> None:
         return
     console = Console()
     console.print(_table(summary))
-    x, y = trajectories[0].points[0].tolist()
+    x, y = first.start
     star = landscape.minimum
     console.print(
-        f"[dim]{_title(landscape)}, {len(trajectories[0].values) - 1} steps from "
+        f"[dim]{_title(landscape)}, {first.steps} steps from "
         f"({x:g}, {y:g}); distance to the {landscape.star} ({star[0]:g}, {star[1]:g})[/]"
     )
     console.print(f"files: {', '.join(files)}")
