@@ -42,15 +42,16 @@ def main() -> None:
         print("report_load: skipped, no Chromium on PATH (apt-get install chromium)")
         return
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    folder = Path(tempfile.mkdtemp())
-    large = write_report(make_study(200, epochs=30), folder / "large.html")
-    small = write_report(make_study(20, epochs=30), folder / "small.html")
-    plain = folder / "plain.html"
-    plain.write_text("<pre>" + "x" * (large.stat().st_size - 5) + "</pre>")
-    with Browser(binary, folder / "profile", (1280, 2400)) as devtools:
-        devtools.call("Page.enable")
-        large_s, small_s, plain_s = (load_seconds(devtools, p) for p in (large, small, plain))
-    size = large.stat().st_size / 1e6
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        large = write_report(make_study(200, epochs=30), folder / "large.html")
+        small = write_report(make_study(20, epochs=30), folder / "small.html")
+        plain = folder / "plain.html"
+        plain.write_text("<pre>" + "x" * (large.stat().st_size - 5) + "</pre>")
+        size = large.stat().st_size / 1e6
+        with Browser(binary, folder / "profile", (1280, 2400)) as devtools:
+            devtools.call("Page.enable")
+            large_s, small_s, plain_s = (load_seconds(devtools, p) for p in (large, small, plain))
     print(f"200-trial report ({size:.1f} MB): {large_s * 1e3:.0f} ms to the load event")
     print(f"  vs a plain-text page of the same size: {large_s / plain_s:.1f}x")
     print(f"  vs a 20-trial report:                  {large_s / small_s:.1f}x")
