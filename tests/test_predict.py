@@ -4,6 +4,7 @@ import pytest
 import torch
 
 import steepest
+from steepest.config import DataConfig
 from steepest.data.builtin import load_builtin
 from steepest.data.splits import random_split
 from steepest.errors import UserError
@@ -19,11 +20,11 @@ def run_and_load(tmp_path, data: str, train: str = "", model: str = ""):
     return run, steepest.load(tmp_path / "out" / "best.pt")
 
 
-def raw_test_split(name: str) -> torch.Tensor:
-    """The test split's features as the data set has them, before any preprocessing
-    (default split fractions and seed, as the runs below use)."""
-    examples = load_builtin(name)
-    split = random_split(examples.y, examples.task, 0.15, 0.15, 0)
+def raw_test_split(cfg: DataConfig) -> torch.Tensor:
+    """The test split's features as the built-in set has them, before any preprocessing,
+    split as `load_dataset` splits them (the run's fractions and seed)."""
+    examples = load_builtin(cfg.name)
+    split = random_split(examples.y, examples.task, cfg.val_fraction, cfg.test_fraction, cfg.seed)
     return examples.x[split.test]
 
 
@@ -31,7 +32,7 @@ def test_predictions_from_raw_features_match_the_runs_test_accuracy(tmp_path):
     run, model = run_and_load(
         tmp_path, 'name = "wine"\npreprocess = "standardize"\npca = 0.95', model="dropout = 0.2"
     )
-    x_test = raw_test_split("wine")
+    x_test = raw_test_split(run.experiments[0].data)
     accuracy = (model.predict(x_test) == run.dataset.y_test).float().mean().item()
     assert accuracy == pytest.approx(run.evaluate("test")["accuracy"])
     assert accuracy > 0.8
@@ -44,7 +45,7 @@ def test_regression_predicts_values(tmp_path):
     run, model = run_and_load(
         tmp_path, 'name = "diabetes"', train='loss = "mse"\noptimizer = "adam"\nlr = 0.01'
     )
-    x_test = raw_test_split("diabetes")
+    x_test = raw_test_split(run.experiments[0].data)
     expected = run.model()(run.dataset.x_test).squeeze(-1)
     assert torch.allclose(model.predict(x_test), expected, atol=1e-5)
     with pytest.raises(UserError, match="regression"):
