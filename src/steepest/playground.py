@@ -348,8 +348,9 @@ def run_playground(
     `seed` drives random search's draws (the gradient rules are deterministic)."""
     landscape = landscape_named(function)
     _check_optimizers(optimizers)
-    _check_lrs(lrs or {}, optimizers)
-    lrs = {**landscape.lrs, **(lrs or {})}
+    overrides = lrs or {}
+    _check_lrs(overrides, optimizers)
+    lrs = {**landscape.lrs, **overrides}
     steps = landscape.steps if steps is None else steps
     if steps < 1:
         raise UserError(f"steps = {steps!r}: expected at least 1")
