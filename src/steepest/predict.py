@@ -60,7 +60,8 @@ def load(path: str | Path) -> Predictor:
     path = Path(path)
     if not path.is_file():
         raise UserError(f"{path}: no such checkpoint (a run writes OUT/best.pt)")
-    saved = torch.load(path, map_location="cpu", weights_only=False)
+    # write_outputs saves tensors and JSON-like values only: no pickled code to trust
+    saved = torch.load(path, map_location="cpu", weights_only=True)
     model = ModelConfig.model_validate(saved["experiment"]["model"])  # not [data]: its
     # paths need not exist where the predictor is used
     shape, outputs = tuple(saved["input_shape"]), saved["out_features"]
