@@ -317,7 +317,7 @@ def _descend(
         points.append(population.flat)
     population.end_epoch()
     path = torch.stack(points, 1)  # [K, steps+1, 2] in population row order
-    return {optimizers[m.id]: path[row] for row, m in enumerate(population.members)}
+    return {m.optimizer: path[row] for row, m in enumerate(population.members)}
 
 
 def _random_search(
