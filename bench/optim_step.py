@@ -20,6 +20,7 @@ K = 64
 
 
 def mlp() -> torch.nn.Module:
+    """One member of (a): 64 → 128 → 10, ReLU."""
     return torch.nn.Sequential(torch.nn.Linear(64, 128), torch.nn.ReLU(), torch.nn.Linear(128, 10))
 
 
@@ -29,6 +30,7 @@ def seconds(fn, min_run_time: float = 2.0) -> float:
 
 
 def with_grads(model: torch.nn.Module) -> torch.nn.Module:
+    """`model`, each parameter given a random gradient for the optimizers to step on."""
     for p in model.parameters():
         p.grad = torch.randn_like(p)
     return model
