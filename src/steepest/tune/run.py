@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import optuna
-from optuna.trial import TrialState
+from optuna.trial import FrozenTrial, TrialState
 from rich.console import Console
 from rich.live import Live
 from rich.table import Table
@@ -97,7 +97,7 @@ class StudyFeed:
         self.top, self.margin = top, margin
         self.tally = tally
         self.queues: dict[str, deque[Member]] = {}
-        self.experiments: dict[int, Experiment] = {}  # in flight, like `trials`
+        self.structures: dict[str, Experiment] = {}  # one experiment of each structure key
         self.trials: dict[int, optuna.Trial] = {}  # in flight: asked, not yet told
         self.crashed = set(study.user_attrs.get(CRASHED_ATTR, []))
         recorded = study.user_attrs.get(STAGES_ATTR, [])
@@ -115,16 +115,10 @@ class StudyFeed:
                 }
             )
 
-    def used(self) -> int:
-        """Trials that count against the budget: all but crashed and still-waiting ones."""
-        trials = self.study.get_trials(deepcopy=False)
-        return sum(
-            1 for t in trials if t.number not in self.crashed and t.state != TrialState.WAITING
-        )
-
     def can_ask(self) -> bool:
-        used = self.used()
-        if used >= self.budget or self._first_wave_running(used):
+        counted = [t for t in self.study.get_trials(deepcopy=False) if t.number not in self.crashed]
+        used = sum(1 for t in counted if t.state != TrialState.WAITING)  # against the budget
+        if used >= self.budget or self._first_wave_running(used, counted):
             return False
         if not self.staged:
             return True
@@ -135,17 +129,15 @@ class StudyFeed:
         self._next_stage()
         return used < self.budget
 
-    def _first_wave_running(self, used: int) -> bool:
-        """Whether the first wave is full and not yet finished. TPE samples at random and
-        the median pruner prunes nothing until `first_wave` trials have finished, so trials
-        started beside the first wave would be blind draws that train to the end: they
-        wait, and the slots fill once the first wave is done."""
+    def _first_wave_running(self, used: int, counted: list[FrozenTrial]) -> bool:
+        """Whether the first wave is full and not yet finished (`counted`: the study's
+        trials, crashed ones left out). TPE samples at random and the median pruner prunes
+        nothing until `first_wave` trials have finished, so trials started beside the
+        first wave would be blind draws that train to the end: they wait, and the slots
+        fill once the first wave is done."""
         if used < self.first_wave:
             return False
-        finished = self.study.get_trials(
-            deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
-        )
-        return sum(1 for t in finished if t.number not in self.crashed) < self.first_wave
+        return sum(1 for t in counted if t.state.is_finished()) < self.first_wave
 
     def ask(self) -> str | None:
         """Ask one trial; returns the structure key its member was queued under."""
@@ -159,9 +151,9 @@ class StudyFeed:
             params = self.space.suggest(trial)
         experiment = validate(_trial_raw(self.raw, params, trial.number))
         member = make_member(experiment, trial.number, _label(params))
-        self.experiments[trial.number] = experiment
         self.trials[trial.number] = trial
         key = experiment_structure(experiment)
+        self.structures.setdefault(key, experiment)
         self.queues.setdefault(key, deque()).append(member)
         return key
 
@@ -222,7 +214,6 @@ class StructureSource:
         """The trial's attrs and its end state, in one journal append."""
         feed = self.feed
         trial = feed.trials.pop(result.member.id)
-        del feed.experiments[result.member.id]
         history = result.history
         with deferred_appends():
             trial.set_user_attr("seed", result.member.seed)
@@ -343,7 +334,7 @@ def _run_populations(
             feed.ask()  # seed the first population of a fresh or resumed study
         for key in list(feed.queues):
             if key not in trainers:
-                experiment = feed.experiments[feed.queues[key][0].id]
+                experiment = feed.structures[key]
                 task = task_for(experiment, dataset)
                 capacity = population_size(
                     population, experiment, dataset, task, device, feed.budget, not seeded
