@@ -35,10 +35,15 @@ def member_bytes(population: Population) -> int:
     return 4 * params + batch * (1 + 4 * len(population.names))
 
 
+def _members_fitting(population: Population) -> int:
+    """How many members of `population`'s structure the memory budget holds (maybe 0)."""
+    return memory_budget(population.device) // max(member_bytes(population), 1)
+
+
 def largest_fitting(population: Population, limit: int) -> int:
     """The largest K ≤ `limit` (at least 1) whose members fit the memory budget: a size
     that does not depend on timing."""
-    return min(limit, max(1, memory_budget(population.device) // max(member_bytes(population), 1)))
+    return min(limit, max(1, _members_fitting(population)))
 
 
 def probe_throughput(population: Population) -> float:
@@ -69,17 +74,15 @@ def choose_capacity(
     if limit <= 1:
         return 1
     population = new_population()
-    budget = memory_budget(population.device)
+    most = min(limit, _members_fitting(population))
+    if most < 1:  # not even one member fits the budget: train them one at a time
+        return 1
     if population.steps_per_epoch < 2:  # nothing to time: as many as memory allows
-        return largest_fitting(population, limit)
-    sizes = sorted({min(2**i, limit) for i in range(limit.bit_length() + 1)})
+        return most
+    doublings = sorted({min(2**i, limit) for i in range(limit.bit_length() + 1)})
     rates: dict[int, float] = {}
-    for k in sizes:
-        if member_bytes(population) * k > budget:
-            break
+    for k in (k for k in doublings if k <= most):
         population.add([probe_member(i) for i in range(len(population), k)])
         rates[k] = probe_throughput(population)
-    if not rates:  # not even one member fits the budget: train them one at a time
-        return 1
     best = max(rates.values())
     return min(k for k, rate in rates.items() if rate >= (1 - tolerance) * best)
