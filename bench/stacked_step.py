@@ -2,13 +2,13 @@
 
 Both routes run the stacked baddbmm forward (`steepest.stacked`) on the same population
 in one process, alternating, so machine load hits both alike: the hand-written backward
-(`stacked.loss_and_gradients`, what `Population.step` uses) and autograd through
-`stacked.forward`. Digits MLP 64→128→10, batch 32, SGD momentum with a different
-lr/momentum per member. Prints the median time per step and the ratio at each K.
-A population of one runs its live module with autograd on both routes (the K=1 row is
-that path against itself: the noise floor of the ratio).
+(`stacked.Plan.loss_and_gradients`, what `Population.step` uses) and autograd through
+`stacked.Plan.forward`. Digits MLP 64→128→10, batch 32, SGD momentum with a different
+lr/momentum per member. Prints the median time per step and the ratio at each K (at
+K=1 the autograd route runs the population's live module).
 """
 
+import statistics
 import sys
 import time
 
@@ -28,10 +28,6 @@ def step_times(population, by_hand: bool, times: list[float]) -> None:
     times.append((time.perf_counter() - started) / STEPS)
 
 
-def median(values: list[float]) -> float:
-    return sorted(values)[len(values) // 2]
-
-
 def main() -> None:
     data = digits()
     sizes = [int(a) for a in sys.argv[1:]] or [1, 2, 8, 32, 64]
@@ -44,7 +40,7 @@ def main() -> None:
         for _ in range(REPEATS):
             step_times(population, True, hand)
             step_times(population, False, autograd)
-        h, a = median(hand), median(autograd)
+        h, a = statistics.median(hand), statistics.median(autograd)
         print(
             f"    K={k:3d}: hand-written backward {h * 1e3:6.3f} ms, autograd {a * 1e3:6.3f} ms,"
             f" hand / autograd {h / a:5.2f}"

@@ -48,7 +48,7 @@ def test_outputs_hidden_and_gradients_equal_vmap(cfg):
 
     expected, expected_hidden = vmap(call)(params, x)
     expected_grads = torch.autograd.grad(expected.square().sum(), list(params.values()))
-    got, got_hidden = stacked.forward(network, params, x, return_hidden=True)
+    got, got_hidden = stacked.Plan(network).forward(params, x, return_hidden=True)
     got_grads = torch.autograd.grad(got.square().sum(), list(params.values()))
     torch.testing.assert_close(got, expected)
     for g, e in zip(got_hidden, expected_hidden, strict=True):
@@ -121,9 +121,15 @@ def strengths(penalty: str) -> dict:
     return {"l2": 0.0, "l1": 0.0, "elastic_net": 0.0, "elastic_alpha": 0.5, **PENALTIES[penalty]}
 
 
+def hand_written(network, params, x, y, loss_each):
+    """`Plan.loss_and_gradients`, under no_grad as a population's step runs it."""
+    with torch.no_grad():
+        return stacked.Plan(network).loss_and_gradients(params, x, y, loss_each)
+
+
 def autograd_reference(network, params, x, y, loss_each, penalty: dict):
     """L_k [K] and ∂(Σ_k L_k + Ω_k)/∂θ by autograd through the stacked forward."""
-    losses = stacked.member_means(loss_each, stacked.forward(network, params, x), y)
+    losses = stacked.member_means(loss_each, stacked.Plan(network).forward(params, x), y)
     objective = losses
     omega = weight_penalty(penalty)
     if omega is not None:
@@ -134,7 +140,7 @@ def autograd_reference(network, params, x, y, loss_each, penalty: dict):
 
 def by_hand(network, params, x, y, loss_each, penalty: dict):
     """L_k [K] and the same gradients by the hand-written backward + closed-form penalty."""
-    losses, named = stacked.loss_and_gradients(network, params, x, y, loss_each)
+    losses, named = hand_written(network, params, x, y, loss_each)
     add_penalty = weight_penalty_gradient(penalty)
     if add_penalty is not None:
         is_weight = weight_mask(network)
@@ -206,7 +212,7 @@ def test_gradients_arrive_in_the_population_layout():
     params = {name: _member_layout(p.detach(), K) for name, p in stacked_params(network).items()}
     x, y = torch.randn(K, B, FEATURES, dtype=torch.float64), target_for("cross_entropy")
     loss_each = make_loss("cross_entropy", per_example=True)
-    _, grads = stacked.loss_and_gradients(network, params, x, y, loss_each)
+    _, grads = hand_written(network, params, x, y, loss_each)
     for name, p in params.items():
         assert grads[name].shape == p.shape and grads[name].stride() == p.stride(), name
 
@@ -216,9 +222,9 @@ def test_a_nan_member_leaves_the_others_gradients_alone():
     params = {name: p.detach() for name, p in stacked_params(network).items()}
     x, y = torch.randn(K, B, FEATURES, dtype=torch.float64), target_for("cross_entropy")
     loss_each = make_loss("cross_entropy", per_example=True)
-    clean_losses, clean = stacked.loss_and_gradients(network, params, x, y, loss_each)
+    clean_losses, clean = hand_written(network, params, x, y, loss_each)
     params["blocks.0.0.weight"][1, 0, 0] = float("nan")
-    losses, grads = stacked.loss_and_gradients(network, params, x, y, loss_each)
+    losses, grads = hand_written(network, params, x, y, loss_each)
     healthy = [0, *range(2, K)]
     assert losses[1].isnan() and torch.equal(losses[healthy], clean_losses[healthy])
     for name, g in grads.items():

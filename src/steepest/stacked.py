@@ -43,7 +43,7 @@ _CONTAINERS = (Network, nn.Sequential, nn.ModuleList)
 
 
 def supports(module: nn.Module) -> bool:
-    """Whether `forward` can run `module`: a Network of Linear, Maxout, elementwise
+    """Whether a `Plan` can run `module`: a Network of Linear, Maxout, elementwise
     activations and a Flatten stem, with no buffers. Layers must be exactly these types:
     a subclass may compute something other than what the backward assumes."""
     if not isinstance(module, Network) or next(module.buffers(), None) is not None:
@@ -52,27 +52,6 @@ def supports(module: nn.Module) -> bool:
     return all(type(m) in allowed for m in module.modules() if m is not module) and isinstance(
         module.stem, nn.Flatten | nn.Identity
     )
-
-
-def forward(
-    network: Network, params: dict[str, Tensor], x: Tensor, return_hidden: bool = False
-) -> Any:
-    """Every member's output [K, B, out] (and hidden activations) for inputs x [K, B, ...];
-    `params` maps the network's parameter names to stacked [K, ...] tensors."""
-    return Plan(network).forward(params, x, return_hidden)
-
-
-def loss_and_gradients(
-    network: Network,
-    params: dict[str, Tensor],
-    x: Tensor,
-    target: Tensor,
-    loss_each: Callable[[Tensor, Tensor], Tensor],
-) -> tuple[Tensor, dict[str, Tensor]]:
-    """`Plan.loss_and_gradients` of `network`, under torch.no_grad() (a population keeps
-    its plan instead)."""
-    with torch.no_grad():
-        return Plan(network).loss_and_gradients(params, x, target, loss_each)
 
 
 def member_means(each: Callable, outputs: Tensor, targets: Tensor) -> Tensor:
@@ -97,7 +76,9 @@ class Plan:
         self.first = next(i for i, layer in enumerate(self.layers) if isinstance(layer, _Linear))
 
     def forward(self, params: dict[str, Tensor], x: Tensor, return_hidden: bool = False) -> Any:
-        """See `forward`."""
+        """Every member's output [K, B, out] (and hidden activations) for inputs x
+        [K, B, ...]; `params` maps the network's parameter names to stacked [K, ...]
+        tensors."""
         x = x.flatten(2)
         hidden = []
         for block in self.blocks:
