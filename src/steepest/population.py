@@ -37,7 +37,6 @@ from steepest.nn.layers import dead_fraction
 from steepest.nn.regularizers import weight_mask, weight_penalty, weight_penalty_gradient
 from steepest.optim import RULES, concat_states, select_members
 from steepest.optim.schedules import Schedule
-from steepest.stacked import member_means
 
 # Domain tags keep the hash streams of different uses of one seed apart.
 _DATA_ORDER = 1
@@ -117,7 +116,6 @@ class Population:
         self.names = list(named)
         self.shapes = [p.shape for p in named.values()]
         is_weight = weight_mask(template)
-        self.is_weight = [is_weight[name] for name in self.names]
         self._weight_rows = [i for i, name in enumerate(self.names) if is_weight[name]]
         self.dtype = next(iter(named.values())).dtype
         self.base = copy.deepcopy(template).to("meta")
@@ -392,7 +390,7 @@ class Population:
     def _autograd(self, x: Tensor, y: Tensor) -> tuple[Tensor, list[Tensor]]:
         """Losses [K] and gradients [K, …] by autograd through `forward` (any module)."""
         with torch.enable_grad():
-            losses = member_means(self.loss_each, self.forward(x), y)
+            losses = stacked.member_means(self.loss_each, self.forward(x), y)
             penalties = self._penalties()
             objective = losses if penalties is None else losses + penalties
             for p in self._leaves:
@@ -437,7 +435,7 @@ class Population:
         """Ω per member [K] on the weights (`weight_penalty`); None when it is zero."""
         if self._penalty is None:
             return None
-        return self._penalty([p for p, is_weight in zip(self.params, self.is_weight) if is_weight])
+        return self._penalty([self.params[i] for i in self._weight_rows])
 
     def _augment_keys(self) -> Tensor:
         seeds = torch.tensor([m.seed for m in self.members], dtype=torch.int64)
@@ -471,8 +469,8 @@ class Population:
         output = torch.cat(outputs, dim=1)
         targets = y.expand(len(self.members), *y.shape)
         return Evaluation(
-            loss=member_means(self.loss_each, output, targets),
-            metric=self.metric_finish(member_means(self.metric_each, output, targets)),
+            loss=stacked.member_means(self.loss_each, output, targets),
+            metric=self.metric_finish(stacked.member_means(self.metric_each, output, targets)),
             dead_fraction=dead,
         )
 
