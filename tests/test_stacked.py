@@ -205,16 +205,34 @@ def test_maxout_ties_split_the_gradient_as_autograd_does():
         torch.testing.assert_close(g, e)
 
 
-def test_gradients_arrive_in_the_population_layout():
-    """Stacked 2-D weights live transposed; each gradient has its parameter's strides,
-    as autograd's would (the optimizer's foreach ops then run on matching layouts)."""
+@pytest.mark.parametrize("transposed", [True, False])
+def test_gradients_arrive_in_the_population_layout(transposed):
+    """Stacked 2-D weights live transposed or not; each gradient has its parameter's
+    strides (the optimizer's foreach ops then run on matching layouts)."""
     network = build_model(ModelConfig(hidden=[8, 6]), (FEATURES,), CLASSES, dropout=False)
-    params = {name: _member_layout(p.detach(), K) for name, p in stacked_params(network).items()}
+    params = {
+        name: _member_layout(p.detach(), transposed and p.dim() == 3)
+        for name, p in stacked_params(network).items()
+    }
     x, y = torch.randn(K, B, FEATURES, dtype=torch.float64), target_for("cross_entropy")
     loss_each = make_loss("cross_entropy", per_example=True)
     _, grads = hand_written(network, params, x, y, loss_each)
     for name, p in params.items():
         assert grads[name].shape == p.shape and grads[name].stride() == p.stride(), name
+
+
+@pytest.mark.parametrize(("m", "n", "width"), [(5, 3, 7), (7, 3, 5)])
+@pytest.mark.parametrize("with_bias", [True, False])
+def test_product_in_either_orientation(m, n, width, with_bias):
+    """a·b (+ bias) is right whichever way it is formed: directly when the output's rows
+    are the longer (width ≥ m), as (bᵀ·aᵀ)ᵀ, a transposed view, when they are not."""
+    a = torch.randn(K, m, n, dtype=torch.float64)
+    b = torch.randn(K, n, width, dtype=torch.float64)
+    bias = torch.randn(K, width, dtype=torch.float64) if with_bias else None
+    got = stacked.product(a, b, bias)
+    expected = a @ b + (0 if bias is None else bias.unsqueeze(1))
+    torch.testing.assert_close(got, expected)
+    assert got.is_contiguous() == (width >= m)
 
 
 def test_a_nan_member_leaves_the_others_gradients_alone():

@@ -54,6 +54,31 @@ def supports(module: nn.Module) -> bool:
     )
 
 
+def stores_transposed(shape: torch.Size) -> bool:
+    """Whether a population keeps a Linear weight [out, in] (stacked [K, out, in]) as
+    [K, in, out] memory: when out > in, so its gradient's GEMM writes the longer rows
+    (`product`)."""
+    return shape[0] > shape[1]
+
+
+def product(a: Tensor, b: Tensor, bias: Tensor | None = None) -> Tensor:
+    """a·b (+ bias [K, N] on every row) for stacked matrices a [K, M, n] and b [K, n, N],
+    formed as (bᵀ·aᵀ)ᵀ when N < M, returned as a [K, M, N] view of [K, N, M] memory.
+
+    MKL's batched GEMM on a CPU is fast when the output's rows are long and several times
+    slower when they are short: for a digits MLP's output layer (M = 32 examples, n = 128
+    units, N = 10 classes) a·b takes 121 µs and (bᵀ·aᵀ)ᵀ 29 µs at K=32 (2-core AVX2
+    CPU; the two orientations cost the same when M and N are both 16 or more)."""
+    if b.shape[2] >= a.shape[1]:
+        if bias is None:
+            return torch.bmm(a, b)
+        return torch.baddbmm(bias.unsqueeze(1), a, b)
+    a_t, b_t = a.transpose(1, 2), b.transpose(1, 2)
+    if bias is None:
+        return torch.bmm(b_t, a_t).transpose(1, 2)
+    return torch.baddbmm(bias.unsqueeze(2), b_t, a_t).transpose(1, 2)
+
+
 def member_means(each: Callable, outputs: Tensor, targets: Tensor) -> Tensor:
     """mean_b each(f_kb, y_kb) for every member k [K]: all members' examples go through
     `each` in one call, flattened to [K·B, …] (a fused kernel, not a vmap over members)."""
@@ -122,25 +147,23 @@ class _Linear:
         self.bias = f"{prefix}bias" if bias else None
 
     def __call__(self, params: dict[str, Tensor], x: Tensor) -> Tensor:
-        weight_t = params[self.weight].transpose(1, 2)  # [K, in, out]
-        if self.bias is None:
-            return torch.bmm(x, weight_t)
-        return torch.baddbmm(params[self.bias].unsqueeze(1), x, weight_t)
+        bias = None if self.bias is None else params[self.bias]
+        return product(x, params[self.weight].transpose(1, 2), bias)
 
     def backward(
         self, params: dict[str, Tensor], x: Tensor, y: Tensor, grad: Tensor, grads: dict
     ) -> Tensor:
         """The parameters' gradients into `grads`; returns ∂X = ∂Y·W."""
         self.parameter_gradients(params, x, grad, grads)
-        return torch.bmm(grad, params[self.weight])
+        return product(grad, params[self.weight])
 
     def parameter_gradients(
         self, params: dict[str, Tensor], x: Tensor, grad: Tensor, grads: dict
     ) -> None:
         """∂W = ∂Yᵀ·X [K, out, in] and ∂b = Σ_b ∂Y, in the parameters' memory layout. A
-        population of K > 1 stores 2-D weights transposed (`population._member_layout`);
-        for those ∂W is formed as (Xᵀ·∂Y)ᵀ, so the optimizer's foreach ops see matching
-        strides, as with autograd."""
+        population of K > 1 stores some 2-D weights transposed (`stores_transposed`); for
+        those ∂W is formed as (Xᵀ·∂Y)ᵀ, so the optimizer's foreach ops see matching
+        strides."""
         weight = params[self.weight]
         if weight.stride(2) != 1:
             grads[self.weight] = torch.bmm(x.transpose(1, 2), grad).transpose(1, 2)
