@@ -61,8 +61,9 @@ class MemberSource(Protocol):
         """One epoch's history rows of the members still training; returns the ids of
         those to prune now. All at once, so a storage can take them in one write."""
 
-    def finish(self, result: MemberResult) -> None:
-        """The member left the population."""
+    def finish(self, results: list[MemberResult]) -> None:
+        """The members that left the population in this epoch. All at once, so a storage
+        can make their end states durable in one sync."""
 
 
 class MemberList:
@@ -79,8 +80,8 @@ class MemberList:
     def report(self, rows: list[tuple[Member, dict[str, float]]]) -> set[int]:
         return set()
 
-    def finish(self, result: MemberResult) -> None:
-        self.results.append(result)
+    def finish(self, results: list[MemberResult]) -> None:
+        self.results.extend(results)
 
 
 EpochCallback = Callable[[Population, list[dict[str, float]]], None]
@@ -155,8 +156,9 @@ class PopulationTrainer:
             if status is not None:
                 self.results[member.id].status = status
                 leaving.append(row_index)
-        for member in population.remove(leaving):
-            self.source.finish(self.results.pop(member.id))
+        left = population.remove(leaving)
+        if left:
+            self.source.finish([self.results.pop(member.id) for member in left])
         if self.on_epoch is not None:  # after leavers left: a consistent point to save
             self.on_epoch(population, rows)
 

@@ -34,7 +34,7 @@ from steepest.training import (
     train,
 )
 from steepest.training import structure_key as experiment_structure
-from steepest.tune.journal import deferred_appends
+from steepest.tune.journal import deferred_appends, one_fsync
 from steepest.tune.space import Range, SearchSpace, apply_params, decode_params, narrow
 from steepest.tune.study import CRASHED_ATTR, WORKER_ATTR, open_study, recover_crashed, worker_id
 
@@ -210,8 +210,14 @@ class StructureSource:
                     reported.append((member.id, trial))
         return {number for number, trial in reported if trial.should_prune()}
 
-    def finish(self, result: MemberResult) -> None:
-        """The trial's attrs and its end state, in one journal append."""
+    def finish(self, results: list[MemberResult]) -> None:
+        """Each trial's attrs and end state in one journal append, and one fsync for them
+        all."""
+        with one_fsync():
+            for result in results:
+                self._finish(result)
+
+    def _finish(self, result: MemberResult) -> None:
         feed = self.feed
         trial = feed.trials.pop(result.member.id)
         history = result.history
