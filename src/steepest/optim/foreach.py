@@ -9,6 +9,7 @@ times the arithmetic done in it.
 """
 
 from collections.abc import Sequence
+from functools import lru_cache
 
 import torch
 from torch import Tensor
@@ -21,20 +22,30 @@ def per_member(value: Hyper, tensors: Sequence[Tensor]) -> float | list[Tensor]:
     [K, 1, …, 1] view per tensor (c_k applies to every entry of member k's row)."""
     if not isinstance(value, Tensor):
         return value
-    views = {dim: value.view(-1, *([1] * (dim - 1))) for dim in {t.dim() for t in tensors}}
-    return [views[t.dim()] for t in tensors]
+    return [_column(value, t.dim()) for t in tensors]
+
+
+@lru_cache(maxsize=256)
+def _column(value: Tensor, dim: int) -> Tensor:
+    """A [K] tensor viewed as [K, 1, …, 1] with `dim` dimensions. Cached by the tensor's
+    identity (the cache holds it, so its id is not reused): a population makes its
+    hyperparameter tensors once an epoch and every step uses them, where a fresh view
+    per tensor and step is a dispatch each."""
+    return value.view(-1, *([1] * (dim - 1)))
 
 
 def _is_zero(value: Hyper) -> bool:
     return not isinstance(value, Tensor) and value == 0
 
 
-def add_scaled_(ys: list[Tensor], a: Hyper, xs: list[Tensor]) -> None:
-    """y ← y + a·x in place; nothing when a is the float 0."""
+def add_scaled_(ys: list[Tensor], a: Hyper, xs: list[Tensor], sign: float = 1.0) -> None:
+    """y ← y + sign·a·x in place; nothing when a is the float 0. (`sign` = −1 for a
+    descent step by a learning rate a: negating a [K] tensor would make a new one every
+    step.)"""
     if isinstance(a, Tensor):
-        torch._foreach_addcmul_(ys, xs, per_member(a, xs))
+        torch._foreach_addcmul_(ys, xs, per_member(a, xs), value=sign)
     elif a != 0:
-        torch._foreach_add_(ys, xs, alpha=a)
+        torch._foreach_add_(ys, xs, alpha=sign * a)
 
 
 def add_quotient_(ys: list[Tensor], a: Hyper, xs: list[Tensor], zs: list[Tensor]) -> None:

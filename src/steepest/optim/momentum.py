@@ -50,4 +50,4 @@ def update(
     grads: list[Tensor], state: State, params: list[Tensor], hp: Mapping[str, Hyper]
 ) -> None:
     """v ← μ·v + (g + λ·w);  w ← w − α·v, in place on `params` and `state`."""
-    add_scaled_(params, -hp["lr"], accumulate(grads, state, params, hp))
+    add_scaled_(params, hp["lr"], accumulate(grads, state, params, hp), sign=-1.0)

@@ -26,5 +26,5 @@ def update(
     """v ← μ·v + ∇ + λ·w;  w ← (1 − α·λ)·w − α·∇ − α·μ·v (= w − α·(g + μ·v)), in place."""
     velocity = momentum.accumulate(grads, state, params, hp)
     decay_(params, hp["lr"] * hp["weight_decay"])
-    add_scaled_(params, -hp["lr"], grads)
+    add_scaled_(params, hp["lr"], grads, sign=-1.0)
     add_scaled_(params, -hp["lr"] * hp["momentum"], velocity)

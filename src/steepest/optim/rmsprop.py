@@ -43,4 +43,4 @@ def update(
     torch._foreach_add_(rms, per_member(hp["eps"], rms))
     torch._foreach_mul_(buffer, per_member(hp["momentum"], buffer))
     torch._foreach_addcdiv_(buffer, grads, rms)
-    add_scaled_(params, -hp["lr"], buffer)
+    add_scaled_(params, hp["lr"], buffer, sign=-1.0)

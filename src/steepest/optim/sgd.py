@@ -27,4 +27,4 @@ def update(
 ) -> None:
     """w ← w − α·(g + λ·w), in place on `params`."""
     decay_(params, hp["lr"] * hp["weight_decay"])
-    add_scaled_(params, -hp["lr"], grads)
+    add_scaled_(params, hp["lr"], grads, sign=-1.0)
