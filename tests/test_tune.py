@@ -100,6 +100,29 @@ def test_each_pruner_prunes_and_refills(tmp_path, pruner):
         assert len(trial.user_attrs["val_loss"]) == len(trial.intermediate_values)
 
 
+def test_pruning_verdicts_are_those_of_should_prune(tmp_path, monkeypatch):
+    """`report` reads every reported trial in one fetch and asks the pruner itself; its
+    verdicts must be the ones `Trial.should_prune` gives for the same stored trials."""
+    from steepest.tune import run
+
+    original = run.StructureSource.report
+    verdicts: list[tuple[set[int], set[int]]] = []
+
+    def checked(self, rows):
+        pruned = original(self, rows)
+        trials = self.feed.trials
+        expected = {m.id for m, row in rows if trials[m.id].should_prune()}
+        verdicts.append((pruned, expected))
+        return pruned
+
+    monkeypatch.setattr(run.StructureSource, "report", checked)
+    space = 'lr = { type = "loguniform", low = 1e-5, high = 0.5 }'
+    path = write(tmp_path, sampler="random", trials=12, epochs=6, space=space)
+    tune(path, storage=str(tmp_path / "s.log"))
+    assert all(pruned == expected for pruned, expected in verdicts)
+    assert any(pruned for pruned, _ in verdicts)  # the comparison covered some pruning
+
+
 def test_first_wave_finishes_before_the_slots_fill(tmp_path):
     """TPE and the median pruner learn only from finished trials: with startup_trials = 2
     and room for 8, the first two train alone and every later trial starts after both

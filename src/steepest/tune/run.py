@@ -199,16 +199,21 @@ class StructureSource:
 
     def report(self, rows: list[tuple[Member, dict[str, float]]]) -> set[int]:
         """Each member's monitored value to its trial (one journal append for them all),
-        then the pruner's verdicts, once the values are in the storage."""
+        then the pruner's verdicts, once the values are in the storage.
+
+        The verdicts are what `Trial.should_prune` gives — `pruner.prune(study, the
+        trial as stored)` — with every reported trial read in one fetch rather than one
+        deep copy each."""
         reported = []
         with deferred_appends():
             for member, row in rows:
                 value = row[self.column]
                 if math.isfinite(value):
-                    trial = self.feed.trials[member.id]
-                    trial.report(value, int(row["epoch"]))
-                    reported.append((member.id, trial))
-        return {number for number, trial in reported if trial.should_prune()}
+                    self.feed.trials[member.id].report(value, int(row["epoch"]))
+                    reported.append(member.id)
+        study = self.feed.study
+        stored = {t.number: t for t in study.get_trials(deepcopy=False)}
+        return {number for number in reported if study.pruner.prune(study, stored[number])}
 
     def finish(self, results: list[MemberResult]) -> None:
         """Each trial's attrs and end state in one journal append, and one fsync for them
