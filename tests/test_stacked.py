@@ -89,18 +89,21 @@ def target_for(loss: str, regression_width: int | None = CLASSES) -> torch.Tenso
     for D outputs, [K, B] for one (`regression_width` None)."""
     if loss == "logistic":
         return torch.randint(0, 2, (K, B))
-    if LOSSES[loss].task == "classification":
-        return torch.randint(0, CLASSES, (K, B))
+    if LOSSES[loss].task == "classification":  # `regression_width` classes, here
+        return torch.randint(0, regression_width or CLASSES, (K, B))
     shape = (K, B) if regression_width is None else (K, B, regression_width)
     return torch.randn(shape, dtype=torch.float64)
 
 
-# (loss name, huber δ, outputs, target width): every loss in the registry, plus a
-# regression on one output with a [K, B] target, the shape a one-column data set gives.
+# (loss name, huber δ, outputs, target width or classes): every loss in the registry, a
+# regression on one output with a [K, B] target, the shape a one-column data set gives,
+# and more classes than examples (`product` then leaves the output in [K, B, C] memory;
+# with fewer, in [K, C, B]).
 LOSS_CASES = {
     **{name: (name, 1.0, 1 if name == "logistic" else CLASSES, CLASSES) for name in LOSSES},
     "huber-delta": ("huber", 0.3, CLASSES, CLASSES),
     "mse-one-output": ("mse", 1.0, 1, None),
+    "cross_entropy-wide": ("cross_entropy", 1.0, B + 2, B + 2),
 }
 PER_MEMBER = torch.tensor([0.0, 1e-2, 3e-2, 0.0, 2e-2], dtype=torch.float64)
 PENALTIES = {

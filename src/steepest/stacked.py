@@ -299,12 +299,19 @@ def _huber(output: Tensor, target: Tensor, delta: float = 1.0) -> tuple[None, Te
 def _cross_entropy(output: Tensor, target: Tensor) -> tuple[Tensor, Tensor]:
     """ℓ = −log p_y,  p = softmax(f):  ∂ℓ/∂f = p − onehot(y). ℓ falls out of the
     log-softmax the gradient needs (torch's cross_entropy computes ℓ the same way, as
-    −(log_softmax f)_y), so it is not computed twice: 20 µs less a step at K=2."""
-    index = target.long().unsqueeze(-1)
-    log_p = torch.log_softmax(output, -1)
-    each = log_p.gather(-1, index).squeeze(-1).neg_()
-    grad = log_p.exp_().scatter_add_(-1, index, log_p.new_full(index.shape, -1.0))
-    return each, grad
+    −(log_softmax f)_y), so it is not computed twice: 20 µs less a step at K=2.
+
+    The classes are reduced along whichever dimension is contiguous in memory: `product`
+    leaves a narrow output layer's f [K, B, C] in [K, C, B] memory, and log_softmax
+    along dim 1 of that takes 12 µs against 43 µs on the transposed view (K=42)."""
+    dim = 1 if output.dim() == 3 and output.stride(2) != 1 else -1
+    if dim == 1:
+        output = output.transpose(1, 2)
+    index = target.long().unsqueeze(dim)
+    log_p = torch.log_softmax(output, dim)
+    each = log_p.gather(dim, index).squeeze(dim).neg_()
+    grad = log_p.exp_().scatter_add_(dim, index, log_p.new_full(index.shape, -1.0))
+    return each, grad.transpose(1, 2) if dim == 1 else grad
 
 
 def _hinge(output: Tensor, target: Tensor) -> tuple[None, Tensor]:
