@@ -476,7 +476,8 @@ class Population:
                 if start == 0 and hidden:
                     dead = vmap(dead_fraction)(hidden)
             outputs.append(result)
-        output = torch.cat(outputs, dim=1)
+        # Contiguous once for both the loss and the metric (each flattens it to rows).
+        output = torch.cat(outputs, dim=1) if len(outputs) > 1 else outputs[0].contiguous()
         targets = y.expand(len(self.members), *y.shape)
         return Evaluation(
             loss=stacked.member_means(self.loss_each, output, targets),
