@@ -21,10 +21,10 @@ the backprop of the course notes, layer by layer from the loss down:
 
 At these sizes autograd's per-node recording and its engine cost as much as the
 arithmetic: on a 2-core CPU, the population step of the digits MLP (64→128→10, batch 32,
-SGD momentum) takes 0.51 ms at K=2, 0.67 ms at K=8 and 1.27 ms at K=32 with autograd
-through the stacked forward, and 0.34 / 0.49 / 1.10 ms with this backward
-(bench/stacked_step.py). Each member's gradient comes from its own rows only, so a NaN in
-one member stays in that member, as it does under autograd.
+SGD momentum) takes 0.61 ms at K=2, 0.87 ms at K=8 and 1.44 ms at K=32 with autograd
+through the stacked forward, and 0.34 / 0.45 / 0.79 ms with this backward
+(bench/stacked_step.py, 2026-11-23). Each member's gradient comes from its own rows
+only, so a NaN in one member stays in that member, as it does under autograd.
 """
 
 from collections.abc import Callable
