@@ -13,7 +13,14 @@ from collections.abc import Mapping
 import torch
 from torch import Tensor
 
-from steepest.optim.foreach import Hyper, add_scaled_, coupled_decay, ema_square_, per_member
+from steepest.optim.foreach import (
+    Hyper,
+    add_quotient_,
+    add_scaled_,
+    coupled_decay,
+    ema_square_,
+    per_member,
+)
 from steepest.optim.state import State
 
 DEFAULTS: dict[str, float] = {
@@ -38,9 +45,14 @@ def update(
 ) -> None:
     """s ← ρ·s + (1−ρ)·g²;  b ← μ·b + g/(√s + ε);  w ← w − α·b with g = ∇ + λ·w, in place."""
     grads = coupled_decay(grads, params, hp["weight_decay"])
-    buffer = state["momentum_buffer"]
     rms = ema_square_(state["square_avg"], hp["rho"], grads)
     torch._foreach_add_(rms, per_member(hp["eps"], rms))
+    if not isinstance(hp["momentum"], Tensor) and hp["momentum"] == 0:
+        # b = g/(√s + ε) goes straight into w: the buffer's two passes are skipped, and
+        # it stays 0, where a momentum that becomes nonzero later starts from, as in torch.
+        add_quotient_(params, -hp["lr"], grads, rms)
+        return
+    buffer = state["momentum_buffer"]
     torch._foreach_mul_(buffer, per_member(hp["momentum"], buffer))
     torch._foreach_addcdiv_(buffer, grads, rms)
     add_scaled_(params, hp["lr"], buffer, sign=-1.0)
