@@ -182,14 +182,16 @@ class Population:
         for member in members:
             if member.optimizer not in RULES:
                 raise ValueError(f"optimizer {member.optimizer!r} has no population update rule")
+        # Built on the CPU; each stacked tensor then moves to the device in one copy.
         modules = [self._build_member(m) for m in members]
+        params = [dict(m.named_parameters()) for m in modules]
+        buffers = [dict(m.named_buffers()) for m in modules]
         rows = {
-            name: torch.stack([dict(m.named_parameters())[name].detach() for m in modules])
+            name: torch.stack([p[name].detach() for p in params]).to(self.device)
             for name in self.names
         }
         fresh_buffers = {
-            name: torch.stack([dict(m.named_buffers())[name] for m in modules])
-            for name in self.buffers
+            name: torch.stack([b[name] for b in buffers]).to(self.device) for name in self.buffers
         }
         everyone = self.members + members
         blocks = list(dict.fromkeys(m.optimizer for m in everyone))
@@ -292,7 +294,7 @@ class Population:
             module = self.make_module()
         seed_dropout(module, member.seed)
         set_dropout_rate(module, member.hparams.get("dropout", 0.0))
-        return module.to(self.device)
+        return module
 
     # ----- hyperparameters --------------------------------------------------------------
 
