@@ -34,4 +34,4 @@ def update(
     torch._foreach_addcmul_(total, grads, grads)
     std = torch._foreach_sqrt(total)
     torch._foreach_add_(std, per_member(hp["eps"], std))
-    add_quotient_(params, -hp["lr"], grads, std)
+    add_quotient_(params, hp["lr"], grads, std, sign=-1.0)

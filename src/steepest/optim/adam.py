@@ -62,7 +62,7 @@ def update(
     first_correction, second_correction = _bias_corrections(step, beta1, beta2)
     torch._foreach_div_(denom, per_member(second_correction, denom))
     torch._foreach_add_(denom, per_member(hp["eps"], denom))
-    add_quotient_(params, -hp["lr"] / first_correction, exp_avg, denom)
+    add_quotient_(params, hp["lr"] / first_correction, exp_avg, denom, sign=-1.0)
 
 
 def _bias_corrections(step: Tensor, beta1: Hyper, beta2: Hyper) -> tuple[Hyper, Hyper]:

@@ -34,39 +34,45 @@ def _column(value: Tensor, dim: int) -> Tensor:
     return value.view(-1, *([1] * (dim - 1)))
 
 
-def _is_zero(value: Hyper) -> bool:
+def is_zero(value: Hyper) -> bool:
+    """Whether a hyperparameter is the float 0 (a [K] tensor never is: its members may
+    differ, and a rule must not branch on its values)."""
     return not isinstance(value, Tensor) and value == 0
 
 
+# `sign` = −1 makes a descent step by a learning rate a: negating a [K] tensor instead
+# would make a new one every step.
+
+
 def add_scaled_(ys: list[Tensor], a: Hyper, xs: list[Tensor], sign: float = 1.0) -> None:
-    """y ← y + sign·a·x in place; nothing when a is the float 0. (`sign` = −1 for a
-    descent step by a learning rate a: negating a [K] tensor would make a new one every
-    step.)"""
+    """y ← y + sign·a·x in place; nothing when a is the float 0."""
     if isinstance(a, Tensor):
         torch._foreach_addcmul_(ys, xs, per_member(a, xs), value=sign)
-    elif a != 0:
+    elif not is_zero(a):
         torch._foreach_add_(ys, xs, alpha=sign * a)
 
 
-def add_quotient_(ys: list[Tensor], a: Hyper, xs: list[Tensor], zs: list[Tensor]) -> None:
-    """y ← y + a·x/z in place. `zs` is scratch: a [K] `a` is divided into it."""
+def add_quotient_(
+    ys: list[Tensor], a: Hyper, xs: list[Tensor], zs: list[Tensor], sign: float = 1.0
+) -> None:
+    """y ← y + sign·a·x/z in place. `zs` is scratch: a [K] `a` is divided into it."""
     if isinstance(a, Tensor):
         torch._foreach_div_(zs, per_member(a, zs))
-        torch._foreach_addcdiv_(ys, xs, zs)
+        torch._foreach_addcdiv_(ys, xs, zs, value=sign)
     else:
-        torch._foreach_addcdiv_(ys, xs, zs, value=a)
+        torch._foreach_addcdiv_(ys, xs, zs, value=sign * a)
 
 
 def decay_(params: list[Tensor], rate: Hyper) -> None:
     """w ← (1 − rate)·w in place; nothing when rate is the float 0."""
-    if not _is_zero(rate):
+    if not is_zero(rate):
         torch._foreach_mul_(params, per_member(1 - rate, params))
 
 
 def coupled_decay(grads: list[Tensor], params: list[Tensor], weight_decay: Hyper) -> list[Tensor]:
     """g + λ·w as new tensors (the L2 penalty folded into the gradient, as torch.optim does);
     `grads` itself when λ is the float 0."""
-    if _is_zero(weight_decay):
+    if is_zero(weight_decay):
         return grads
     if isinstance(weight_decay, Tensor):
         return torch._foreach_addcmul(grads, params, per_member(weight_decay, params))

@@ -27,4 +27,4 @@ def update(
     velocity = momentum.accumulate(grads, state, params, hp)
     decay_(params, hp["lr"] * hp["weight_decay"])
     add_scaled_(params, hp["lr"], grads, sign=-1.0)
-    add_scaled_(params, -hp["lr"] * hp["momentum"], velocity)
+    add_scaled_(params, hp["lr"] * hp["momentum"], velocity, sign=-1.0)

@@ -19,6 +19,7 @@ from steepest.optim.foreach import (
     add_scaled_,
     coupled_decay,
     ema_square_,
+    is_zero,
     per_member,
 )
 from steepest.optim.state import State
@@ -47,10 +48,10 @@ def update(
     grads = coupled_decay(grads, params, hp["weight_decay"])
     rms = ema_square_(state["square_avg"], hp["rho"], grads)
     torch._foreach_add_(rms, per_member(hp["eps"], rms))
-    if not isinstance(hp["momentum"], Tensor) and hp["momentum"] == 0:
+    if is_zero(hp["momentum"]):
         # b = g/(√s + ε) goes straight into w: the buffer's two passes are skipped, and
         # it stays 0, where a momentum that becomes nonzero later starts from, as in torch.
-        add_quotient_(params, -hp["lr"], grads, rms)
+        add_quotient_(params, hp["lr"], grads, rms, sign=-1.0)
         return
     buffer = state["momentum_buffer"]
     torch._foreach_mul_(buffer, per_member(hp["momentum"], buffer))
