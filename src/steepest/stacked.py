@@ -207,10 +207,8 @@ class _Elementwise:
         self.function, self.derivative = _activation(module, in_place=False)
 
     def work_in_place(self) -> None:
-        """Overwrite the input and the incoming gradient, where the activation has such
-        kernels (LeakyReLU's derivative reads x, so it keeps its own)."""
-        if not isinstance(self.module, nn.LeakyReLU):
-            self.function, self.derivative = _activation(self.module, in_place=True)
+        """Overwrite the input and the incoming gradient (where `_activation` can)."""
+        self.function, self.derivative = _activation(self.module, in_place=True)
 
     def __call__(self, params: dict[str, Tensor], x: Tensor) -> Tensor:
         return self.function(x)
@@ -221,31 +219,29 @@ class _Elementwise:
         return self.derivative(grad, x, y)
 
 
+_aten = torch.ops.aten
+# The activations whose σ' torch's backward kernel reads off the output y: σ, σ in place,
+# that kernel (∂y, y, *extra) ↦ ∂x, and its extra arguments.
+_READ_OFF_OUTPUT: dict[type, tuple[Callable, Callable, Any, tuple]] = {
+    nn.ReLU: (torch.relu, torch.relu_, _aten.threshold_backward, (0,)),
+    nn.Tanh: (torch.tanh, torch.tanh_, _aten.tanh_backward, ()),
+    nn.Sigmoid: (torch.sigmoid, torch.sigmoid_, _aten.sigmoid_backward, ()),
+}
+
+
 def _activation(module: nn.Module, in_place: bool) -> tuple[Callable, Callable]:
     """(σ, (∂y, x, y) ↦ ∂x = σ'(x)·∂y) for an activation module, the derivative by torch's
-    own kernels; ReLU, tanh and sigmoid read σ' off the output y. `in_place`: σ overwrites
-    x and the derivative overwrites ∂y (ReLU, tanh, sigmoid only)."""
-    aten = torch.ops.aten
-    if isinstance(module, nn.ReLU):
+    own kernels. `in_place`: σ overwrites x and the derivative overwrites ∂y, for ReLU,
+    tanh and sigmoid; LeakyReLU's derivative reads x, so it keeps its own tensors."""
+    if type(module) in _READ_OFF_OUTPUT:
+        function, function_, kernel, extra = _READ_OFF_OUTPUT[type(module)]
         if in_place:
-            return torch.relu_, lambda g, x, y: aten.threshold_backward.grad_input(
-                g, y, 0, grad_input=g
-            )
-        return torch.relu, lambda g, x, y: aten.threshold_backward(g, y, 0)
-    if isinstance(module, nn.Tanh):
-        if in_place:
-            return torch.tanh_, lambda g, x, y: aten.tanh_backward.grad_input(g, y, grad_input=g)
-        return torch.tanh, lambda g, x, y: aten.tanh_backward(g, y)
-    if isinstance(module, nn.Sigmoid):
-        if in_place:
-            return torch.sigmoid_, lambda g, x, y: aten.sigmoid_backward.grad_input(
-                g, y, grad_input=g
-            )
-        return torch.sigmoid, lambda g, x, y: aten.sigmoid_backward(g, y)
+            return function_, lambda g, x, y: kernel.grad_input(g, y, *extra, grad_input=g)
+        return function, lambda g, x, y: kernel(g, y, *extra)
     slope = module.negative_slope  # LeakyReLU, the last of `_ELEMENTWISE` with a layer
     return (
         partial(F.leaky_relu, negative_slope=slope),
-        lambda g, x, y: aten.leaky_relu_backward(g, x, slope, False),
+        lambda g, x, y: _aten.leaky_relu_backward(g, x, slope, False),
     )
 
 
