@@ -11,8 +11,8 @@ losses, so member k's gradient is exactly its own loss's gradient and a NaN in o
 cannot reach another.
 
 Member k trains exactly as it would alone: its initial weights come from its own seed, its
-data order and dropout masks from counter-based hashes of that seed (`steepest.rng`), and a
-population of one runs the same code.
+data order and dropout masks from counter-based keys hashed from that seed
+(`steepest.rng`), and a population of one runs the same code.
 
 Members are kept sorted by optimizer, so each update rule owns a contiguous block of rows
 and updates it in place through views. Members leave between steps (finished, pruned,

@@ -4,7 +4,10 @@ Why not ``torch.Generator``: a population of K members would need K stateful gen
 and a Python loop over members in every dropout layer of every step, and a generator's
 stream depends on how many draws came before. A hash of (key, element index) is one
 vectorized op, works inside ``vmap`` (the key is then a per-member scalar), and gives
-member k exactly the draws it gets when trained alone — the population invariant.
+member k exactly the draws it gets when trained alone — the population invariant. The
+one exception is `permutation`, drawn once an epoch outside vmap: there a generator seeded
+with the hashed key is fresh for every draw, so the loop over members is cheap and the
+result is again a pure function of the key.
 
 All arithmetic is on int64 tensors holding 32-bit values; multiplier constants are below
 2**31 so no product overflows.

@@ -115,10 +115,10 @@ class JournalFile(JournalFileBackend):
     and fsyncs gathered inside `one_fsync`.
 
     Optuna fsyncs every append: for 64 trials × 20 epochs, 2000 fsyncs for the reports
-    alone, 10 % of a sweep here. A finished trial's tell still fsyncs, and an fsync
-    flushes everything appended before it, so a finished trial is exactly as durable as
-    before; against `kill -9` nothing changes at all (written data is in the kernel's
-    page cache).
+    alone, 10 % of a sweep here. A finished trial's tell is still synced (at the end of
+    its `one_fsync` block at the latest), and an fsync flushes everything appended before
+    it, so a finished trial is durable once its block ends; against `kill -9` nothing
+    changes at all (written data is in the kernel's page cache).
     """
 
     def __init__(self, path: str) -> None:
