@@ -35,6 +35,7 @@ from steepest.training import (
 )
 from steepest.training import structure_key as experiment_structure
 from steepest.tune.journal import deferred_appends, one_fsync
+from steepest.tune.pruning import verdicts
 from steepest.tune.space import Range, SearchSpace, apply_params, decode_params, narrow
 from steepest.tune.study import CRASHED_ATTR, WORKER_ATTR, open_study, recover_crashed, worker_id
 
@@ -199,11 +200,8 @@ class StructureSource:
 
     def report(self, rows: list[tuple[Member, dict[str, float]]]) -> set[int]:
         """Each member's monitored value to its trial (one journal append for them all),
-        then the pruner's verdicts, once the values are in the storage.
-
-        The verdicts are what `Trial.should_prune` gives — `pruner.prune(study, the
-        trial as stored)` — with every reported trial read in one fetch rather than one
-        deep copy each."""
+        then the pruner's verdicts (`pruning.verdicts`), once the values are in the
+        storage."""
         reported = []
         with deferred_appends():
             for member, row in rows:
@@ -211,9 +209,7 @@ class StructureSource:
                 if math.isfinite(value):
                     self.feed.trials[member.id].report(value, int(row["epoch"]))
                     reported.append(member.id)
-        study = self.feed.study
-        stored = {t.number: t for t in study.get_trials(deepcopy=False)}
-        return {number for number in reported if study.pruner.prune(study, stored[number])}
+        return verdicts(self.feed.study, reported)
 
     def finish(self, results: list[MemberResult]) -> None:
         """Each trial's attrs and end state in one journal append, and one fsync for them
