@@ -219,3 +219,23 @@ def test_an_unwatched_trainer_skips_the_train_metric_and_dead_units_only():
             assert {k: seen[k] for k in unseen if k != "seconds"} == {
                 k: v for k, v in unseen.items() if k != "seconds"
             }
+
+
+def test_best_weights_are_kept_only_when_asked():
+    """Without `keep_best_weights` (the tuner) the best epoch and value are still tracked,
+    but no weights are copied."""
+    make = factory(ModelConfig(hidden=[16]))
+    x_val, y_val = data()
+    results = {}
+    for keep in (True, False):
+        source = MemberList(members(2))
+        monitor = Monitor("val_metric", True)
+        fit(
+            PopulationTrainer(
+                population(make), source, 2, x_val, y_val, monitor, keep_best_weights=keep
+            )
+        )
+        results[keep] = sorted(source.results, key=lambda r: r.member.id)
+    for kept, skipped in zip(results[True], results[False], strict=True):
+        assert kept.best_state is not None and skipped.best_state is None
+        assert (kept.best_epoch, kept.best_value) == (skipped.best_epoch, skipped.best_value)

@@ -101,12 +101,15 @@ class PopulationTrainer:
         patience: int | None = None,
         on_epoch: EpochCallback | None = None,
         watched: bool = True,
+        keep_best_weights: bool = True,
     ) -> None:
         """`watched`: also measure what only a person watching reads (the train metric on
         a sample of the training split, dead units); the tuner, which records neither,
-        turns it off and saves a forward pass per epoch."""
+        turns it off and saves a forward pass per epoch. `keep_best_weights`: copy each
+        member's weights at its best epoch (for best.pt); the tuner saves no weights."""
         self.population = population
         self.watched = watched
+        self.keep_best_weights = keep_best_weights
         self.source = source
         self.capacity = capacity
         self.x_val, self.y_val = x_val, y_val
@@ -144,7 +147,16 @@ class PopulationTrainer:
         for row_index, (member, row) in enumerate(zip(population.members, rows)):
             result = self.results[member.id]
             result.history.append(row)
-            statuses.append(_judge(population, row_index, result, row, self.monitor, self.patience))
+            statuses.append(
+                _judge(
+                    population if self.keep_best_weights else None,
+                    row_index,
+                    result,
+                    row,
+                    self.monitor,
+                    self.patience,
+                )
+            )
         members = population.members
         pruned = self.source.report(
             [(m, row) for m, row, s in zip(members, rows, statuses) if s != "diverged"]
@@ -198,20 +210,22 @@ def _train_sample(n_train: int, n_val: int) -> Tensor:
 
 
 def _judge(
-    population: Population,
+    population: Population | None,
     row_index: int,
     result: MemberResult,
     row: dict[str, float],
     monitor: Monitor,
     patience: int | None,
 ) -> Status | None:
-    """Track the best epoch; say whether the member must leave now, and why."""
+    """Track the best epoch (and the weights at it, given the `population`); say whether
+    the member must leave now, and why."""
     if not all(math.isfinite(row[c]) for c in ("train_loss", "val_loss")):
         return "diverged"
     value = row[monitor.column]
     if monitor.better(value, result.best_value):
         result.best_value, result.best_epoch = value, int(row["epoch"])
-        result.best_state = population.member_state(row_index)
+        if population is not None:
+            result.best_state = population.member_state(row_index)
         result.stale_epochs = 0
     else:
         result.stale_epochs += 1

@@ -355,6 +355,7 @@ def _run_populations(
                     monitor,
                     patience=experiment.train.patience,
                     watched=False,
+                    keep_best_weights=False,
                 )
         if not stop:
             for trainer in trainers.values():
