@@ -147,6 +147,7 @@ class Population:
         self.groups: list[tuple[str, int, int]] = []  # (optimizer, first row, end row)
         self._live: nn.Module | None = None
         self.order: Tensor | None = None  # [K, N] data order of the current epoch
+        self._batches: list[Tensor] = []  # its minibatches, [K, b] each (`_batches`)
         self.step_in_epoch = 0
         self._hparams: dict[str, dict[str, float | Tensor]] = {}
         self._penalty: Callable[[list[Tensor]], Tensor] | None = None
@@ -239,6 +240,7 @@ class Population:
         self._epoch_loss = self._epoch_loss[keep]
         if self.order is not None:
             self.order = self.order[keep]
+            self._batches = _batches(self.order, self.batch_size)
         self._store(
             [p.detach()[keep] for p in self.params],
             {name: b[keep] for name, b in self.buffers.items()},
@@ -365,6 +367,7 @@ class Population:
         epochs = torch.tensor([m.epoch for m in self.members], dtype=torch.int64)
         keys = rng.derive_key(seeds, _DATA_ORDER, epochs)
         self.order = rng.permutation(keys, len(self.x_train)).to(self.device)
+        self._batches = _batches(self.order, self.batch_size)
         self.step_in_epoch = 0
         self._epoch_loss = torch.zeros(len(self.members), device=self.device)
         self._refresh_hparams()
@@ -373,8 +376,7 @@ class Population:
     def step(self) -> Tensor:
         """One minibatch step of every member; returns the members' batch losses [K]."""
         assert self.order is not None, "begin_epoch() first"
-        start = self.step_in_epoch * self.batch_size
-        index = self.order[:, start : start + self.batch_size]
+        index = self._batches[self.step_in_epoch]
         x, y = _rows(index, self.x_train, self.y_train)
         if self.augment is not None:
             x = self.augment(x, self._augment_keys())
@@ -428,7 +430,7 @@ class Population:
         assert self.step_in_epoch == self.steps_per_epoch, "the epoch is not finished"
         for member in self.members:
             member.epoch += 1
-        self.order = None
+        self.order, self._batches = None, []
         return self._epoch_loss / len(self.x_train)
 
     def run_epoch(self) -> Tensor:
@@ -548,6 +550,17 @@ def _state_layout(state: dict, transposed: list[bool]) -> dict:
         else value
         for name, value in state.items()
     }
+
+
+def _batches(order: Tensor, size: int) -> list[Tensor]:
+    """An epoch's order [K, N] cut into its minibatches' indices, [K, b] each and
+    contiguous: slicing [K, N] at every step would copy the slice every step; this is one
+    copy an epoch."""
+    k, n = order.shape
+    full = n // size
+    whole = order[:, : full * size].view(k, full, size).transpose(0, 1).contiguous()
+    last = [order[:, full * size :].contiguous()] if n % size else []
+    return [*whole.unbind(0), *last]
 
 
 def _rows(index: Tensor, *tensors: Tensor) -> list[Tensor]:
