@@ -203,15 +203,22 @@ def test_diverging_member_fails_alone():
         )
 
 
-def test_an_unwatched_trainer_skips_the_train_metric_and_dead_units_only():
-    make = factory(ModelConfig(hidden=[16]))
+def two_members_fitted(**trainer_options):
+    """The results of two members (hidden 16) fitted by a PopulationTrainer given
+    `trainer_options`, in member order."""
     x_val, y_val = data()
-    histories = {}
-    for watched in (True, False):
-        source = MemberList(members(2))
-        monitor = Monitor("val_metric", True)
-        fit(PopulationTrainer(population(make), source, 2, x_val, y_val, monitor, watched=watched))
-        histories[watched] = [r.history for r in sorted(source.results, key=lambda r: r.member.id)]
+    source = MemberList(members(2))
+    make = factory(ModelConfig(hidden=[16]))
+    monitor = Monitor("val_metric", True)
+    fit(PopulationTrainer(population(make), source, 2, x_val, y_val, monitor, **trainer_options))
+    return sorted(source.results, key=lambda r: r.member.id)
+
+
+def test_an_unwatched_trainer_skips_the_train_metric_and_dead_units_only():
+    histories = {
+        watched: [r.history for r in two_members_fitted(watched=watched)]
+        for watched in (True, False)
+    }
     for watched_rows, unwatched_rows in zip(histories[True], histories[False]):
         for seen, unseen in zip(watched_rows, unwatched_rows, strict=True):
             assert {"train_metric", "dead_relu"} <= set(seen)
@@ -224,18 +231,7 @@ def test_an_unwatched_trainer_skips_the_train_metric_and_dead_units_only():
 def test_best_weights_are_kept_only_when_asked():
     """Without `keep_best_weights` (the tuner) the best epoch and value are still tracked,
     but no weights are copied."""
-    make = factory(ModelConfig(hidden=[16]))
-    x_val, y_val = data()
-    results = {}
-    for keep in (True, False):
-        source = MemberList(members(2))
-        monitor = Monitor("val_metric", True)
-        fit(
-            PopulationTrainer(
-                population(make), source, 2, x_val, y_val, monitor, keep_best_weights=keep
-            )
-        )
-        results[keep] = sorted(source.results, key=lambda r: r.member.id)
+    results = {keep: two_members_fitted(keep_best_weights=keep) for keep in (True, False)}
     for kept, skipped in zip(results[True], results[False], strict=True):
         assert kept.best_state is not None and skipped.best_state is None
         assert (kept.best_epoch, kept.best_value) == (skipped.best_epoch, skipped.best_value)
