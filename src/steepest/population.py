@@ -34,14 +34,18 @@ from torch.func import functional_call, vmap
 from steepest import rng, stacked
 from steepest.nn.dropout import seed_dropout, set_dropout_rate
 from steepest.nn.layers import dead_fraction
-from steepest.nn.regularizers import weight_mask, weight_penalty, weight_penalty_gradient
+from steepest.nn.regularizers import (
+    STRENGTH_DEFAULTS,
+    weight_mask,
+    weight_penalty,
+    weight_penalty_gradient,
+)
 from steepest.optim import RULES, concat_states, select_members
 from steepest.optim.schedules import Schedule
 
 # Domain tags keep the hash streams of different uses of one seed apart.
 _DATA_ORDER = 1
 _AUGMENT = 2
-_PENALTIES = (("l1", 0.0), ("l2", 0.0), ("elastic_net", 0.0), ("elastic_alpha", 0.5))
 
 
 @dataclass
@@ -311,7 +315,7 @@ class Population:
         }
         strengths = {
             hp: self._per_member([m.hparams.get(hp, d) for m in self.members])
-            for hp, d in _PENALTIES
+            for hp, d in STRENGTH_DEFAULTS.items()
         }
         self._penalty = weight_penalty(strengths)
         self._penalty_gradient = weight_penalty_gradient(strengths)

@@ -32,12 +32,13 @@ from steepest.nn.init import initialize_
 from steepest.nn.layers import build_model
 from steepest.nn.losses import LOSSES, make_loss
 from steepest.nn.metrics import Metric, metric_for
+from steepest.nn.regularizers import STRENGTH_DEFAULTS
 from steepest.optim.schedules import build as build_schedule
 from steepest.population import Member, Population
 from steepest.progress import EpochProgress
 
 HPARAM_KEYS = ("lr", "momentum", "weight_decay", "beta1", "beta2", "rho", "eps")
-PENALTY_KEYS = ("l1", "l2", "elastic_net", "elastic_alpha")
+PENALTY_KEYS = tuple(STRENGTH_DEFAULTS)
 
 
 def resolve_device(name: str) -> torch.device:

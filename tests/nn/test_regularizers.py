@@ -2,9 +2,9 @@ import pytest
 import torch
 from torch import nn
 
-from steepest.config import ModelConfig
+from steepest.config import ModelConfig, TrainConfig
 from steepest.nn.layers import build_mlp
-from steepest.nn.regularizers import elastic_net, l1, l2, weight_mask
+from steepest.nn.regularizers import STRENGTH_DEFAULTS, elastic_net, l1, l2, weight_mask
 
 K, P = 3, 7
 
@@ -90,3 +90,9 @@ def test_weight_mask_on_a_user_module():
         "1.weight": False,
         "2.weight": True,
     }
+
+
+def test_a_member_without_strengths_gets_trains_defaults():
+    """A Member built without penalty strengths is penalised as `[train]`'s defaults say."""
+    defaults = {name: TrainConfig.model_fields[name].default for name in STRENGTH_DEFAULTS}
+    assert defaults == STRENGTH_DEFAULTS

@@ -12,6 +12,16 @@ from torch import Tensor, nn
 from steepest.nn.init import AFFINE
 from steepest.optim.foreach import Hyper, add_scaled_
 
+# The strengths `weight_penalty` reads, and what a member without one gets: no penalty,
+# and an elastic net that mixes L1 and L2 equally ([train]'s defaults; a test keeps the
+# two the same).
+STRENGTH_DEFAULTS: dict[str, float] = {
+    "l1": 0.0,
+    "l2": 0.0,
+    "elastic_net": 0.0,
+    "elastic_alpha": 0.5,
+}
+
 
 def _rows(w: Tensor) -> Tensor:
     return w.reshape(w.shape[0], -1)
