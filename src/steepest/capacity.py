@@ -56,7 +56,7 @@ def probe_throughput(population: Population) -> float:
     for _ in range(steps - 1):
         population.step()
     elapsed = time.perf_counter() - started
-    population.order = None  # the probe's epoch is dropped: more members may join
+    population.drop_epoch()  # more members may join
     return len(population) * (steps - 1) / max(elapsed, 1e-9)
 
 

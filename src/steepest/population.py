@@ -150,8 +150,9 @@ class Population:
         self.states: dict[str, dict] = {}
         self.groups: list[tuple[str, int, int]] = []  # (optimizer, first row, end row)
         self._live: nn.Module | None = None
-        self.order: Tensor | None = None  # [K, N] data order of the current epoch
-        self._batches: list[Tensor] = []  # its minibatches, [K, b] each (`_batches`)
+        # The current epoch's minibatch indices, [K, b] each (`_batches`); None between
+        # epochs.
+        self._batches: list[Tensor] | None = None
         self.step_in_epoch = 0
         self._hparams: dict[str, dict[str, float | Tensor]] = {}
         self._penalty: Callable[[list[Tensor]], Tensor] | None = None
@@ -180,7 +181,7 @@ class Population:
         optimizer opens a block at the end), so each block's optimizer state is its old
         state followed by fresh state for its newcomers.
         """
-        if self.order is not None:
+        if self.in_epoch:
             raise RuntimeError("members join between epochs, not in the middle of one")
         if not members:
             return
@@ -242,9 +243,8 @@ class Population:
         gone = [self.members[r] for r in sorted(leaving)]
         self.members = [m for r, m in enumerate(self.members) if r not in leaving]
         self._epoch_loss = self._epoch_loss[keep]
-        if self.order is not None:
-            self.order = self.order[keep]
-            self._batches = _batches(self.order, self.batch_size)
+        if self._batches is not None:
+            self._batches = [batch[keep] for batch in self._batches]
         self._store(
             [p.detach()[keep] for p in self.params],
             {name: b[keep] for name, b in self.buffers.items()},
@@ -366,12 +366,12 @@ class Population:
         return vmap(call, in_dims=in_dims)(self.parameters(), self.buffers, x)
 
     def begin_epoch(self) -> None:
-        """Draw each member's data order for its current epoch: [K, N]."""
+        """Draw each member's data order for its current epoch (cut into minibatches)."""
         seeds = torch.tensor([m.seed for m in self.members], dtype=torch.int64)
         epochs = torch.tensor([m.epoch for m in self.members], dtype=torch.int64)
         keys = rng.derive_key(seeds, _DATA_ORDER, epochs)
-        self.order = rng.permutation(keys, len(self.x_train)).to(self.device)
-        self._batches = _batches(self.order, self.batch_size)
+        order = rng.permutation(keys, len(self.x_train)).to(self.device)
+        self._batches = _batches(order, self.batch_size)
         self.step_in_epoch = 0
         self._epoch_loss = torch.zeros(len(self.members), device=self.device)
         self._refresh_hparams()
@@ -379,7 +379,7 @@ class Population:
 
     def step(self) -> Tensor:
         """One minibatch step of every member; returns the members' batch losses [K]."""
-        assert self.order is not None, "begin_epoch() first"
+        assert self._batches is not None, "begin_epoch() first"
         index = self._batches[self.step_in_epoch]
         x, y = _rows(index, self.x_train, self.y_train)
         if self.augment is not None:
@@ -434,8 +434,18 @@ class Population:
         assert self.step_in_epoch == self.steps_per_epoch, "the epoch is not finished"
         for member in self.members:
             member.epoch += 1
-        self.order, self._batches = None, []
+        self.drop_epoch()
         return self._epoch_loss / len(self.x_train)
+
+    @property
+    def in_epoch(self) -> bool:
+        """Whether an epoch has begun and not ended (members may not join then)."""
+        return self._batches is not None
+
+    def drop_epoch(self) -> None:
+        """Forget the current epoch's data order (`end_epoch` does; a throughput probe
+        drops an unfinished epoch so that more members may join)."""
+        self._batches = None
 
     def run_epoch(self) -> Tensor:
         """All steps of one epoch; returns each member's mean training loss [K]."""
@@ -497,7 +507,7 @@ class Population:
 
     def state_dict(self) -> dict:
         """Members, parameters, buffers and optimizer state (between epochs only)."""
-        if self.order is not None:
+        if self.in_epoch:
             raise RuntimeError("a population is saved between epochs, not in one")
         return {
             "members": self.members,
