@@ -235,3 +235,26 @@ def test_best_weights_are_kept_only_when_asked():
     for kept, skipped in zip(results[True], results[False], strict=True):
         assert kept.best_state is not None and skipped.best_state is None
         assert (kept.best_epoch, kept.best_value) == (skipped.best_epoch, skipped.best_value)
+
+
+def test_the_best_weights_kept_are_those_of_the_best_epoch():
+    make = factory(ModelConfig(hidden=[16]))
+    x_val, y_val = data()
+    pop = population(make)
+    at_epoch_end = {}
+    end_epoch = pop.end_epoch
+
+    def end_epoch_and_snapshot():
+        losses = end_epoch()
+        for row, member in enumerate(pop.members):
+            at_epoch_end[member.id, member.epoch] = pop.member_state(row)
+        return losses
+
+    pop.end_epoch = end_epoch_and_snapshot
+    source = MemberList(members(4))
+    fit(PopulationTrainer(pop, source, 4, x_val, y_val, Monitor("val_metric", True)))
+    assert any(r.best_epoch < r.member.epochs for r in source.results)  # not all at the end
+    for result in source.results:
+        kept = at_epoch_end[result.member.id, result.best_epoch]
+        for name, value in result.best_state.items():
+            torch.testing.assert_close(value, kept[name], rtol=0, atol=0)

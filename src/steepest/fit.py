@@ -147,16 +147,9 @@ class PopulationTrainer:
         for row_index, (member, row) in enumerate(zip(population.members, rows)):
             result = self.results[member.id]
             result.history.append(row)
-            statuses.append(
-                _judge(
-                    population if self.keep_best_weights else None,
-                    row_index,
-                    result,
-                    row,
-                    self.monitor,
-                    self.patience,
-                )
-            )
+            statuses.append(_judge(result, row, self.monitor, self.patience))
+            if self.keep_best_weights and result.best_epoch == member.epoch:
+                result.best_state = population.member_state(row_index)
         members = population.members
         pruned = self.source.report(
             [(m, row) for m, row, s in zip(members, rows, statuses) if s != "diverged"]
@@ -210,22 +203,17 @@ def _train_sample(n_train: int, n_val: int) -> Tensor:
 
 
 def _judge(
-    population: Population | None,
-    row_index: int,
     result: MemberResult,
     row: dict[str, float],
     monitor: Monitor,
     patience: int | None,
 ) -> Status | None:
-    """Track the best epoch (and the weights at it, given the `population`); say whether
-    the member must leave now, and why."""
+    """Track the best epoch; say whether the member must leave now, and why."""
     if not all(math.isfinite(row[c]) for c in ("train_loss", "val_loss")):
         return "diverged"
     value = row[monitor.column]
     if monitor.better(value, result.best_value):
         result.best_value, result.best_epoch = value, int(row["epoch"])
-        if population is not None:
-            result.best_state = population.member_state(row_index)
         result.stale_epochs = 0
     else:
         result.stale_epochs += 1
