@@ -256,3 +256,22 @@ def test_kill_minus_nine_then_resume_loses_no_finished_trial(tmp_path):
     assert crashed and all(study.trials[n].state == TrialState.FAIL for n in crashed)
     counted = [t for t in study.trials if t.number not in crashed]
     assert len(counted) == 10 and all(t.state == TrialState.COMPLETE for t in counted)
+
+
+def test_an_asked_trial_names_its_worker_before_its_params_are_drawn(tmp_path, monkeypatch):
+    """A process killed while drawing a trial's params leaves the trial RUNNING; a resume
+    can fail and requeue it only if the journal already names the dead worker."""
+    from steepest.tune.space import SearchSpace
+
+    storage = tmp_path / "s.log"
+    seen: list[dict] = []
+    suggest = SearchSpace.suggest
+
+    def suggest_and_look(self, trial):
+        other_reader = load_study(str(storage))
+        seen.append(other_reader.trials[trial.number].user_attrs)
+        return suggest(self, trial)
+
+    monkeypatch.setattr(SearchSpace, "suggest", suggest_and_look)
+    tune(write(tmp_path, sampler="random", trials=3, epochs=1), storage=str(storage))
+    assert len(seen) == 3 and all("worker" in attrs for attrs in seen)

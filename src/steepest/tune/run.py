@@ -145,8 +145,11 @@ class StudyFeed:
         if not self.can_ask():
             return None
         trial = self.study.ask()
-        with deferred_appends():  # its params and attrs in one journal append
-            trial.set_user_attr(WORKER_ATTR, worker_id())
+        # The worker goes to the journal at once: a process killed while the sampler
+        # draws leaves a RUNNING trial that a resume can fail and requeue only if the
+        # journal says whose it was. Its params and other attrs follow in one append.
+        trial.set_user_attr(WORKER_ATTR, worker_id())
+        with deferred_appends():
             if self.staged:
                 trial.set_user_attr("stage", self.stage)
             params = self.space.suggest(trial)
