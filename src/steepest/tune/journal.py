@@ -156,8 +156,8 @@ class JournalFile(JournalFileBackend):
 
     def read_logs(self, log_number_from: int) -> Iterator[dict[str, Any]]:
         """Optuna's read, skipped when the file holds nothing past what was read: the
-        storage reads before every query, and a population's pruner queries once per
-        member and epoch; one stat then stands for an open, a stat and a read.
+        storage reads before every query (each report, suggest and tell makes one); one
+        stat then stands for an open, a stat and a read.
         (`_log_number_offset` is the parent's map from log number to byte offset.)"""
         offset = self._log_number_offset.get(log_number_from)
         if offset is not None and os.stat(self._path).st_size == offset:

@@ -4,10 +4,11 @@
 Optuna's percentile pruners (median among them) compute in each call the percentile of
 the completed trials' values at the trial's step — the same figure for every member
 that reported that step. `verdicts` asks any pruner per trial on one fetch of the study,
-and for the percentile pruners computes each step's percentile once: at K=40 this is a
-tenth of the per-trial cost (the sweep makes ~1,000 calls). It follows
+and for the percentile pruners computes each step's percentile once (bench/sweep.py,
+seed 1, ~1,000 verdicts: reporting and pruning took 0.14 s, now 0.06 s). It follows
 `PercentilePruner.prune` step by step with Optuna's own helpers, so the verdicts are the
-same (tests/test_tune.py compares them with `should_prune` over whole studies).
+same (tests/test_pruning.py compares them with `pruner.prune` trial by trial,
+tests/test_tune.py with `should_prune` over whole studies).
 """
 
 import math
