@@ -4,7 +4,13 @@ study, as most users write it) vs `steepest tune` (populations, durable journal 
 Digits MLP (hidden 128), 20 epochs, batch 32, SGD momentum; space lr (log), momentum,
 weight decay (log); TPE + median pruning; 64 trials. Prints the wall-time ratio and both
 best validation accuracies, for each of 3 seeds and their median.
-Usage: python bench/sweep.py [trials] [seeds]
+
+Each seed's study runs `repeats` times a side, alternating, and the seed's ratio is that of
+the two median times: a burst of load on this shared VM costs a 1.5 s run a larger share
+of its time than a 15 s run, and single runs put one seed anywhere from 6× to 13×. Every
+run of a side must reach the same best value and epochs (a seeded study is
+reproducible); the script says so when they do not.
+Usage: python bench/sweep.py [trials] [seeds] [repeats]
 """
 
 import statistics
@@ -90,19 +96,40 @@ def steepest_tune(trials: int, seed: int) -> tuple[float, float, int]:
         return seconds, result.summary["best_value"], trained_epochs(result.study)
 
 
+Run = tuple[float, float, int]  # seconds, best val accuracy, epochs trained
+
+
+def median_run(runs: list[Run], name: str) -> tuple[float, float, int]:
+    """Median seconds of a side's runs, and their best value and epochs (which every run of a
+    seeded study must share: said when they do not, and the first run's are kept)."""
+    outcomes = {(best, epochs) for _, best, epochs in runs}
+    if len(outcomes) > 1:
+        print(f"    {name} is not reproducible: {sorted(outcomes)} in {len(runs)} runs")
+    _, best, epochs = runs[0]
+    return statistics.median(seconds for seconds, _, _ in runs), best, epochs
+
+
 def main() -> None:
     trials = int(sys.argv[1]) if len(sys.argv) > 1 else 64
     seeds = int(sys.argv[2]) if len(sys.argv) > 2 else 3
+    repeats = int(sys.argv[3]) if len(sys.argv) > 3 else 3
     ratios, gaps = [], []
     for seed in range(seeds):
-        plain_seconds, plain_best, plain_epochs = optuna_plain(trials, seed)
-        ours_seconds, ours_best, ours_epochs = steepest_tune(trials, seed)
+        plain_runs: list[Run] = []
+        ours_runs: list[Run] = []
+        for _ in range(repeats):  # alternating, so load changes hit both sides alike
+            plain_runs.append(optuna_plain(trials, seed))
+            ours_runs.append(steepest_tune(trials, seed))
+        plain_seconds, plain_best, plain_epochs = median_run(plain_runs, "optuna+plain")
+        ours_seconds, ours_best, ours_epochs = median_run(ours_runs, "steepest")
         ratios.append(plain_seconds / ours_seconds)
         gaps.append(ours_best - plain_best)
+        single = [p[0] / o[0] for p, o in zip(plain_runs, ours_runs)]
         print(
             f"seed {seed}: optuna+plain {plain_seconds:5.1f} s best {plain_best:.4f} "
-            f"({plain_epochs} epochs) | steepest {ours_seconds:5.1f} s best {ours_best:.4f} "
-            f"({ours_epochs} epochs) | speedup {plain_seconds / ours_seconds:4.1f}x"
+            f"({plain_epochs} epochs) | steepest {ours_seconds:5.2f} s best {ours_best:.4f} "
+            f"({ours_epochs} epochs) | speedup {plain_seconds / ours_seconds:4.1f}x "
+            f"(pairs of single runs {min(single):.1f}–{max(single):.1f}x)"
         )
     print(
         f"median speedup {statistics.median(ratios):.1f}x (target >= 10x); median best-accuracy "
