@@ -13,6 +13,7 @@ reproducible); the script says so when they do not.
 Usage: python bench/sweep.py [trials] [seeds] [repeats]
 """
 
+import json
 import statistics
 import sys
 import tempfile
@@ -40,6 +41,7 @@ trials = {trials}
 seed = {seed}
 startup_trials = 8
 warmup_epochs = 2
+population = {population}
 [tune.space]
 lr = {{ type = "loguniform", low = 1e-3, high = 1.0 }}
 momentum = {{ type = "uniform", low = 0.5, high = 0.99 }}
@@ -84,12 +86,16 @@ def optuna_plain(trials: int, seed: int) -> tuple[float, float, int]:
     return time.perf_counter() - started, study.best_value, trained_epochs(study)
 
 
-def steepest_tune(trials: int, seed: int) -> tuple[float, float, int]:
+def steepest_tune(
+    trials: int, seed: int, population: int | str = "auto"
+) -> tuple[float, float, int]:
     """Wall seconds, best val accuracy and epochs trained of `steepest tune` with a
-    journal file."""
+    journal file (`population`: [tune] population, members trained at once)."""
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "sweep.toml"
-        path.write_text(EXPERIMENT.format(trials=trials, seed=seed))
+        path.write_text(
+            EXPERIMENT.format(trials=trials, seed=seed, population=json.dumps(population))
+        )
         started = time.perf_counter()
         result = tune(path, storage=str(Path(folder) / "sweep.log"))
         seconds = time.perf_counter() - started
