@@ -35,15 +35,11 @@ def member_bytes(population: Population) -> int:
     return 4 * params + batch * (1 + 4 * len(population.names))
 
 
-def _members_fitting(population: Population) -> int:
-    """How many members of `population`'s structure the memory budget holds (maybe 0)."""
-    return memory_budget(population.device) // max(member_bytes(population), 1)
-
-
 def largest_fitting(population: Population, limit: int) -> int:
-    """The largest K ≤ `limit` (at least 1) whose members fit the memory budget: a size
-    that does not depend on timing."""
-    return min(limit, max(1, _members_fitting(population)))
+    """The largest K ≤ `limit` whose members fit the memory budget, at least 1 (when not
+    even one fits, members train one at a time): a size that does not depend on timing."""
+    fitting = memory_budget(population.device) // max(member_bytes(population), 1)
+    return min(limit, max(1, fitting))
 
 
 def probe_throughput(population: Population) -> float:
@@ -74,10 +70,8 @@ def choose_capacity(
     if limit <= 1:
         return 1
     population = new_population()
-    most = min(limit, _members_fitting(population))
-    if most < 1:  # not even one member fits the budget: train them one at a time
-        return 1
-    if population.steps_per_epoch < 2:  # nothing to time: as many as memory allows
+    most = largest_fitting(population, limit)
+    if most == 1 or population.steps_per_epoch < 2:  # no choice, or nothing to time
         return most
     doublings = sorted({min(2**i, limit) for i in range(limit.bit_length() + 1)})
     rates: dict[int, float] = {}
