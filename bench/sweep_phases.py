@@ -10,6 +10,11 @@ phase is printed as its share of the run.
 (b) The same study with the population capped at smaller sizes: the median time of
 `repeats` runs and the epochs trained, as ratios to the automatic (largest) population,
 run alternately in this process.
+(c) How close (a)'s runs come to their floor: the time they would take if every epoch
+cost what an epoch of the first wave (a population of `startup_trials`) costs, and
+nothing else ran but TPE's draws. Trials wait for the first wave, so a run trains at
+least two trials' length of epochs one after another, each at least at that cost. Each
+seed's run, and its floor, as ratios to one run of the sequential study (bench/sweep.py).
 Usage: python bench/sweep_phases.py [seeds] [repeats]
 """
 
@@ -17,9 +22,10 @@ import functools
 import statistics
 import sys
 import time
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Callable
 from contextlib import AbstractContextManager, ExitStack
+from dataclasses import dataclass
 from unittest import mock
 
 import optuna
@@ -27,7 +33,7 @@ import optuna
 from steepest.population import Population
 from steepest.tune.run import StructureSource, StudyFeed
 from steepest.tune.space import SearchSpace
-from sweep import steepest_tune
+from sweep import optuna_plain, steepest_tune
 
 CAPS = (16, 32, 48)
 PHASES = (  # in the order printed
@@ -44,9 +50,14 @@ PHASES = (  # in the order printed
 
 
 def timed(
-    spent: dict[str, float], owner: type, name: str, label: Callable[[], str]
+    spent: dict[str, float],
+    calls: Counter[str],
+    owner: type,
+    name: str,
+    label: Callable[[], str],
 ) -> AbstractContextManager:
-    """A patch of `owner.name` that adds the seconds of each call to `spent[label()]`."""
+    """A patch of `owner.name` that adds the seconds of each call to `spent[label()]`, and
+    the call to `calls[label()]`."""
     original = getattr(owner, name)
 
     @functools.wraps(original)
@@ -55,14 +66,32 @@ def timed(
         try:
             return original(*args, **kwargs)
         finally:
-            spent[label()] += time.perf_counter() - started
+            phase = label()
+            spent[phase] += time.perf_counter() - started
+            calls[phase] += 1
 
     return mock.patch.object(owner, name, wrapper)
 
 
-def phases(seed: int) -> tuple[float, dict[str, float]]:
-    """One run's wall seconds and its seconds per phase (`PHASES`)."""
+@dataclass
+class Run:
+    """One run of the study: wall seconds, and seconds and calls per phase (`PHASES`)."""
+
+    seconds: float
+    spent: dict[str, float]
+    calls: Counter[str]
+
+    def floor(self) -> float:
+        """Seconds of every epoch at the first wave's cost per epoch, plus TPE's draws."""
+        first = "train, first wave"
+        epochs = self.calls[first] + self.calls["train, later trials"]
+        return epochs * self.spent[first] / self.calls[first] + self.spent["TPE draws"]
+
+
+def phases(seed: int) -> Run:
+    """One run of the study, timed per phase."""
     spent: dict[str, float] = defaultdict(float)
+    calls: Counter[str] = Counter()
     ends = "trials' ends (tell)"
 
     def training() -> str:
@@ -79,12 +108,12 @@ def phases(seed: int) -> tuple[float, dict[str, float]]:
     ]
     with ExitStack() as stack:
         for owner, name, label in patches:
-            stack.enter_context(timed(spent, owner, name, label))
+            stack.enter_context(timed(spent, calls, owner, name, label))
         seconds, _, _ = steepest_tune(64, seed)
     spent["asking, besides TPE"] = spent.pop("asking") - spent["TPE draws"]
     spent["the rest"] = seconds - sum(spent.values())
     assert set(spent) == set(PHASES), sorted(spent)
-    return seconds, spent
+    return Run(seconds, spent, calls)
 
 
 def main() -> None:
@@ -95,9 +124,9 @@ def main() -> None:
     print("(a) share of a run's wall time, per seed")
     runs = [phases(seed) for seed in range(seeds)]
     for name in PHASES:
-        shares = " ".join(f"{spent[name] / seconds:6.1%}" for seconds, spent in runs)
+        shares = " ".join(f"{run.spent[name] / run.seconds:6.1%}" for run in runs)
         print(f"    {name:24s} {shares}")
-    print(f"    {'(run seconds)':24s} " + " ".join(f"{s:6.2f}" for s, _ in runs))
+    print(f"    {'(run seconds)':24s} " + " ".join(f"{run.seconds:6.2f}" for run in runs))
 
     print("(b) population capped, vs the automatic (largest) population")
     for seed in range(seeds):
@@ -114,6 +143,15 @@ def main() -> None:
             for cap in CAPS
         )
         print(f"    seed {seed} (auto {auto:.2f} s, {epochs['auto']} epochs): {row}")
+
+    print("(c) (a)'s runs and their floors, vs one run of the sequential study")
+    for seed, run in enumerate(runs):
+        plain, _, _ = optuna_plain(64, seed)
+        print(
+            f"    seed {seed}: sequential {plain:5.1f} s; run {run.seconds:.2f} s, "
+            f"{plain / run.seconds:4.1f}x; floor {run.floor():.2f} s, "
+            f"{plain / run.floor():4.1f}x"
+        )
 
 
 if __name__ == "__main__":
