@@ -10,7 +10,12 @@ from steepest import stacked
 from steepest.config import ModelConfig
 from steepest.nn.layers import build_model
 from steepest.nn.losses import LOSSES, make_loss
-from steepest.nn.regularizers import weight_mask, weight_penalty, weight_penalty_gradient
+from steepest.nn.regularizers import (
+    STRENGTH_DEFAULTS,
+    weight_mask,
+    weight_penalty,
+    weight_penalty_gradient,
+)
 from steepest.population import _member_layout
 
 K, B, FEATURES, CLASSES = 5, 7, 12, 3
@@ -121,7 +126,7 @@ PENALTIES = {
 
 
 def strengths(penalty: str) -> dict:
-    return {"l2": 0.0, "l1": 0.0, "elastic_net": 0.0, "elastic_alpha": 0.5, **PENALTIES[penalty]}
+    return {**STRENGTH_DEFAULTS, **PENALTIES[penalty]}
 
 
 def hand_written(network, params, x, y, loss_each):
