@@ -74,7 +74,7 @@ def timed(
 
 
 @dataclass
-class Run:
+class PhasedRun:
     """One run of the study: wall seconds, and seconds and calls per phase (`PHASES`)."""
 
     seconds: float
@@ -88,7 +88,7 @@ class Run:
         return epochs * self.spent[first] / self.calls[first] + self.spent["TPE draws"]
 
 
-def phases(seed: int) -> Run:
+def phases(seed: int) -> PhasedRun:
     """One run of the study, timed per phase."""
     spent: dict[str, float] = defaultdict(float)
     calls: Counter[str] = Counter()
@@ -113,7 +113,7 @@ def phases(seed: int) -> Run:
     spent["asking, besides TPE"] = spent.pop("asking") - spent["TPE draws"]
     spent["the rest"] = seconds - sum(spent.values())
     assert set(spent) == set(PHASES), sorted(spent)
-    return Run(seconds, spent, calls)
+    return PhasedRun(seconds, spent, calls)
 
 
 def main() -> None:
