@@ -13,6 +13,7 @@ import pytest
 from optuna.trial import TrialState
 
 from steepest.cli import main
+from steepest.errors import UserError
 from steepest.tune.run import tune
 from steepest.tune.study import load_study, open_storage
 
@@ -216,6 +217,15 @@ def test_json_summary_and_report_command(tmp_path, capsys):
     assert (tmp_path / "r.html").stat().st_size > 10_000
 
 
+def study_so_far(storage: Path) -> optuna.Study | None:
+    """The study a running worker is writing, or None before its journal names it: the
+    worker creates the file a moment before it appends the study's creation record."""
+    try:
+        return load_study(str(storage))
+    except UserError:
+        return None
+
+
 @pytest.mark.slow
 def test_kill_minus_nine_then_resume_loses_no_finished_trial(tmp_path):
     path = write(tmp_path, trials=10, epochs=12, population=2, pruner="none")
@@ -234,17 +244,19 @@ def test_kill_minus_nine_then_resume_loses_no_finished_trial(tmp_path):
     deadline = time.time() + 120
     finished_before: dict[int, float] = {}
     running = False
-    # Kill in a snapshot with trials both finished and running; between two waves none runs.
-    while time.time() < deadline and not (len(finished_before) >= 3 and running):
-        time.sleep(0.1)
-        if storage.exists():
-            study = load_study(str(storage))
-            finished_before = {
-                t.number: t.value for t in study.trials if t.state == TrialState.COMPLETE
-            }
-            running = any(t.state == TrialState.RUNNING for t in study.trials)
-    process.send_signal(signal.SIGKILL)
-    process.wait()
+    try:
+        # Kill in a snapshot with trials both finished and running; between two waves none runs.
+        while time.time() < deadline and not (len(finished_before) >= 3 and running):
+            time.sleep(0.1)
+            study = study_so_far(storage)
+            if study is not None:
+                finished_before = {
+                    t.number: t.value for t in study.trials if t.state == TrialState.COMPLETE
+                }
+                running = any(t.state == TrialState.RUNNING for t in study.trials)
+    finally:
+        process.send_signal(signal.SIGKILL)
+        process.wait()
     assert len(finished_before) >= 3
     interrupted = load_study(str(storage))
     assert any(t.state == TrialState.RUNNING for t in interrupted.trials)
