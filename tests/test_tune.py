@@ -137,6 +137,37 @@ def test_first_wave_finishes_before_the_slots_fill(tmp_path):
     assert max(t.datetime_start for t in trials) < min(t.datetime_complete for t in trials)
 
 
+class Clock:
+    """`time` for steepest.tune.run: perf_counter reads `now`, which a test moves."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def perf_counter(self) -> float:
+        return self.now
+
+
+def test_a_spent_timeout_asks_no_more_trials_and_lets_running_ones_finish(tmp_path, monkeypatch):
+    """Time runs out at the first epoch's reports: the four trials training then finish
+    all their epochs, and none of the 1,000 in the budget starts after them."""
+    from steepest.tune import run
+
+    clock = Clock()
+    monkeypatch.setattr(run, "time", clock)
+    report = run.StructureSource.report
+
+    def report_after_the_deadline(self, rows):
+        clock.now = 61.0
+        return report(self, rows)
+
+    monkeypatch.setattr(run.StructureSource, "report", report_after_the_deadline)
+    path = write(tmp_path, sampler="random", pruner="none", trials=1000, population=4)
+    path.write_text(path.read_text().replace("[tune.space]", "timeout = 60\n[tune.space]"))
+    study = tune(path, storage=str(tmp_path / "s.log")).study
+    assert states(study) == [TrialState.COMPLETE] * 4
+    assert all(len(t.intermediate_values) == 3 for t in study.trials)
+
+
 def test_coarse_to_fine_narrows_each_stage(tmp_path):
     path = write(tmp_path, sampler="coarse_to_fine", pruner="none", trials=9)
     result = tune(path, storage=str(tmp_path / "s.log"))
