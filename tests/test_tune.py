@@ -248,6 +248,38 @@ def test_json_summary_and_report_command(tmp_path, capsys):
     assert (tmp_path / "r.html").stat().st_size > 10_000
 
 
+def test_final_retrains_the_best_trial_to_its_value_and_tests_it(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    path = write(tmp_path, trials=4, pruner="none")
+    command = ["tune", str(path), "--storage", str(tmp_path / "s.log"), "--final"]
+    assert main([*command, "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    final = summary["final"]
+    assert final["val"] == pytest.approx(summary["best_value"], abs=1e-6)
+    assert set(final) == {"val", "test_loss", "test_accuracy"} and final["test_accuracy"] > 0.8
+    assert (tmp_path / "runs" / "study-best" / "best.pt").is_file()
+    assert main(command) == 0
+    assert f"best trial retrained: val {final['val']:.4f}; test loss" in capsys.readouterr().out
+
+
+def test_a_val_loss_study_minimizes_in_sqlite(tmp_path):
+    """`[tune] monitor = "val_loss"` makes a minimizing study whose trials report and
+    return validation losses; an sqlite:/// URL stores it in Optuna's RDB storage."""
+    path = write(tmp_path, sampler="random", trials=4, epochs=2, pruner="none")
+    path.write_text(path.read_text().replace("[tune.space]", 'monitor = "val_loss"\n[tune.space]'))
+    storage = f"sqlite:///{tmp_path / 's.db'}"
+    study = tune(path, storage=storage).study
+    assert study.direction == optuna.study.StudyDirection.MINIMIZE
+    for trial in study.trials:
+        assert (
+            trial.value
+            == min(trial.user_attrs["val_loss"])
+            == min(trial.intermediate_values.values())
+        )
+    assert study.best_value == min(t.value for t in study.trials)
+    assert load_study(storage).trials == study.trials
+
+
 def study_so_far(storage: Path) -> optuna.Study | None:
     """The study a running worker is writing, or None before its journal names it: the
     worker creates the file a moment before it appends the study's creation record."""

@@ -66,7 +66,9 @@ def _tune(args: argparse.Namespace) -> None:
     )
     out.print(f"best value {summary['best_value']} with {summary['best_params']}")
     if "final" in summary:
-        out.print(f"best trial retrained, test: {summary['final']}")
+        final = summary["final"]
+        tested = ", ".join(f"{k[5:]} {v:.4f}" for k, v in final.items() if k.startswith("test_"))
+        out.print(f"best trial retrained: val {final['val']:.4f}; test {tested}")
 
 
 def _report(args: argparse.Namespace) -> None:

@@ -378,13 +378,18 @@ def _run_populations(
 
 def retrain_best(path: str | Path, study: optuna.Study) -> dict[str, float]:
     """Train the best trial again alone (same params, same seed: by the population
-    invariant, the same run) and evaluate its best checkpoint on the test split."""
+    invariant, the same run) and evaluate its best checkpoint on the test split.
+
+    Returns the retrained run's best validation value as `val` (the trial's own value
+    again, which shows the retrain reproduced the trial) and `test_loss` and
+    `test_<metric>`."""
     raw = read_toml(path)
     best = study.best_trial
     concrete = _trial_raw(raw, decode_params(best.params), best.number)
     concrete["train"]["out"] = str(Path("runs") / f"{study.study_name}-best")
     run = train(validate(concrete))
-    return run.evaluate("test")
+    test = run.evaluate("test")
+    return {"val": run.best.best_value, **{f"test_{k}": v for k, v in test.items()}}
 
 
 def _trial_raw(raw: dict[str, Any], params: dict[str, Any], number: int) -> dict[str, Any]:
