@@ -1,5 +1,6 @@
 """`steepest tune` end to end on digits: samplers, pruners, stages, structures, resume."""
 
+import io
 import json
 import os
 import signal
@@ -11,6 +12,7 @@ from pathlib import Path
 import optuna
 import pytest
 from optuna.trial import TrialState
+from rich.console import Console
 
 from steepest.cli import main
 from steepest.errors import UserError
@@ -278,6 +280,24 @@ def test_a_val_loss_study_minimizes_in_sqlite(tmp_path):
         )
     assert study.best_value == min(t.value for t in study.trials)
     assert load_study(storage).trials == study.trials
+
+
+def test_a_diverging_trial_fails_alone_and_the_live_table_counts_it(tmp_path):
+    """lr = 10⁴ sends a member's loss to inf/NaN: its trial ends FAIL, the trials
+    training beside it in the same population complete, and the table says so."""
+    space = """lr = { type = "choice", values = [1e4, 0.3, 0.03] }
+momentum = { type = "choice", values = [0.9] }"""
+    path = write(tmp_path, sampler="grid", pruner="none", space=space, trials=3)
+    screen = io.StringIO()
+    console = Console(file=screen, width=100, force_terminal=False)
+    study = tune(path, storage=str(tmp_path / "s.log"), console=console).study
+    by_lr = {t.params["lr"]: t for t in study.trials}
+    assert by_lr[1e4].state == TrialState.FAIL and by_lr[1e4].user_attrs["status"] == "diverged"
+    assert by_lr[0.3].state == by_lr[0.03].state == TrialState.COMPLETE
+    assert {t.user_attrs["population"] for t in study.trials} == {0}
+    shown = screen.getvalue()
+    assert "3 (2 complete, 0 pruned, 1 failed)" in shown
+    assert f"{study.best_value:.4f}" in shown
 
 
 def study_so_far(storage: Path) -> optuna.Study | None:
