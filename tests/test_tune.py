@@ -298,6 +298,7 @@ momentum = { type = "choice", values = [0.9] }"""
     shown = screen.getvalue()
     assert "3 (2 complete, 0 pruned, 1 failed)" in shown
     assert f"{study.best_value:.4f}" in shown
+    assert shown.endswith("┘\n")  # the table's last line ends: a log's next line starts anew
 
 
 def study_so_far(storage: Path) -> optuna.Study | None:

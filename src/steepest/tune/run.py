@@ -314,6 +314,8 @@ def tune(
             lambda: deadline is not None and time.perf_counter() > deadline,
             lambda: live.update(tally.table(study)),
         )
+    if not live.console.is_terminal:  # rich ends the table with a newline on terminals only
+        live.console.line()
     return TuneResult(study, _summary(study, tally))
 
 
