@@ -5,6 +5,7 @@ from types import TracebackType
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Column
 
 from steepest.population import Population
 
@@ -23,10 +24,10 @@ class EpochProgress:
         self.best = max if maximize else min
         self.progress = Progress(
             TextColumn("[bold]{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
+            BarColumn(bar_width=None),  # the bar takes what the figures leave of the width
+            MofNCompleteColumn(table_column=_whole(2 * len(str(total)) + 1)),
             TextColumn("{task.fields[figures]}"),
-            TimeElapsedColumn(),
+            TimeElapsedColumn(table_column=_whole(len("0:00:00"))),
             console=console or Console(stderr=True, quiet=True),
             transient=False,
         )
@@ -60,3 +61,9 @@ class EpochProgress:
                 f"  {speed:.1f} member-epochs/s"
             )
         self.progress.update(self.task, advance=len(rows), figures=figures)
+
+
+def _whole(width: int) -> Column:
+    """A column that a narrow console never shortens (the figures give way instead): on an
+    80-column screen rich otherwise cut the epoch count to "16…" and the time to "0:00…"."""
+    return Column(min_width=width, no_wrap=True)
