@@ -6,32 +6,26 @@ import re
 from rich.console import Console
 
 from steepest.config import validate
-from steepest.training import train
+from steepest.training import Run, train
 
 
-def last_line(width: int, rates: tuple[float, ...] = (0.1,)) -> str:
-    """The last line a run of one member per learning rate leaves on a `width`-column
-    console that is not a terminal (a log file, CI)."""
+def last_line(width: int, *members: dict) -> tuple[str, Run]:
+    """The last line a run leaves on a `width`-column console that is not a terminal (a log
+    file, CI), and the run; `members`: each member's [train] values."""
     screen = io.StringIO()
     console = Console(file=screen, width=width, force_terminal=False)
     experiments = [
-        validate(
-            {
-                "data": {"name": "digits"},
-                "model": {"hidden": [16]},
-                "train": {"epochs": 4, "lr": lr, "patience": 100},
-            }
-        )
-        for lr in rates
+        validate({"data": {"name": "digits"}, "model": {"hidden": [16]}, "train": train_values})
+        for train_values in members or [{"epochs": 4, "lr": 0.1, "patience": 100}]
     ]
-    train(experiments, console=console, write=False)
+    run = train(experiments, console=console, write=False)
     shown = screen.getvalue()
     assert shown.endswith("\n")
-    return shown.splitlines()[-1]
+    return shown.splitlines()[-1], run
 
 
 def test_one_run_shows_its_whole_epoch_count_figures_and_time_on_80_columns():
-    line = last_line(80)
+    line, _ = last_line(80)
     assert line.startswith("epochs ") and " 4/4 " in line
     assert re.search(r"loss \d\.\d{4}  val accuracy \d\.\d{4}  lr 0\.1  [\d.]+ epochs/s", line)
     assert re.search(r" 0:00:\d\d$", line)
@@ -39,5 +33,12 @@ def test_one_run_shows_its_whole_epoch_count_figures_and_time_on_80_columns():
 
 
 def test_a_population_shows_member_epochs_and_its_best():
-    line = last_line(120, rates=(0.1, 0.03))
-    assert " 8/8 " in line and "best val accuracy" in line and "member-epochs/s" in line
+    """The fast learner stops early; the slow one trains on alone to its last epoch. The
+    last line gives the best value of any member at any epoch, not the last epoch's."""
+    fast = {"epochs": 30, "lr": 0.1, "patience": 2}
+    slow = {"epochs": 30, "lr": 0.0003, "patience": 100}
+    line, run = last_line(120, fast, slow)
+    best = run.best.best_value
+    fast_result, slow_result = run.results
+    assert run.best is fast_result and len(fast_result.history) < len(slow_result.history)
+    assert f" all done  best val accuracy {best:.4f}  " in line and "member-epochs/s" in line

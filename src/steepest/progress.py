@@ -1,6 +1,7 @@
 """A rich progress bar for a population's epochs (one bar; a population of one reads as
 a plain training run: loss, metric, learning rate, speed)."""
 
+import math
 from types import TracebackType
 
 from rich.console import Console
@@ -11,17 +12,25 @@ from steepest.population import Population
 
 
 class EpochProgress:
-    """Counts member-epochs done out of `total`; shows the newest epoch's figures.
+    """Counts member-epochs done out of `total`; shows the newest epoch's figures (for a
+    population, the best validation value of any member-epoch so far).
 
     Use as a context manager and pass the instance as `fit`'s `on_epoch` callback.
     Without a console it shows nothing (the Python API is quiet by default).
     """
 
     def __init__(
-        self, total: int, metric_name: str, maximize: bool, console: Console | None = None
+        self,
+        total: int,
+        members: int,
+        metric_name: str,
+        maximize: bool,
+        console: Console | None = None,
     ) -> None:
+        self.members = members
         self.metric_name = metric_name
-        self.best = max if maximize else min
+        self.better = max if maximize else min
+        self.best: float | None = None  # over every member-epoch so far
         self.progress = Progress(
             TextColumn("[bold]{task.description}"),
             BarColumn(bar_width=None),  # the bar takes what the figures leave of the width
@@ -47,7 +56,7 @@ class EpochProgress:
 
     def __call__(self, population: Population, rows: list[dict[str, float]]) -> None:
         speed = len(rows) / max(sum(r["seconds"] for r in rows), 1e-9)
-        if len(rows) == 1:
+        if self.members == 1:
             row = rows[0]
             figures = (
                 f"loss {row['train_loss']:.4f}  val {self.metric_name} {row['val_metric']:.4f}"
@@ -55,11 +64,13 @@ class EpochProgress:
                 + f"  {speed:.1f} epochs/s"
             )
         else:
-            best = self.best(r["val_metric"] for r in rows)
-            figures = (
-                f"{len(population)} members in flight  best val {self.metric_name} {best:.4f}"
-                f"  {speed:.1f} member-epochs/s"
-            )
+            seen = [r["val_metric"] for r in rows if math.isfinite(r["val_metric"])]
+            if self.best is not None:
+                seen.append(self.best)
+            self.best = self.better(seen) if seen else None
+            flight = f"{len(population)} members in flight" if len(population) else "all done"
+            best = "—" if self.best is None else f"{self.best:.4f}"
+            figures = f"{flight}  best val {self.metric_name} {best}  {speed:.1f} member-epochs/s"
         self.progress.update(self.task, advance=len(rows), figures=figures)
 
 

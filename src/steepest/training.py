@@ -249,7 +249,10 @@ def train(
     device = resolve_device(first.train.device)
     task = task_for(first, dataset)
     total_epochs = sum(e.train.epochs for e in experiments)
-    with EpochProgress(total_epochs, task.metric_name, task.maximize, console) as progress:
+    progress = EpochProgress(
+        total_epochs, len(experiments), task.metric_name, task.maximize, console
+    )
+    with progress:
         results = _train_groups(
             experiments, dataset, device, population, progress, first.train.out, resume
         )
