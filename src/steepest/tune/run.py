@@ -32,6 +32,7 @@ from steepest.training import (
     resolve_device,
     task_for,
     train,
+    write_outputs,
 )
 from steepest.training import structure_key as experiment_structure
 from steepest.tune.journal import deferred_appends, one_fsync
@@ -389,9 +390,9 @@ def retrain_best(path: str | Path, study: optuna.Study) -> dict[str, float]:
     best = study.best_trial
     concrete = _trial_raw(raw, decode_params(best.params), best.number)
     concrete["train"]["out"] = str(Path("runs") / f"{study.study_name}-best")
-    run = train(validate(concrete))
-    test = run.evaluate("test")
-    return {"val": run.best.best_value, **{f"test_{k}": v for k, v in test.items()}}
+    summary = write_outputs(train(validate(concrete), write=False))
+    tested = {k: v for k, v in summary.items() if k.startswith("test_")}
+    return {"val": summary["best_val"], **tested}
 
 
 def _trial_raw(raw: dict[str, Any], params: dict[str, Any], number: int) -> dict[str, Any]:
