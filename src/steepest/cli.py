@@ -67,7 +67,9 @@ def _tune(args: argparse.Namespace) -> None:
     out.print(f"best value {summary['best_value']} with {summary['best_params']}")
     if "final" in summary:
         final = summary["final"]
-        tested = ", ".join(f"{k[5:]} {v:.4f}" for k, v in final.items() if k.startswith("test_"))
+        tested = ", ".join(
+            f"{k.removeprefix('test_')} {v:.4f}" for k, v in final.items() if k != "val"
+        )
         out.print(f"best trial retrained: val {final['val']:.4f}; test {tested}")
 
 
