@@ -36,6 +36,7 @@ seed = 0
 startup_trials = 2
 warmup_epochs = 1
 population = {population}
+{tune_lines}
 [tune.space]
 {space}
 """
@@ -54,7 +55,9 @@ def write(
     trials: int = 6,
     space: str = NUMERIC,
     population: int = 4,
+    tune_lines: str = "",
 ) -> Path:
+    """An experiment file; `tune_lines`: more lines of its [tune] section."""
     path = tmp_path / f"{name}.toml"
     path.write_text(
         BASE.format(
@@ -64,6 +67,7 @@ def write(
             trials=trials,
             space=space,
             population=population,
+            tune_lines=tune_lines,
         )
     )
     return path
@@ -163,8 +167,14 @@ def test_a_spent_timeout_asks_no_more_trials_and_lets_running_ones_finish(tmp_pa
         return report(self, rows)
 
     monkeypatch.setattr(run.StructureSource, "report", report_after_the_deadline)
-    path = write(tmp_path, sampler="random", pruner="none", trials=1000, population=4)
-    path.write_text(path.read_text().replace("[tune.space]", "timeout = 60\n[tune.space]"))
+    path = write(
+        tmp_path,
+        sampler="random",
+        pruner="none",
+        trials=1000,
+        population=4,
+        tune_lines="timeout = 60",
+    )
     study = tune(path, storage=str(tmp_path / "s.log")).study
     assert states(study) == [TrialState.COMPLETE] * 4
     assert all(len(t.intermediate_values) == 3 for t in study.trials)
@@ -267,8 +277,14 @@ def test_final_retrains_the_best_trial_to_its_value_and_tests_it(tmp_path, capsy
 def test_a_val_loss_study_minimizes_in_sqlite(tmp_path):
     """`[tune] monitor = "val_loss"` makes a minimizing study whose trials report and
     return validation losses; an sqlite:/// URL stores it in Optuna's RDB storage."""
-    path = write(tmp_path, sampler="random", trials=4, epochs=2, pruner="none")
-    path.write_text(path.read_text().replace("[tune.space]", 'monitor = "val_loss"\n[tune.space]'))
+    path = write(
+        tmp_path,
+        sampler="random",
+        trials=4,
+        epochs=2,
+        pruner="none",
+        tune_lines='monitor = "val_loss"',
+    )
     storage = f"sqlite:///{tmp_path / 's.db'}"
     study = tune(path, storage=storage).study
     assert study.direction == optuna.study.StudyDirection.MINIMIZE
