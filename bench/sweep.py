@@ -49,12 +49,15 @@ weight_decay = {{ type = "loguniform", low = 1e-6, high = 1e-2 }}
 """
 
 
+Run = tuple[float, float, int]  # seconds, best val accuracy, epochs trained
+
+
 def trained_epochs(study: optuna.Study) -> int:
     """Epochs trained, summed over the study's trials (one report per epoch)."""
     return sum(len(t.intermediate_values) for t in study.trials)
 
 
-def optuna_plain(trials: int, seed: int) -> tuple[float, float, int]:
+def optuna_plain(trials: int, seed: int) -> Run:
     """Wall seconds, best val accuracy and epochs trained of Optuna around a hand-written
     loop."""
     data = digits()
@@ -86,9 +89,7 @@ def optuna_plain(trials: int, seed: int) -> tuple[float, float, int]:
     return time.perf_counter() - started, study.best_value, trained_epochs(study)
 
 
-def steepest_tune(
-    trials: int, seed: int, population: int | str = "auto"
-) -> tuple[float, float, int]:
+def steepest_tune(trials: int, seed: int, population: int | str = "auto") -> Run:
     """Wall seconds, best val accuracy and epochs trained of `steepest tune` with a
     journal file (`population`: [tune] population, members trained at once)."""
     with tempfile.TemporaryDirectory() as folder:
@@ -102,10 +103,7 @@ def steepest_tune(
         return seconds, result.summary["best_value"], trained_epochs(result.study)
 
 
-Run = tuple[float, float, int]  # seconds, best val accuracy, epochs trained
-
-
-def median_run(runs: list[Run], name: str) -> tuple[float, float, int]:
+def median_run(runs: list[Run], name: str) -> Run:
     """Median seconds of a side's runs, and their best value and epochs (which every run of a
     seeded study must share: said when they do not, and the first run's are kept)."""
     outcomes = {(best, epochs) for _, best, epochs in runs}
