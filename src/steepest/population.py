@@ -384,17 +384,14 @@ class Population:
         x, y = _rows(index, self.x_train, self.y_train)
         if self.augment is not None:
             x = self.augment(x, self._augment_keys())
-        if self._backward_by_hand:
-            # No autograd at all: inference mode skips the version counters and autograd
-            # metadata that no_grad still keeps, 3–6% of a digits MLP's step (K=8–48).
-            with torch.inference_mode():
-                losses, grads = self._backprop(x, y)
-                self._update(grads)
-        else:
-            losses, grads = self._autograd(x, y)
-            with torch.no_grad():
-                self._update(grads)
-        self._epoch_loss.add_(losses, alpha=index.shape[1])
+        # The hand-written backward needs no autograd at all: inference mode also skips the
+        # version counters and autograd metadata that no_grad keeps. Autograd's route turns
+        # grad on inside (`_autograd`), which inference mode would not allow.
+        by_hand = self._backward_by_hand
+        with torch.inference_mode() if by_hand else torch.no_grad():
+            losses, grads = self._backprop(x, y) if by_hand else self._autograd(x, y)
+            self._update(grads)
+            self._epoch_loss.add_(losses, alpha=index.shape[1])
         self.step_in_epoch += 1
         return losses
 

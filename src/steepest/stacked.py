@@ -129,8 +129,9 @@ class Plan:
         leave in θ.grad), by the hand-written backward. `loss_each(output, target)` gives
         per-example losses as in `member_means`.
 
-        Call it under torch.no_grad() (a population's step is) or with parameters that do
-        not require grad; otherwise autograd records the whole computation for nothing."""
+        Call it under torch.no_grad() or inference mode (a population's step runs in the
+        latter) or with parameters that do not require grad; otherwise autograd records the
+        whole computation for nothing."""
         values = [x.flatten(2)]  # layer i maps values[i] to values[i + 1]
         for layer in self.layers:
             values.append(layer(params, values[-1]))
