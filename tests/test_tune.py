@@ -250,11 +250,15 @@ def test_a_study_of_the_other_direction_is_refused_untouched(tmp_path, capsys):
     assert load_study(str(storage)).trials == []  # no grid point was queued
 
 
-def test_json_summary_and_report_command(tmp_path, capsys):
+def test_json_summary_and_report_command(tmp_path, capfd):
+    """--json prints one JSON object on stdout and nothing on stderr, not even Optuna's
+    INFO line about the new study (capfd sees Optuna's handler, bound to the real fd 2)."""
     path = write(tmp_path, trials=3, pruner="none")
     storage = tmp_path / "s.log"
     assert main(["tune", str(path), "--storage", str(storage), "--json"]) == 0
-    summary = json.loads(capsys.readouterr().out)
+    printed = capfd.readouterr()
+    assert printed.err == ""
+    summary = json.loads(printed.out)
     assert summary["complete"] == 3 and set(summary["best_params"]) == {"lr", "momentum"}
     assert main(["report", str(storage), "-o", str(tmp_path / "r.html")]) == 0
     assert (tmp_path / "r.html").stat().st_size > 10_000

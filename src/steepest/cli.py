@@ -47,9 +47,13 @@ def _train(args: argparse.Namespace) -> None:
 
 
 def _tune(args: argparse.Namespace) -> None:
+    import optuna
+
     from steepest.tune.run import retrain_best, tune
 
     console = Console(stderr=True, quiet=args.quiet or args.json)
+    if console.quiet:  # Optuna's INFO lines ("A new study created ...") would be the only output
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
     result = tune(
         args.experiment, args.storage, args.seed, args.trials, console=console, device=args.device
     )
