@@ -77,6 +77,10 @@ def test_data_paths_are_relative_to_the_file_and_must_exist(tmp_path):
             '[data]\nname = "digits"\n[train]\nmomentom = 0.9\n',
             "[train] momentom = 0.9: unknown key",
         ),
+        (
+            '[data]\nname = "digits"\n[tune]\ntrials = 3\n',
+            "steepest: error: [tune] space: missing, and it has no default\n",
+        ),
     ],
 )
 def test_cli_turns_a_bad_file_into_one_line_and_exit_2(tmp_path, capsys, text, message):

@@ -247,6 +247,8 @@ def _format_error(error: ValidationError) -> str:
     if not loc:
         return message
     where = f"[{loc[0]}] " + ".".join(loc[1:]) if len(loc) > 1 else f"[{loc[0]}]"
+    if first["type"] == "missing":  # its input is the enclosing table, not a value
+        return f"{where}: missing, and it has no default"
     if "input" in first and len(loc) > 1:
         return f"{where} = {first['input']!r}: {message}"
     return f"{where}: {message}"
