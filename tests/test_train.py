@@ -140,3 +140,12 @@ def test_the_readme_python_api(tmp_path):
     assert accuracy == pytest.approx(run.evaluate("test")["accuracy"])
     opt = steepest.optim.Adam(model.parameters(), lr=1e-3)
     assert isinstance(opt, torch.optim.Optimizer)
+
+
+def test_a_population_below_one_is_refused_before_training(tmp_path, capsys):
+    path = tmp_path / "exp.toml"
+    path.write_text(f'[data]\nname = "iris"\n[train]\nepochs = 1\nout = "{tmp_path / "o"}"\n')
+    assert main(["train", str(path), "--quiet", "--population", "0"]) == 2
+    error = capsys.readouterr().err
+    assert error == "steepest: error: population = 0: expected at least 1 member\n"
+    assert not (tmp_path / "o").exists()

@@ -241,6 +241,32 @@ def test_bad_tune_section_is_one_line_exit_2(tmp_path, capsys):
     assert "gamma: not a searchable key" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize(
+    ("storage", "message"),
+    [
+        ("{tmp}/file/s.log", "storage {tmp}/file/s.log: cannot write a journal there"),
+        ("sqlite:///{tmp}/file/s.db", "cannot open (unable to open database file)"),
+        ("postgresql://nobody@127.0.0.1:1/x", "cannot open (connection failed: "),
+    ],
+)
+def test_a_storage_that_cannot_open_is_one_line_exit_2(tmp_path, capsys, storage, message):
+    """A journal under a plain file, an SQLite file there, a server that is not up: the
+    driver's first line only (SQLAlchemy's advice and link would make it several)."""
+    (tmp_path / "file").write_text("not a folder")
+    path = write(tmp_path)
+    command = ["tune", str(path), "--storage", storage.format(tmp=tmp_path), "--quiet"]
+    assert main(command) == 2
+    err = capsys.readouterr().err
+    assert message.format(tmp=tmp_path) in err and err.count("\n") == 1
+
+
+def test_a_trial_budget_below_one_is_refused(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # where the default journal, runs/study.log, would go
+    assert main(["tune", str(write(tmp_path)), "--trials", "0", "--quiet"]) == 2
+    assert capsys.readouterr().err == "steepest: error: trials = 0: expected at least 1\n"
+    assert not (tmp_path / "runs").exists()
+
+
 def test_a_study_of_the_other_direction_is_refused_untouched(tmp_path, capsys):
     storage = tmp_path / "s.log"
     optuna.create_study(study_name="study", storage=open_storage(str(storage)))  # minimize

@@ -243,6 +243,8 @@ def train(
     (`write_outputs`) land in ``[train] out``. With `resume`, training continues from the
     checkpoint a killed run left there.
     """
+    if population is not None and population < 1:
+        raise UserError(f"population = {population!r}: expected at least 1 member")
     experiments = _as_experiments(experiments)
     first = experiments[0]
     dataset = load_dataset(first.data)

@@ -267,6 +267,8 @@ def tune(
         raise UserError(f"{path}: missing [tune] section (with [tune.space])")
     base = validate(raw)
     settings = base.tune
+    if trials is not None and trials < 1:
+        raise UserError(f"trials = {trials!r}: expected at least 1")
     if trials is not None:
         settings = settings.model_copy(update={"trials": trials})
     if seed is not None:

@@ -28,8 +28,12 @@ def open_storage(storage: str) -> optuna.storages.BaseStorage:
     if "://" in storage:
         return _open_database(storage)
     path = Path(storage)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    return JournalStorage(JournalFile(str(path)))
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return JournalStorage(JournalFile(str(path)))
+    except OSError as error:
+        reason = error.strerror
+        raise UserError(f"storage {storage}: cannot write a journal there ({reason})") from None
 
 
 def _open_database(url: str, attempts: int = 5) -> optuna.storages.RDBStorage:
@@ -43,7 +47,13 @@ def _open_database(url: str, attempts: int = 5) -> optuna.storages.RDBStorage:
     try:
         return optuna.storages.RDBStorage(url)
     except Exception as error:  # driver missing, server down, bad URL: all user-facing
-        raise UserError(f"--storage {url}: cannot open ({error})") from None
+        raise UserError(f"storage {url}: cannot open ({_first_line(error)})") from None
+
+
+def _first_line(error: Exception) -> str:
+    """The driver's own message, first line: SQLAlchemy wraps it (`orig`) and adds lines
+    of advice and a link, which would break the CLI's one-line error."""
+    return str(getattr(error, "orig", None) or error).strip().splitlines()[0]
 
 
 def make_sampler(tune: TuneConfig) -> optuna.samplers.BaseSampler:
