@@ -3,6 +3,7 @@
 import argparse
 import json
 import sys
+import warnings
 from pathlib import Path
 
 from rich.console import Console
@@ -166,8 +167,26 @@ def parser() -> argparse.ArgumentParser:
     return root
 
 
+_python_format = warnings.formatwarning
+
+
+def _one_line_warning(
+    message: Warning | str,
+    category: type[Warning],
+    filename: str,
+    lineno: int,
+    line: str | None = None,
+) -> str:
+    """steepest's own warnings (unreadable images skipped, a cache not written) as one
+    line, like its errors; other libraries' keep Python's format, which points at code."""
+    if Path(filename).resolve().is_relative_to(Path(__file__).resolve().parent):
+        return f"steepest: warning: {message}\n"
+    return _python_format(message, category, filename, lineno, line)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the console script."""
+    warnings.formatwarning = _one_line_warning
     arguments = parser()
     try:
         args = arguments.parse_args(argv)

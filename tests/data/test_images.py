@@ -1,4 +1,6 @@
 import os
+import subprocess
+import sys
 import warnings
 
 import numpy as np
@@ -173,6 +175,23 @@ def test_unreadable_files_skipped_with_one_warning(folder):
     assert len(examples.y) == 6
     with pytest.warns(UserWarning, match=r"skipped 3"):  # a cached load still says so
         _load(images=folder)
+
+
+def test_the_command_prints_the_skip_as_one_line(folder):
+    """The warning reaches a `steepest` user as one line like its errors, not Python's
+    `file.py:58: UserWarning:` with the source line below it."""
+    (folder / "cat" / "text.png").write_text("not a picture")
+    (folder / "owl").mkdir()  # and an error after it, so no training runs
+    experiment = folder.parent / "exp.toml"
+    experiment.write_text(f'[data]\nimages = "{folder}"\n')
+    command = [sys.executable, "-m", "steepest.cli", "train", str(experiment), "--quiet"]
+    cache = {**os.environ, "STEEPEST_CACHE_DIR": str(folder.parent / "cache")}
+    done = subprocess.run(command, capture_output=True, text=True, check=False, env=cache)
+    assert done.returncode == 2
+    assert done.stderr.splitlines() == [
+        f"steepest: warning: skipped 1 unreadable image files in {folder}: cat/text.png",
+        f"steepest: error: [data] images = '{folder}': class 'owl' has no readable images",
+    ]
 
 
 def test_class_of_only_unreadable_files_is_an_error(folder):
