@@ -149,3 +149,17 @@ def test_a_population_below_one_is_refused_before_training(tmp_path, capsys):
     error = capsys.readouterr().err
     assert error == "steepest: error: population = 0: expected at least 1 member\n"
     assert not (tmp_path / "o").exists()
+
+
+def test_full_batch_lbfgs_learns_digits(tmp_path, capsys):
+    """`optimizer = "lbfgs"` with `batch_size = "full"`: the classic full-batch method,
+    twenty iterations an epoch, through the command."""
+    path = tmp_path / "exp.toml"
+    path.write_text(
+        '[data]\nname = "digits"\n[model]\nhidden = [32]\n'
+        '[train]\noptimizer = "lbfgs"\nlr = 1.0\nbatch_size = "full"\nepochs = 5\n'
+        f'out = "{tmp_path / "o"}"\n'
+    )
+    assert main(["train", str(path), "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["test_accuracy"] > 0.93

@@ -16,7 +16,9 @@ without diverging. On Rosenbrock and Beale, sgd, momentum and nesterov share one
 picture shows what momentum adds at the same step size (about 1/(1 − μ) = 10× the reach
 along a shallow valley). The saddle starts 10⁻³ off the ridge y = 0: plain gradient steps
 slide towards the saddle point and leave it only as the tiny y grows by (1 + 2α) a step,
-while the adaptive rules rescale that tiny gradient and escape at once.
+while the adaptive rules rescale that tiny gradient and escape at once. A point is one
+update of every rule, and an L-BFGS update is up to 20 iterations (torch's max_iter): it
+reaches Rosenbrock's minimum in five points, having evaluated f a hundred times.
 
 Plots (`write_plots`): one PNG with the paths over contour lines and f against the step,
 and optionally an animated GIF. matplotlib is imported inside the plotting functions: the
@@ -100,6 +102,7 @@ _CURVED_VALLEY_LRS = {
     "rmsprop": 0.01,
     "adam": 0.05,
     "adamw": 0.05,
+    "lbfgs": 1.0,
     RANDOM_SEARCH: 0.05,
 }
 
@@ -145,6 +148,7 @@ LANDSCAPES: dict[str, Landscape] = {
                 "rmsprop": 5e-3,
                 "adam": 0.01,
                 "adamw": 0.01,
+                "lbfgs": 1e-3,
                 RANDOM_SEARCH: 0.04,
             },
             log_levels=False,
@@ -167,6 +171,7 @@ LANDSCAPES: dict[str, Landscape] = {
                 "rmsprop": 0.05,
                 "adam": 0.1,
                 "adamw": 0.1,
+                "lbfgs": 1.0,
                 RANDOM_SEARCH: 0.1,
             },
         ),

@@ -389,11 +389,15 @@ class Population:
         # grad on inside (`_autograd`), which inference mode would not allow.
         by_hand = self._backward_by_hand
         with torch.inference_mode() if by_hand else torch.no_grad():
-            losses, grads = self._backprop(x, y) if by_hand else self._autograd(x, y)
-            self._update(grads)
+            losses, grads = self._loss_and_gradients(x, y)
+            self._update(grads, losses, lambda: self._loss_and_gradients(x, y))
             self._epoch_loss.add_(losses, alpha=index.shape[1])
         self.step_in_epoch += 1
         return losses
+
+    def _loss_and_gradients(self, x: Tensor, y: Tensor) -> tuple[Tensor, list[Tensor]]:
+        """Losses [K] and gradients [K, …] at the current parameters, by hand or autograd."""
+        return self._backprop(x, y) if self._backward_by_hand else self._autograd(x, y)
 
     def _backprop(self, x: Tensor, y: Tensor) -> tuple[Tensor, list[Tensor]]:
         """Losses [K] and gradients [K, …] of a plain MLP by `stacked`'s hand-written
@@ -410,23 +414,45 @@ class Population:
         """Losses [K] and gradients [K, …] by autograd through `forward` (any module)."""
         with torch.enable_grad():
             losses = stacked.member_means(self.loss_each, self.forward(x), y)
-            penalties = self._penalties()
-            objective = losses if penalties is None else losses + penalties
             for p in self._leaves:
                 p.grad = None
-            objective.sum().backward()
+            self._objective(losses).sum().backward()
         return losses.detach(), self._gradients()
 
-    def _update(self, grads: list[Tensor]) -> None:
-        """Each optimizer's block of rows takes its update rule's step, in place."""
+    def _update(
+        self,
+        grads: list[Tensor],
+        losses: Tensor,
+        evaluate: Callable[[], tuple[Tensor, list[Tensor]]],
+    ) -> None:
+        """Each optimizer's block of rows takes its update rule's step, in place. A rule
+        that evaluates again as it goes (L-BFGS, `EVALUATES`) also gets its rows'
+        objective (loss plus weight penalty, what it minimizes) and a way to evaluate
+        both again: every member is evaluated, the block's rows are kept."""
         for name, first, end in self.groups:
+            rule = RULES[name]
             whole = first == 0 and end == len(self.members)
-            RULES[name].update(
-                grads if whole else [g[first:end] for g in grads],
+            rows = slice(first, end)
+            arguments = (
+                grads if whole else [g[rows] for g in grads],
                 self.states[name],
-                self.params if whole else [p[first:end] for p in self.params],
+                self.params if whole else [p[rows] for p in self.params],
                 self._hparams[name],
             )
+            if not getattr(rule, "EVALUATES", False):
+                rule.update(*arguments)
+                continue
+
+            def again(rows: slice = rows) -> tuple[Tensor, list[Tensor]]:
+                fresh_losses, fresh_grads = evaluate()
+                return self._objective(fresh_losses)[rows], [g[rows] for g in fresh_grads]
+
+            rule.update(*arguments, self._objective(losses)[rows], again)
+
+    def _objective(self, losses: Tensor) -> Tensor:
+        """Each member's loss plus its weight penalty [K]."""
+        penalties = self._penalties()
+        return losses if penalties is None else losses + penalties
 
     def end_epoch(self) -> Tensor:
         """Close the epoch: each member's epoch count advances. Returns each member's

@@ -20,7 +20,9 @@ def mlp_loss(params, frozen, x, y):
 
 
 def test_table_covers_every_rule():
-    assert sorted(IDS) == sorted(RULES)
+    """Every rule but L-BFGS, which evaluates again inside its update and is checked
+    against torch.optim.LBFGS in test_lbfgs.py."""
+    assert sorted(IDS) == sorted(name for name in RULES if name != "lbfgs")
 
 
 @pytest.mark.parametrize("case", CASES, ids=IDS)

@@ -86,7 +86,3 @@ def test_state_dict_round_trip(case):
 def test_bad_hyperparameters_are_user_errors(make, message):
     with pytest.raises(UserError, match=message.replace("(", r"\(").replace(")", r"\)")):
         make([torch.nn.Parameter(torch.zeros(2))])
-
-
-def test_lbfgs_is_torchs():
-    assert so.LBFGS is torch.optim.LBFGS

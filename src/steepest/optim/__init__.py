@@ -1,10 +1,11 @@
 """Update rules, schedules and torch.optim wrappers.
 
 A rule is a module with ``DEFAULTS`` (its hyperparameters and PyTorch's defaults),
-``init(params) -> state`` and ``update(grads, state, params, hp)`` (in place). params and
-grads are lists of tensors whose leading dimension is the population size K; each
-hyperparameter is a float or a [K] tensor, one value per member. The population never
-passes a None grad: a frozen tensor is simply left out of its lists.
+``init(params) -> state`` and ``update(grads, state, params, hp)`` (in place; L-BFGS,
+whose ``EVALUATES`` is true, also takes the loss and a function evaluating loss and
+gradients again). params and grads are lists of tensors whose leading dimension is the
+population size K; each hyperparameter is a float or a [K] tensor, one value per member.
+The population never passes a None grad: a frozen tensor is simply left out of its lists.
 
     rule = RULES["adam"]
     state = rule.init(params)
@@ -13,8 +14,7 @@ passes a None grad: a frozen tensor is simply left out of its lists.
 
 from types import ModuleType
 
-from steepest.optim import adagrad, adam, adamw, momentum, nesterov, rmsprop, sgd
-from steepest.optim.lbfgs import LBFGS
+from steepest.optim import adagrad, adam, adamw, lbfgs, momentum, nesterov, rmsprop, sgd
 from steepest.optim.state import State, concat_states, select_members
 from steepest.optim.torch_compat import SGD, Adagrad, Adam, AdamW, Momentum, Nesterov, RMSprop
 
@@ -26,10 +26,10 @@ RULES: dict[str, ModuleType] = {
     "rmsprop": rmsprop,
     "adam": adam,
     "adamw": adamw,
+    "lbfgs": lbfgs,
 }
 
 __all__ = [
-    "LBFGS",
     "RULES",
     "SGD",
     "Adagrad",

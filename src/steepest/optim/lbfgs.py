@@ -1,13 +1,160 @@
-"""L-BFGS (Liu & Nocedal 1989) for full-batch training of one model: torch.optim.LBFGS.
+"""L-BFGS (Liu & Nocedal 1989) for a population, as torch.optim.LBFGS runs it with its
+default fixed step (no line search), max_iter = 20 and history_size = HISTORY:
 
-    d = −H·g with H built from the last m pairs (s = Δw, y = Δg) by the two-loop recursion;
-    w ← w + η·d with η from a strong-Wolfe line search
+    d = −H·g      the two-loop recursion over the newest m pairs (s = t·d, y = Δg) whose
+                  curvature sᵀy > 1e-10, from H₀ = γ·I, γ = sᵀy / yᵀy of the newest pair
+    w ← w + t·d   t = lr; at a member's very first iteration t = min(1, 1/‖g‖₁)·lr
 
-steepest has no per-member version: the line search evaluates the loss a data-dependent
-number of times per step, control flow that a vectorized population cannot share. Use it
-with ``batch_size = "full"`` and a population of one; `LBFGS` is PyTorch's class.
+One step runs up to MAX_ITER such iterations on the step's batch, evaluating the loss
+and gradient after each, and stops a member early where torch's would stop: ‖g‖∞ ≤ 1e-7,
+gᵀd > −1e-9, ‖t·d‖∞ ≤ 1e-9 or |Δloss| < 1e-9. With ``batch_size = "full"`` this is the
+classic full-batch method; with minibatches each step iterates on its own batch.
+
+Why not torch.optim.LBFGS: it runs one model and calls its closure once per iteration.
+Here one evaluation (the population's forward and backward) serves every member, and
+each member's history, step size and stopping are rows of [K, …] tensors: histories are
+rings of HISTORY slots with per-member write positions and lengths, since members skip
+pairs (sᵀy ≤ 1e-10) and stop at different iterations. HISTORY is 10, scipy's default
+and within the 3–20 Nocedal & Wright recommend, not torch's 100: each slot holds two
+copies of every member's parameters.
 """
 
-from torch.optim import LBFGS
+from collections.abc import Callable, Mapping
 
-__all__ = ["LBFGS"]
+import torch
+from torch import Tensor
+
+from steepest.optim.foreach import Hyper
+from steepest.optim.state import State
+
+DEFAULTS: dict[str, float] = {"lr": 1.0}
+EVALUATES = True  # `update` re-evaluates the loss: the population passes `evaluate`
+HISTORY = 10
+MAX_ITER = 20
+TOLERANCE_GRAD = 1e-7
+TOLERANCE_CHANGE = 1e-9
+CURVATURE = 1e-10
+
+Evaluate = Callable[[], tuple[Tensor, list[Tensor]]]
+
+
+def init(params: list[Tensor]) -> State:
+    """Empty histories; `iterations` counts each member's iterations over all steps."""
+    k, size = len(params[0]), sum(p[0].numel() for p in params)
+    flat = params[0].new_zeros((k, size))
+    return {
+        "direction": flat,
+        "previous_gradient": flat.clone(),
+        "gradient_changes": flat.new_zeros((k, HISTORY, size)),  # y
+        "steps": flat.new_zeros((k, HISTORY, size)),  # s
+        "inverse_curvatures": flat.new_zeros((k, HISTORY)),  # ρ = 1/sᵀy
+        "length": flat.new_zeros(k, dtype=torch.int64),
+        "next_slot": flat.new_zeros(k, dtype=torch.int64),
+        "scale": flat.new_ones(k),  # γ
+        "step_size": flat.new_zeros(k),  # t
+        "previous_loss": flat.new_zeros(k),
+        "iterations": flat.new_zeros(k, dtype=torch.int64),
+    }
+
+
+def update(
+    grads: list[Tensor],
+    state: State,
+    params: list[Tensor],
+    hp: Mapping[str, Hyper],
+    loss: Tensor,
+    evaluate: Evaluate,
+) -> None:
+    """Up to MAX_ITER iterations of every member from `loss` [K] and `grads` at the
+    current parameters; `evaluate()` gives both again after the parameters move."""
+    lr = torch.as_tensor(hp["lr"], dtype=loss.dtype, device=loss.device).expand(len(loss))
+    gradient = _flat(grads)
+    active = gradient.abs().amax(1) > TOLERANCE_GRAD
+    for iteration in range(1, MAX_ITER + 1):
+        if not active.any():
+            return
+        state["iterations"] += active
+        first = active & (state["iterations"] == 1)
+        _remember_pair(state, gradient, active & ~first)
+        state["length"].masked_fill_(first, 0)
+        state["scale"].masked_fill_(first, 1.0)
+        direction = _two_loop(state, gradient)
+        _set_rows(state["direction"], active, direction)
+        _set_rows(state["previous_gradient"], active, gradient)
+        _set_rows(state["previous_loss"], active, loss)
+        first_size = torch.clamp(1.0 / gradient.abs().sum(1), max=1.0) * lr
+        _set_rows(state["step_size"], active, torch.where(first, first_size, lr))
+        active &= (gradient * state["direction"]).sum(1) <= -TOLERANCE_CHANGE
+        step = state["direction"] * (state["step_size"] * active).unsqueeze(1)
+        _add_flat(params, step)
+        if iteration == MAX_ITER:
+            return
+        new_loss, new_grads = evaluate()
+        loss = torch.where(active, new_loss, loss)
+        gradient = torch.where(active.unsqueeze(1), _flat(new_grads), gradient)
+        active &= gradient.abs().amax(1) > TOLERANCE_GRAD
+        active &= step.abs().amax(1) > TOLERANCE_CHANGE
+        active &= (loss - state["previous_loss"]).abs() >= TOLERANCE_CHANGE
+
+
+def _remember_pair(state: State, gradient: Tensor, members: Tensor) -> None:
+    """The last iteration's pair (s = t·d, y = g − g_prev) joins the history of `members`
+    whose curvature sᵀy exceeds 1e-10 (the oldest pair goes when the ring is full), and
+    γ = sᵀy / yᵀy becomes theirs."""
+    change = gradient - state["previous_gradient"]
+    step = state["direction"] * state["step_size"].unsqueeze(1)
+    curvature = (change * step).sum(1)
+    keep = members & (curvature > CURVATURE)
+    rows = keep.nonzero().squeeze(1)
+    if len(rows) == 0:
+        return
+    slots = state["next_slot"][rows]
+    state["gradient_changes"][rows, slots] = change[rows]
+    state["steps"][rows, slots] = step[rows]
+    state["inverse_curvatures"][rows, slots] = 1.0 / curvature[rows]
+    state["next_slot"][rows] = (slots + 1) % HISTORY
+    state["length"][rows] = torch.clamp(state["length"][rows] + 1, max=HISTORY)
+    scale = curvature / (change * change).sum(1)
+    state["scale"][rows] = scale[rows]
+
+
+def _two_loop(state: State, gradient: Tensor) -> Tensor:
+    """−H·g for every member by the two-loop recursion, newest pair first and then oldest
+    first; slot j of the newest-first order counts for member k when j < its length."""
+    members = torch.arange(len(gradient), device=gradient.device)
+    q = gradient.neg()
+    pairs = []
+    for j in range(int(state["length"].max())):
+        slot = (state["next_slot"] - 1 - j) % HISTORY
+        s = state["steps"][members, slot]
+        y = state["gradient_changes"][members, slot]
+        rho = state["inverse_curvatures"][members, slot] * (j < state["length"])
+        alpha = (s * q).sum(1) * rho
+        q.sub_(y * alpha.unsqueeze(1))
+        pairs.append((s, y, rho, alpha))
+    r = q.mul_(state["scale"].unsqueeze(1))
+    for s, y, rho, alpha in reversed(pairs):
+        beta = (y * r).sum(1) * rho
+        r.add_(s * (alpha - beta).unsqueeze(1))
+    return r
+
+
+def _flat(tensors: list[Tensor]) -> Tensor:
+    """[K, P]: each member's tensors flattened in order, in their logical (row-major)
+    layout, as torch.optim.LBFGS gathers one model's gradients."""
+    return torch.cat([t.reshape(len(t), -1) for t in tensors], 1)
+
+
+def _add_flat(params: list[Tensor], step: Tensor) -> None:
+    """w ← w + step, `step` [K, P] in `_flat`'s order."""
+    offset = 0
+    for p in params:
+        size = p[0].numel()
+        p.add_(step[:, offset : offset + size].view(p.shape))
+        offset += size
+
+
+def _set_rows(target: Tensor, rows: Tensor, value: Tensor) -> None:
+    """target[k] ← value[k] where rows[k]."""
+    mask = rows.view(-1, *([1] * (target.dim() - 1)))
+    target.copy_(torch.where(mask, value, target))

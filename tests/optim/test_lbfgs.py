@@ -1,0 +1,124 @@
+"""L-BFGS in a population against torch.optim.LBFGS (history_size = 10, no line search)
+run on each member alone: the same losses, weights and iteration counts, stopping rules
+included; and a population of L-BFGS and momentum members trains each as alone."""
+
+from collections.abc import Callable
+
+import pytest
+import torch
+from torch.nn.functional import cross_entropy
+
+from steepest.config import ModelConfig
+from steepest.nn.losses import make_loss
+from steepest.nn.metrics import correct_each
+from steepest.population import Member, Population
+from tests.test_population import data, factory, population, train_losses
+
+LRS = (1.0, 0.5, 0.1)
+
+
+def lbfgs_members(lrs=LRS) -> list[Member]:
+    return [
+        Member(id=i, seed=7 + i, optimizer="lbfgs", hparams={"lr": lr}, epochs=4)
+        for i, lr in enumerate(lrs)
+    ]
+
+
+def float64_population() -> tuple[Population, Callable[[], torch.nn.Module]]:
+    """A full-batch population (one step an epoch) of the MLP in float64, where L-BFGS's
+    40-plus iterations a member do not amplify float32 rounding into the comparison."""
+    make32 = factory(ModelConfig(hidden=[16]))
+
+    def make() -> torch.nn.Module:
+        return make32().double()
+
+    x, y = data()
+    loss = make_loss("cross_entropy", per_example=True)
+    return Population(make, loss, correct_each, x.double(), y, len(x)), make
+
+
+def torch_alone(make, member: Member, steps: int) -> tuple[list[float], torch.Tensor, int]:
+    """Losses per step, final weights and iterations of torch.optim.LBFGS on the whole
+    data set from the member's initial weights."""
+    torch.default_generator.manual_seed(member.seed)
+    model = make()
+    optimizer = torch.optim.LBFGS(model.parameters(), lr=member.hparams["lr"], history_size=10)
+    x, y = data()
+
+    def closure() -> torch.Tensor:
+        optimizer.zero_grad()
+        loss = cross_entropy(model(x.double()), y)
+        loss.backward()
+        return loss
+
+    losses = [optimizer.step(closure).item() for _ in range(steps)]
+    weights = torch.cat([p.detach().reshape(-1) for p in model.parameters()])
+    return losses, weights, optimizer.state[next(iter(model.parameters()))]["n_iter"]
+
+
+@pytest.mark.parametrize("by_hand", [True, False], ids=["hand-written", "autograd"])
+def test_each_member_follows_torch_lbfgs(by_hand):
+    """Four steps: the same weights and iterations as torch alone, each member stopping
+    early where torch stops (a loss change below 1e-9, ‖g‖∞ ≤ 1e-7) while others go on.
+    The losses agree to float32, the precision an epoch's loss is summed in."""
+    pop, make = float64_population()
+    pop._backward_by_hand = by_hand
+    pop.add(lbfgs_members())
+    losses = torch.stack(train_losses(pop, 4), 1)
+    iterations = pop.states["lbfgs"]["iterations"].tolist()
+    assert len(set(iterations)) == 3 and min(iterations) < 80
+    for k, member in enumerate(pop.members):
+        expected, weights, n_iter = torch_alone(make, member, 4)
+        torch.testing.assert_close(losses[k], torch.tensor(expected), rtol=1e-6, atol=1e-7)
+        torch.testing.assert_close(pop.flat[k], weights, rtol=1e-8, atol=1e-9)
+        assert iterations[k] == n_iter
+
+
+def test_lbfgs_and_momentum_members_train_as_alone():
+    """Minibatches, weight penalties and two rules in one population: L-BFGS iterates on
+    each batch while the momentum members take one step."""
+    make = factory(ModelConfig(hidden=[16]))
+
+    def mixed() -> list[Member]:
+        return [
+            Member(
+                id=i,
+                seed=20 + i,
+                optimizer=("lbfgs", "momentum")[i % 2],
+                hparams={"lr": 0.05 * (i + 1), "l2": 1e-3 * i},
+                epochs=2,
+            )
+            for i in range(4)
+        ]
+
+    together = population(make)
+    together.add(mixed())
+    losses = torch.stack(train_losses(together, 2), 1)
+    assert [name for name, _, _ in together.groups] == ["lbfgs", "momentum"]
+    for row, member in enumerate(together.members):
+        alone = population(make)
+        alone.add([mixed()[member.id]])
+        torch.testing.assert_close(losses[row], torch.stack(train_losses(alone, 2), 1)[0])
+        torch.testing.assert_close(together.flat[row], alone.flat[0])
+
+
+def test_members_leave_and_join_with_their_histories():
+    """Members come and go between epochs: the one leaving takes its history along, the
+    others go on as they would have without it, and a newcomer starts from an empty
+    history (its first iteration a gradient step), as it would alone."""
+    pop, make = float64_population()
+    without, _ = float64_population()
+    newcomer, _ = float64_population()
+    pop.add(lbfgs_members()[:2])
+    without.add(lbfgs_members()[1:2])
+    newcomer.add(lbfgs_members()[2:])
+    train_losses(pop, 1)
+    train_losses(without, 1)
+    pop.remove([0])
+    pop.add(lbfgs_members()[2:])
+    assert pop.states["lbfgs"]["steps"].shape[0] == 2
+    train_losses(pop, 2)
+    train_losses(without, 2)
+    train_losses(newcomer, 2)
+    torch.testing.assert_close(pop.flat[0], without.flat[0], rtol=1e-8, atol=1e-9)
+    torch.testing.assert_close(pop.flat[1], newcomer.flat[0], rtol=1e-8, atol=1e-9)
