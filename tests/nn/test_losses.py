@@ -118,7 +118,9 @@ def test_loss_table_tasks_and_output_counts():
     assert LOSSES["cross_entropy"].outputs(10) == 10
     assert LOSSES["mse"].outputs(2) == 2
     assert LOSSES["logistic"].outputs(2) == 1
-    with pytest.raises(UserError, match="expected 2 classes, got 3"):
+    with pytest.raises(
+        UserError, match=r"^\[train\] loss = .logistic.: binary, expected 2 classes, got 3"
+    ):
         LOSSES["logistic"].outputs(3)
 
 

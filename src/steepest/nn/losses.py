@@ -114,7 +114,8 @@ def _one_output_per(n: int) -> int:
 def _binary(n: int) -> int:
     if n != 2:
         raise UserError(
-            f"loss = 'logistic': binary, expected 2 classes, got {n}; use cross_entropy or hinge"
+            f"[train] loss = 'logistic': binary, expected 2 classes, got {n}; "
+            "use cross_entropy or hinge"
         )
     return 1
 
