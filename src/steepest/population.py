@@ -299,7 +299,8 @@ class Population:
             torch.default_generator.manual_seed(member.seed)
             module = self.make_module()
         seed_dropout(module, member.seed)
-        set_dropout_rate(module, member.hparams.get("dropout", 0.0))
+        if "dropout" in member.hparams:  # else the module's own rates (a user's network)
+            set_dropout_rate(module, member.hparams["dropout"])
         return module
 
     # ----- hyperparameters --------------------------------------------------------------

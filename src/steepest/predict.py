@@ -10,6 +10,7 @@ Raw inputs are what the data source yields before preprocessing: feature tables 
 float [N, F], images as uint8 [N, C, S, S] (divided by 255, as in training).
 """
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,7 +21,7 @@ from steepest.config import ModelConfig
 from steepest.data.preprocess import Preprocessor
 from steepest.data.source import as_float
 from steepest.errors import UserError
-from steepest.nn import build_model
+from steepest.nn import build_model, replace_torch_dropout
 
 
 @dataclass
@@ -55,18 +56,29 @@ class Predictor:
         return [self.class_names[i] for i in self.predict(x).tolist()]
 
 
-def load(path: str | Path) -> Predictor:
-    """The predictor a run saved as `best.pt` (see `steepest.training.write_outputs`)."""
+def load(path: str | Path, model: Callable[[], nn.Module] | None = None) -> Predictor:
+    """The predictor a run saved as `best.pt` (see `steepest.training.write_outputs`).
+    A run of your own network (`steepest.train(..., model=...)`) needs the same `model`
+    function again: the checkpoint holds weights, not code."""
     path = Path(path)
     if not path.is_file():
         raise UserError(f"{path}: no such checkpoint (a run writes OUT/best.pt)")
     # write_outputs saves tensors and JSON-like values only: no pickled code to trust
     saved = torch.load(path, map_location="cpu", weights_only=True)
-    model = ModelConfig.model_validate(saved["experiment"]["model"])  # not [data]: its
-    # paths need not exist where the predictor is used
-    shape, outputs = tuple(saved["input_shape"]), saved["out_features"]
-    network = build_model(model, shape, outputs, model.dropout > 0)  # the trained modules
-    network.load_state_dict(saved["state"])
+    if saved.get("own_network") and model is None:
+        raise UserError(f"{path}: a run of your own network; pass its model= function to load")
+    if model is not None:
+        network = replace_torch_dropout(model())  # as training built it
+    else:
+        config = ModelConfig.model_validate(saved["experiment"]["model"])  # not [data]:
+        # its paths need not exist where the predictor is used
+        shape, outputs = tuple(saved["input_shape"]), saved["out_features"]
+        network = build_model(config, shape, outputs, config.dropout > 0)
+    try:
+        network.load_state_dict(saved["state"])
+    except RuntimeError as error:  # a model= function that builds another network
+        reason = str(error).strip().splitlines()[0]
+        raise UserError(f"{path}: its weights do not fit this network ({reason})") from None
     preprocessor = Preprocessor()
     preprocessor.load_state_dict(saved["preprocessor"])
     loss = saved["experiment"]["train"]["loss"]

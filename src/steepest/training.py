@@ -17,7 +17,7 @@ from rich.console import Console
 from torch import Tensor, nn
 
 from steepest.capacity import choose_capacity, largest_fitting
-from steepest.config import Experiment, load_experiments, validate
+from steepest.config import Experiment, expand_grid, load_experiments
 from steepest.data import Dataset, load_dataset
 from steepest.errors import UserError
 from steepest.fit import (
@@ -28,6 +28,7 @@ from steepest.fit import (
     PopulationTrainer,
     fit,
 )
+from steepest.nn.dropout import replace_torch_dropout
 from steepest.nn.init import initialize_
 from steepest.nn.layers import build_model
 from steepest.nn.losses import LOSSES, make_loss
@@ -39,6 +40,10 @@ from steepest.progress import EpochProgress
 
 HPARAM_KEYS = ("lr", "momentum", "weight_decay", "beta1", "beta2", "rho", "eps")
 PENALTY_KEYS = tuple(STRENGTH_DEFAULTS)
+
+# A user's own network instead of [model]'s: a function returning a fresh, initialised
+# nn.Module (a population calls it once per member, torch's RNG seeded by the member's seed).
+NetworkFactory = Callable[[], nn.Module]
 
 
 def resolve_device(name: str) -> torch.device:
@@ -64,11 +69,16 @@ def structure_key(experiment: Experiment) -> str:
     )
 
 
-def make_member(experiment: Experiment, member_id: int, label: str = "") -> Member:
-    """The member an experiment describes: seed, optimizer, hyperparameters, schedules."""
+def make_member(
+    experiment: Experiment, member_id: int, label: str = "", own_network: bool = False
+) -> Member:
+    """The member an experiment describes: seed, optimizer, hyperparameters, schedules.
+    With `own_network` (a user's network), the dropout rate is the network's own unless
+    ``[model] dropout`` is set."""
     t = experiment.train
     hparams = {k: getattr(t, k) for k in HPARAM_KEYS + PENALTY_KEYS if getattr(t, k) is not None}
-    hparams["dropout"] = experiment.model.dropout
+    if not own_network or "dropout" in experiment.model.model_fields_set:
+        hparams["dropout"] = experiment.model.dropout
     return Member(
         id=member_id,
         seed=t.seed,
@@ -120,9 +130,18 @@ def task_for(experiment: Experiment, dataset: Dataset) -> Task:
 
 
 def model_factory(
-    experiment: Experiment, dataset: Dataset, out_features: int, dropout: bool
-) -> Callable[[], nn.Module]:
-    """A function building one freshly initialised network (the population seeds it)."""
+    experiment: Experiment,
+    dataset: Dataset,
+    out_features: int,
+    dropout: bool,
+    network: NetworkFactory | None = None,
+) -> NetworkFactory:
+    """A function building one freshly initialised network (the population seeds it):
+    ``[model]``'s, or the user's `network` with its torch.nn.Dropout layers made
+    steepest's keyed dropout of the same rate (torch's draw from one global generator,
+    which cannot give each member the masks it would draw alone)."""
+    if network is not None:
+        return lambda: replace_torch_dropout(network())
 
     def make() -> nn.Module:
         module = build_model(experiment.model, dataset.input_shape, out_features, dropout)
@@ -132,10 +151,61 @@ def model_factory(
     return make
 
 
+def check_network(
+    network: NetworkFactory,
+    experiment: Experiment,
+    dataset: Dataset,
+    task: Task,
+    alone: bool = False,
+) -> None:
+    """A one-line error, before anything trains, for a user's network that fails on two
+    of the data set's examples, whose output is not [2, outputs], or that cannot take a
+    training step as a population of two (vmap over members), unless members train
+    `alone` (a population of one runs the module as it is)."""
+    shape = tuple(dataset.x_train.shape[1:])
+    with torch.random.fork_rng(devices=[]):
+        try:
+            module = network().eval()
+            with torch.no_grad():
+                output = module(dataset.x_train[:2])
+        except Exception as error:  # the user's code: whatever fails is their input's
+            raise UserError(
+                f"model: your network fails on 2 examples of shape {shape}: {_first_line(error)}"
+            ) from None
+        expected = (2, task.out_features)
+        if not isinstance(output, Tensor) or tuple(output.shape) != expected:
+            got = tuple(output.shape) if isinstance(output, Tensor) else type(output).__name__
+            raise UserError(
+                f"model: your network's output for 2 examples is {got}; "
+                f"{dataset.name} with loss {experiment.train.loss!r} needs {expected}"
+            )
+        if alone:
+            return
+        pair = build_population(experiment, dataset, task, torch.device("cpu"), network)
+        pair.add([make_member(experiment, -1 - i, own_network=True) for i in range(2)])
+        try:
+            pair.begin_epoch()
+            pair.step()
+        except Exception as error:
+            raise UserError(
+                f"model: your network cannot run as a population (torch.func.vmap: "
+                f"{_first_line(error)}); train it with population = 1"
+            ) from None
+
+
+def _first_line(error: Exception) -> str:
+    return (str(error).strip().splitlines() or [type(error).__name__])[0]
+
+
 def build_population(
-    experiment: Experiment, dataset: Dataset, task: Task, device: torch.device
+    experiment: Experiment,
+    dataset: Dataset,
+    task: Task,
+    device: torch.device,
+    network: NetworkFactory | None = None,
 ) -> Population:
-    """An empty population for experiments of `experiment`'s structure."""
+    """An empty population for experiments of `experiment`'s structure (of the user's
+    `network`, if given)."""
     augment = None
     settings = experiment.data.augment
     if len(dataset.input_shape) == 3 and settings != type(settings)():
@@ -146,7 +216,9 @@ def build_population(
 
     batch = experiment.train.batch_size
     return Population(
-        model_factory(experiment, dataset, task.out_features, experiment.model.dropout > 0),
+        model_factory(
+            experiment, dataset, task.out_features, experiment.model.dropout > 0, network
+        ),
         task.loss_each,
         task.metric.each,
         dataset.x_train,
@@ -183,6 +255,7 @@ class Run:
     maximize: bool
     out: Path
     device: torch.device
+    network: NetworkFactory | None = None  # the user's own, if it replaced [model]
 
     @property
     def best(self) -> MemberResult:
@@ -204,7 +277,7 @@ class Run:
         experiment = self.experiments[result.member.id]
         task = task_for(experiment, self.dataset)
         module = model_factory(
-            experiment, self.dataset, task.out_features, experiment.model.dropout > 0
+            experiment, self.dataset, task.out_features, experiment.model.dropout > 0, self.network
         )().to(self.device)
         module.load_state_dict(result.best_state)
         return module.eval()
@@ -234,6 +307,7 @@ def train(
     console: Console | None = None,
     write: bool = True,
     resume: bool = False,
+    model: NetworkFactory | None = None,
 ) -> Run:
     """Train every member an experiment file (or objects) describes; see module docstring.
 
@@ -242,6 +316,13 @@ def train(
     With a `console`, a progress bar shows each epoch. With `write`, the run's files
     (`write_outputs`) land in ``[train] out``. With `resume`, training continues from the
     checkpoint a killed run left there.
+
+    `model` trains your own network instead of ``[model]``'s: a function returning a
+    fresh, initialised nn.Module (called once per member, torch's RNG seeded by the
+    member's seed) whose output for a batch [B, …] of the data set's examples is
+    [B, outputs] (classes for cross_entropy and hinge, 1 for logistic and a single
+    regression target). Its torch.nn.Dropout layers keep their rates unless ``[model]
+    dropout`` sets one.
     """
     if population is not None and population < 1:
         raise UserError(f"population = {population!r}: expected at least 1 member")
@@ -250,16 +331,26 @@ def train(
     dataset = load_dataset(first.data)
     device = resolve_device(first.train.device)
     task = task_for(first, dataset)
+    if model is not None:
+        setting = population or first.train.population
+        check_network(model, first, dataset, task, alone=len(experiments) == 1 or setting == 1)
     total_epochs = sum(e.train.epochs for e in experiments)
     progress = EpochProgress(
         total_epochs, len(experiments), task.metric_name, task.maximize, console
     )
     with progress:
         results = _train_groups(
-            experiments, dataset, device, population, progress, first.train.out, resume
+            experiments, dataset, device, population, progress, first.train.out, resume, model
         )
     run = Run(
-        experiments, dataset, results, task.metric_name, task.maximize, first.train.out, device
+        experiments,
+        dataset,
+        results,
+        task.metric_name,
+        task.maximize,
+        first.train.out,
+        device,
+        model,
     )
     if write:
         write_outputs(run)
@@ -277,6 +368,7 @@ def _train_groups(
     on_epoch: EpochCallback,
     out: Path,
     resume: bool,
+    network: NetworkFactory | None,
 ) -> list[MemberResult]:
     """One population per structure key, trained one after the other. After every epoch
     the whole state goes to ``out/checkpoint.pt`` (written atomically), so `resume`
@@ -293,12 +385,14 @@ def _train_groups(
             continue
         lead = experiments[indices[0]]
         group_task = task_for(lead, dataset)
-        source = MemberList([make_member(experiments[i], i, labels[i]) for i in indices])
+        source = MemberList(
+            [make_member(experiments[i], i, labels[i], network is not None) for i in indices]
+        )
         if saved and group == saved["group"]:
             capacity = saved["capacity"]
         else:
             capacity = population or population_size(
-                lead.train.population, lead, dataset, group_task, device, len(indices)
+                lead.train.population, lead, dataset, group_task, device, len(indices), network
             )
 
         checkpoint = _Checkpointing(
@@ -309,7 +403,7 @@ def _train_groups(
             source,
         )
         trainer = PopulationTrainer(
-            build_population(lead, dataset, group_task, device),
+            build_population(lead, dataset, group_task, device, network),
             source,
             capacity,
             dataset.x_val,
@@ -385,6 +479,7 @@ def population_size(
     task: Task,
     device: torch.device,
     limit: int,
+    network: NetworkFactory | None = None,
     measure: bool = True,
 ) -> int:
     """K for up to `limit` members of `experiment`'s structure: the explicit setting, or
@@ -392,12 +487,14 @@ def population_size(
     `measure`, the largest size memory allows, which timing noise cannot change."""
     if setting != "auto":
         return int(setting)
+
+    def empty() -> Population:
+        return build_population(experiment, dataset, task, device, network)
+
     if not measure:
-        return largest_fitting(build_population(experiment, dataset, task, device), limit)
+        return largest_fitting(empty(), limit)
     return choose_capacity(
-        lambda: build_population(experiment, dataset, task, device),
-        lambda i: make_member(experiment, -1 - i),
-        limit,
+        empty, lambda i: make_member(experiment, -1 - i, own_network=network is not None), limit
     )
 
 
@@ -406,8 +503,8 @@ def _as_experiments(value: Any) -> list[Experiment]:
         return load_experiments(value)
     if isinstance(value, Experiment):
         return [value]
-    if isinstance(value, dict):
-        return [validate(value)]
+    if isinstance(value, dict):  # lists of values expand to their grid, as in a file
+        return expand_grid(value)
     return list(value)
 
 
@@ -455,6 +552,7 @@ def write_outputs(run: Run) -> dict[str, Any]:
             "input_shape": run.dataset.input_shape,
             "task": run.dataset.task,
             "out_features": task_for(run.experiments[best.member.id], run.dataset).out_features,
+            "own_network": run.network is not None,
         },
         run.out / "best.pt",
     )

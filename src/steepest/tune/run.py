@@ -25,7 +25,9 @@ from steepest.errors import UserError
 from steepest.fit import MemberResult, PopulationTrainer
 from steepest.population import Member
 from steepest.training import (
+    NetworkFactory,
     build_population,
+    check_network,
     make_member,
     monitor_for,
     population_size,
@@ -37,7 +39,14 @@ from steepest.training import (
 from steepest.training import structure_key as experiment_structure
 from steepest.tune.journal import deferred_appends, one_fsync
 from steepest.tune.pruning import verdicts
-from steepest.tune.space import Range, SearchSpace, apply_params, decode_params, narrow
+from steepest.tune.space import (
+    SECTION_OF,
+    Range,
+    SearchSpace,
+    apply_params,
+    decode_params,
+    narrow,
+)
 from steepest.tune.study import CRASHED_ATTR, WORKER_ATTR, open_study, recover_crashed, worker_id
 
 STAGES_ATTR = "stages"
@@ -88,9 +97,11 @@ class StudyFeed:
         margin: float,
         tally: Tally,
         first_wave: int = 0,
+        network: NetworkFactory | None = None,
     ) -> None:
         self.study = study
         self.first_wave = first_wave
+        self.network = network  # the user's own, replacing [model]'s
         self.raw = raw
         self.space = tune_space
         self.budget = budget
@@ -155,7 +166,7 @@ class StudyFeed:
                 trial.set_user_attr("stage", self.stage)
             params = self.space.suggest(trial)
         experiment = validate(_trial_raw(self.raw, params, trial.number))
-        member = make_member(experiment, trial.number, _label(params))
+        member = make_member(experiment, trial.number, _label(params), self.network is not None)
         self.trials[trial.number] = trial
         key = experiment_structure(experiment)
         self.structures.setdefault(key, experiment)
@@ -259,9 +270,11 @@ def tune(
     trials: int | None = None,
     console: Console | None = None,
     device: str | None = None,
+    model: NetworkFactory | None = None,
 ) -> TuneResult:
     """Run (or continue) the study an experiment file's ``[tune]`` section describes;
-    `device` (auto, cpu, cuda) overrides ``[train] device``."""
+    `device` (auto, cpu, cuda) overrides ``[train] device``; `model` trains your own
+    network instead of ``[model]``'s (see `steepest.train`)."""
     raw = read_toml(path)
     if "tune" not in raw:
         raise UserError(f"{path}: missing [tune] section (with [tune.space])")
@@ -275,8 +288,12 @@ def tune(
         settings = settings.model_copy(update={"seed": seed})
     space = SearchSpace(settings.space)
     space.check_against(raw)
+    if model is not None:
+        _refuse_model_keys(space)
     dataset = load_dataset(base.data)
     task = task_for(base, dataset)
+    if model is not None:
+        check_network(model, base, dataset, task, alone=settings.population == 1)
     monitor_name = settings.monitor or base.train.monitor
     train_with_monitor = base.train.model_copy(update={"monitor": monitor_name})
     monitor = monitor_for(base.model_copy(update={"train": train_with_monitor}), task)
@@ -304,6 +321,7 @@ def tune(
         settings.coarse_to_fine.margin,
         tally,
         _first_wave(settings),
+        model,
     )
     deadline = None if settings.timeout is None else time.perf_counter() + settings.timeout
     with Live(tally.table(study), console=console or Console(quiet=True), transient=False) as live:
@@ -352,10 +370,17 @@ def _run_populations(
                 experiment = feed.structures[key]
                 task = task_for(experiment, dataset)
                 capacity = population_size(
-                    population, experiment, dataset, task, device, feed.budget, not seeded
+                    population,
+                    experiment,
+                    dataset,
+                    task,
+                    device,
+                    feed.budget,
+                    feed.network,
+                    measure=not seeded,
                 )
                 trainers[key] = PopulationTrainer(
-                    build_population(experiment, dataset, task, device),
+                    build_population(experiment, dataset, task, device, feed.network),
                     StructureSource(feed, key, monitor.column, len(trainers)),
                     capacity,
                     dataset.x_val,
@@ -381,7 +406,9 @@ def _run_populations(
             trainer.advance()
 
 
-def retrain_best(path: str | Path, study: optuna.Study) -> dict[str, float]:
+def retrain_best(
+    path: str | Path, study: optuna.Study, model: NetworkFactory | None = None
+) -> dict[str, float]:
     """Train the best trial again alone (same params, same seed: by the population
     invariant, the same run) and evaluate its best checkpoint on the test split.
 
@@ -392,7 +419,7 @@ def retrain_best(path: str | Path, study: optuna.Study) -> dict[str, float]:
     best = study.best_trial
     concrete = _trial_raw(raw, decode_params(best.params), best.number)
     concrete["train"]["out"] = str(Path("runs") / f"{study.study_name}-best")
-    summary = write_outputs(train(validate(concrete), write=False))
+    summary = write_outputs(train(validate(concrete), write=False, model=model))
     tested = {k: v for k, v in summary.items() if k.startswith("test_")}
     return {"val": summary["best_val"], **tested}
 
@@ -404,6 +431,16 @@ def _trial_raw(raw: dict[str, Any], params: dict[str, Any], number: int) -> dict
     table = concrete.setdefault("train", {})
     table["seed"] = table.get("seed", 0) + number
     return concrete
+
+
+def _refuse_model_keys(space: SearchSpace) -> None:
+    """A study of the user's own network cannot search ``[model]``: nothing reads it."""
+    for name in space.params:
+        if SECTION_OF[name] == ("model",) and name != "dropout":
+            raise UserError(
+                f"[tune.space] {name}: a [model] key, but your own network replaces [model] "
+                "(dropout alone still applies)"
+            )
 
 
 def _first_wave(settings: TuneConfig) -> int:

@@ -1,0 +1,141 @@
+"""`steepest.train(..., model=...)`: a user's own nn.Module trained as a population,
+its torch dropout made reproducible per member, checked up front, saved and loaded."""
+
+import pytest
+import torch
+from torch import nn
+
+import steepest
+from steepest.errors import UserError
+from steepest.nn.dropout import Dropout
+from steepest.tune.run import retrain_best, tune
+
+
+class Residual(nn.Module):
+    """Something no [model] section builds: a skip connection around a tanh layer, layer
+    norm, and torch's own dropout."""
+
+    def __init__(self, inputs: int = 4, width: int = 16, classes: int = 3) -> None:
+        super().__init__()
+        self.stem = nn.Linear(inputs, width)
+        self.block = nn.Sequential(nn.LayerNorm(width), nn.Linear(width, width), nn.Tanh())
+        self.drop = nn.Dropout(0.2)
+        self.head = nn.Linear(width, classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = torch.relu(self.stem(x))
+        return self.head(self.drop(h + self.block(h)))
+
+
+def experiment(tmp_path, lr: float | list[float] = 0.05, **train: object) -> dict:
+    return {
+        "data": {"name": "iris"},
+        "train": {"lr": lr, "epochs": 30, "batch_size": 16, "out": str(tmp_path), **train},
+    }
+
+
+def test_members_of_your_network_train_as_they_would_alone(tmp_path):
+    """Ten epochs of three learning rates under vmap against each run alone (the module
+    itself, no vmap): float32 kernels that differ only in rounding."""
+    lrs = [0.1, 0.03, 0.01]
+    together = steepest.train(experiment(tmp_path, lrs, epochs=10), model=Residual, write=False)
+    assert together.best.best_value > 0.85
+    for member_id, lr in enumerate(lrs):
+        alone = steepest.train(experiment(tmp_path, lr, epochs=10), model=Residual, write=False)
+        mine = [row for row in together.history if row["member"] == member_id]
+        assert len(mine) == len(alone.history) == 10
+        for a, b in zip(mine, alone.history, strict=True):
+            assert a["train_loss"] == pytest.approx(b["train_loss"], rel=1e-4)
+            assert a["val_loss"] == pytest.approx(b["val_loss"], rel=1e-4)
+
+
+def test_the_networks_dropout_becomes_keyed_and_keeps_its_rate(tmp_path):
+    run = steepest.train(experiment(tmp_path, epochs=2), model=Residual, write=False)
+    model = run.model()
+    assert isinstance(model, Residual) and isinstance(model.drop, Dropout)
+    assert model.drop.rate.item() == pytest.approx(0.2)
+    overridden = {**experiment(tmp_path, epochs=2), "model": {"dropout": 0.5}}
+    assert steepest.train(overridden, model=Residual, write=False).model().drop.rate.item() == 0.5
+
+
+def test_the_saved_run_loads_with_the_same_function(tmp_path):
+    steepest.train(experiment(tmp_path, epochs=5), model=Residual)
+    with pytest.raises(UserError, match="a run of your own network; pass its model="):
+        steepest.load(tmp_path / "best.pt")
+    predictor = steepest.load(tmp_path / "best.pt", model=Residual)
+    raw = torch.tensor([[5.1, 3.5, 1.4, 0.2], [6.7, 3.0, 5.2, 2.3]])
+    assert predictor.labels(raw) == ["setosa", "virginica"]
+    with pytest.raises(UserError, match="its weights do not fit this network"):
+        steepest.load(tmp_path / "best.pt", model=lambda: Residual(width=8))
+
+
+@pytest.mark.parametrize(
+    ("network", "message"),
+    [
+        (lambda: Residual(inputs=5), "model: your network fails on 2 examples of shape (4,): "),
+        (
+            lambda: Residual(classes=2),
+            "model: your network's output for 2 examples is (2, 2); "
+            "iris with loss 'cross_entropy' needs (2, 3)",
+        ),
+    ],
+    ids=["wrong input", "wrong output"],
+)
+def test_a_network_that_does_not_fit_the_data_is_one_line(tmp_path, network, message):
+    with pytest.raises(UserError) as caught:
+        steepest.train(experiment(tmp_path), model=network, write=False)
+    assert str(caught.value).startswith(message) and "\n" not in str(caught.value)
+
+
+class InPlaceCounter(Residual):
+    """Writes a plain tensor attribute in place during forward: fine alone, not under vmap."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls = torch.zeros(())
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.calls.add_(x.sum())
+        return super().forward(x)
+
+
+def test_a_network_vmap_cannot_run_is_told_to_train_alone(tmp_path):
+    with pytest.raises(UserError, match=r"cannot run as a population .*population = 1"):
+        steepest.train(experiment(tmp_path, [0.1, 0.01]), model=InPlaceCounter, write=False)
+    run = steepest.train(experiment(tmp_path, population=1, epochs=2), model=InPlaceCounter)
+    assert run.best.best_value is not None
+
+
+STUDY = """
+[data]
+name = "iris"
+[train]
+epochs = 8
+batch_size = 16
+[tune]
+sampler = "tpe"
+pruner = "median"
+trials = 8
+seed = 0
+startup_trials = 3
+[tune.space]
+lr = {{ type = "loguniform", low = 1e-3, high = 0.3 }}
+{extra}
+"""
+
+
+def test_a_study_tunes_your_network(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # --final's run goes to runs/
+    path = tmp_path / "study.toml"
+    path.write_text(STUDY.format(extra='dropout = { type = "uniform", low = 0.0, high = 0.5 }'))
+    result = tune(path, storage=str(tmp_path / "s.log"), model=Residual)
+    assert len(result.study.trials) == 8 and result.summary["best_value"] > 0.8
+    final = retrain_best(path, result.study, model=Residual)
+    assert final["val"] == pytest.approx(result.summary["best_value"], abs=1e-6)
+
+
+def test_a_study_of_your_network_cannot_search_model_keys(tmp_path):
+    path = tmp_path / "study.toml"
+    path.write_text(STUDY.format(extra='hidden = { type = "choice", values = [[8], [16]] }'))
+    with pytest.raises(UserError, match=r"\[tune.space\] hidden: a \[model\] key, but your own"):
+        tune(path, storage=str(tmp_path / "s.log"), model=Residual)
