@@ -1,11 +1,15 @@
 """`steepest.train(..., model=...)`: a user's own nn.Module trained as a population,
 its torch dropout made reproducible per member, checked up front, saved and loaded."""
 
+import json
+from pathlib import Path
+
 import pytest
 import torch
 from torch import nn
 
 import steepest
+from steepest.cli import main
 from steepest.errors import UserError
 from steepest.nn.dropout import Dropout
 from steepest.tune.run import retrain_best, tune
@@ -139,3 +143,72 @@ def test_a_study_of_your_network_cannot_search_model_keys(tmp_path):
     path.write_text(STUDY.format(extra='hidden = { type = "choice", values = [[8], [16]] }'))
     with pytest.raises(UserError, match=r"\[tune.space\] hidden: a \[model\] key, but your own"):
         tune(path, storage=str(tmp_path / "s.log"), model=Residual)
+
+
+NETS = """
+import torch
+from torch import nn
+
+
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.body = nn.Sequential(nn.Linear(4, 12), nn.GELU(), nn.Dropout(0.1), nn.Linear(12, 3))
+
+    def forward(self, x):
+        return self.body(x)
+"""
+
+
+def write_experiment(tmp_path, model_lines: str, extra: str = "") -> Path:
+    (tmp_path / "nets.py").write_text(NETS)
+    path = tmp_path / "exp.toml"
+    path.write_text(
+        f'[data]\nname = "iris"\n[model]\n{model_lines}\n'
+        f'[train]\nepochs = 5\nbatch_size = 16\nlr = [0.1, 0.03]\nout = "{tmp_path / "o"}"\n'
+        + extra
+    )
+    return path
+
+
+def test_a_network_named_in_the_file_trains_from_the_command(tmp_path, capsys):
+    """`[model] module = "nets.py:Net"`, relative to the experiment file; the saved run
+    loads without model= (it imports the file again)."""
+    path = write_experiment(tmp_path, 'module = "nets.py:Net"\ndropout = 0.2')
+    assert main(["train", str(path), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["test_accuracy"] > 0.7
+    predictor = steepest.load(tmp_path / "o" / "best.pt")
+    assert type(predictor.network).__name__ == "Net"
+    assert predictor.network.body[2].rate.item() == pytest.approx(0.2)  # [model] dropout
+
+
+@pytest.mark.parametrize(
+    ("model_lines", "message"),
+    [
+        ('module = "missing.py:Net"', "[model] module = '{tmp}/missing.py:Net': no such file"),
+        ('module = "nets.py:Other"', "nets.py has no callable 'Other'"),
+        (
+            'module = "no_such_package.nets:Net"',
+            "importing it failed (No module named 'no_such_package')",
+        ),
+        ('module = "nets.py"', "expected 'FILE.py:NAME' or 'package:NAME'"),
+        ('module = "nets.py:Net"\nhidden = [8]', "[model]: hidden: not used with module = "),
+    ],
+    ids=["no file", "no name", "no package", "no colon", "mlp keys"],
+)
+def test_a_bad_module_is_one_line_and_exit_2(tmp_path, capsys, model_lines, message):
+    path = write_experiment(tmp_path, model_lines)
+    assert main(["train", str(path), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert message.format(tmp=tmp_path) in err and err.count("\n") == 1
+
+
+def test_a_study_of_a_named_network_runs_from_the_command(tmp_path, capsys):
+    study = (
+        '[tune]\ntrials = 4\nsampler = "random"\npruner = "none"\nseed = 0\n'
+        '[tune.space]\nlr = { type = "loguniform", low = 0.01, high = 0.3 }\n'
+    )
+    path = write_experiment(tmp_path, 'module = "nets.py:Net"', study)
+    path.write_text(path.read_text().replace("lr = [0.1, 0.03]\n", ""))
+    assert main(["tune", str(path), "--storage", str(tmp_path / "s.log"), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["complete"] == 4

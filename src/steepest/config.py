@@ -86,7 +86,11 @@ class DataConfig(_Section):
 
 
 class ModelConfig(_Section):
-    """An MLP (``hidden`` widths) or a small CNN (``channels`` of conv blocks)."""
+    """An MLP (``hidden`` widths) or a small CNN (``channels`` of conv blocks), or the
+    user's own network (``module = "FILE.py:NAME"``, see `steepest.nn.user`), which only
+    ``dropout`` applies to."""
+
+    module: str | None = None
 
     kind: Literal["mlp", "cnn"] = "mlp"
     hidden: list[Annotated[int, Field(gt=0)]] = [128]
@@ -99,6 +103,17 @@ class ModelConfig(_Section):
     channels: list[Annotated[int, Field(gt=0)]] = [16, 32]
     kernel: Annotated[int, Field(ge=1)] = 3
     pool: Literal["max", "avg", "none"] = "max"
+
+    @model_validator(mode="after")
+    def _own_network_alone(self) -> "ModelConfig":
+        if self.module is None:
+            return self
+        if ":" not in self.module.strip(":"):
+            raise ValueError(f"module = {self.module!r}: expected 'FILE.py:NAME' or 'package:NAME'")
+        unused = sorted(self.model_fields_set - {"module", "dropout"})
+        if unused:
+            raise ValueError(f"{', '.join(unused)}: not used with module = {self.module!r}")
+        return self
 
 
 class ScheduleConfig(_Section):
@@ -293,7 +308,8 @@ def read_toml(path: str | Path) -> dict[str, Any]:
 
 
 def _resolve_paths(raw: dict[str, Any], base: Path) -> None:
-    """Data paths in a file are relative to the file; check they exist up front."""
+    """Data paths and a network's file are relative to the experiment file; the data
+    paths must exist up front."""
     data = raw.get("data", {})
     for key in ("csv", "images"):
         if isinstance(data.get(key), str):
@@ -301,6 +317,10 @@ def _resolve_paths(raw: dict[str, Any], base: Path) -> None:
             if not resolved.exists():
                 raise UserError(f"[data] {key} = {data[key]!r}: no such file or folder")
             data[key] = str(resolved)
+    model = raw.get("model", {})
+    if isinstance(model.get("module"), str) and ".py:" in model["module"]:
+        file, _, name = model["module"].rpartition(":")
+        model["module"] = f"{(base / file).resolve()}:{name}"
 
 
 def load_experiments(path: str | Path) -> list[Experiment]:

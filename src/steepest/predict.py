@@ -22,6 +22,7 @@ from steepest.data.preprocess import Preprocessor
 from steepest.data.source import as_float
 from steepest.errors import UserError
 from steepest.nn import build_model, replace_torch_dropout
+from steepest.nn.user import network_from
 
 
 @dataclass
@@ -65,8 +66,11 @@ def load(path: str | Path, model: Callable[[], nn.Module] | None = None) -> Pred
         raise UserError(f"{path}: no such checkpoint (a run writes OUT/best.pt)")
     # write_outputs saves tensors and JSON-like values only: no pickled code to trust
     saved = torch.load(path, map_location="cpu", weights_only=True)
+    module = saved["experiment"]["model"].get("module")
     if saved.get("own_network") and model is None:
         raise UserError(f"{path}: a run of your own network; pass its model= function to load")
+    if model is None and module is not None:
+        model = network_from(module)  # [model] module: import it again
     if model is not None:
         network = replace_torch_dropout(model())  # as training built it
     else:

@@ -34,6 +34,7 @@ from steepest.nn.layers import build_model
 from steepest.nn.losses import LOSSES, make_loss
 from steepest.nn.metrics import Metric, metric_for
 from steepest.nn.regularizers import STRENGTH_DEFAULTS
+from steepest.nn.user import network_from
 from steepest.optim.schedules import build as build_schedule
 from steepest.population import Member, Population
 from steepest.progress import EpochProgress
@@ -70,14 +71,15 @@ def structure_key(experiment: Experiment) -> str:
 
 
 def make_member(
-    experiment: Experiment, member_id: int, label: str = "", own_network: bool = False
+    experiment: Experiment, member_id: int, label: str = "", user_network: bool = False
 ) -> Member:
     """The member an experiment describes: seed, optimizer, hyperparameters, schedules.
-    With `own_network` (a user's network), the dropout rate is the network's own unless
+    With `user_network` (a user's network), the dropout rate is the network's own unless
     ``[model] dropout`` is set."""
     t = experiment.train
     hparams = {k: getattr(t, k) for k in HPARAM_KEYS + PENALTY_KEYS if getattr(t, k) is not None}
-    if not own_network or "dropout" in experiment.model.model_fields_set:
+    user_network = user_network or experiment.model.module is not None
+    if not user_network or "dropout" in experiment.model.model_fields_set:
         hparams["dropout"] = experiment.model.dropout
     return Member(
         id=member_id,
@@ -140,6 +142,7 @@ def model_factory(
     ``[model]``'s, or the user's `network` with its torch.nn.Dropout layers made
     steepest's keyed dropout of the same rate (torch's draw from one global generator,
     which cannot give each member the masks it would draw alone)."""
+    network = network or own_network(experiment)
     if network is not None:
         return lambda: replace_torch_dropout(network())
 
@@ -149,6 +152,12 @@ def model_factory(
         return module
 
     return make
+
+
+def own_network(experiment: Experiment) -> NetworkFactory | None:
+    """The network ``[model] module`` names, if it names one."""
+    module = experiment.model.module
+    return None if module is None else network_from(module)
 
 
 def check_network(
@@ -182,7 +191,7 @@ def check_network(
         if alone:
             return
         pair = build_population(experiment, dataset, task, torch.device("cpu"), network)
-        pair.add([make_member(experiment, -1 - i, own_network=True) for i in range(2)])
+        pair.add([make_member(experiment, -1 - i, user_network=True) for i in range(2)])
         try:
             pair.begin_epoch()
             pair.step()
@@ -191,6 +200,15 @@ def check_network(
                 f"model: your network cannot run as a population (torch.func.vmap: "
                 f"{_first_line(error)}); train it with population = 1"
             ) from None
+
+
+def _one_per_network(experiments: list[Experiment], model: NetworkFactory | None) -> list:
+    """One experiment for each user network the run trains (`model`, or each distinct
+    ``[model] module``), to check before training."""
+    if model is not None:
+        return experiments[:1]
+    firsts = {e.model.module: e for e in reversed(experiments) if e.model.module is not None}
+    return list(firsts.values())
 
 
 def _first_line(error: Exception) -> str:
@@ -331,9 +349,15 @@ def train(
     dataset = load_dataset(first.data)
     device = resolve_device(first.train.device)
     task = task_for(first, dataset)
-    if model is not None:
-        setting = population or first.train.population
-        check_network(model, first, dataset, task, alone=len(experiments) == 1 or setting == 1)
+    setting = population or first.train.population
+    for experiment in _one_per_network(experiments, model):
+        check_network(
+            model or own_network(experiment),
+            experiment,
+            dataset,
+            task,
+            alone=len(experiments) == 1 or setting == 1,
+        )
     total_epochs = sum(e.train.epochs for e in experiments)
     progress = EpochProgress(
         total_epochs, len(experiments), task.metric_name, task.maximize, console
@@ -494,7 +518,7 @@ def population_size(
     if not measure:
         return largest_fitting(empty(), limit)
     return choose_capacity(
-        empty, lambda i: make_member(experiment, -1 - i, own_network=network is not None), limit
+        empty, lambda i: make_member(experiment, -1 - i, user_network=network is not None), limit
     )
 
 
@@ -552,7 +576,7 @@ def write_outputs(run: Run) -> dict[str, Any]:
             "input_shape": run.dataset.input_shape,
             "task": run.dataset.task,
             "out_features": task_for(run.experiments[best.member.id], run.dataset).out_features,
-            "own_network": run.network is not None,
+            "own_network": run.network is not None,  # [model] module is in "experiment"
         },
         run.out / "best.pt",
     )

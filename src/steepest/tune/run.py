@@ -30,6 +30,7 @@ from steepest.training import (
     check_network,
     make_member,
     monitor_for,
+    own_network,
     population_size,
     resolve_device,
     task_for,
@@ -288,12 +289,13 @@ def tune(
         settings = settings.model_copy(update={"seed": seed})
     space = SearchSpace(settings.space)
     space.check_against(raw)
-    if model is not None:
+    if model is not None or base.model.module is not None:
         _refuse_model_keys(space)
     dataset = load_dataset(base.data)
     task = task_for(base, dataset)
-    if model is not None:
-        check_network(model, base, dataset, task, alone=settings.population == 1)
+    network = model or own_network(base)
+    if network is not None:
+        check_network(network, base, dataset, task, alone=settings.population == 1)
     monitor_name = settings.monitor or base.train.monitor
     train_with_monitor = base.train.model_copy(update={"monitor": monitor_name})
     monitor = monitor_for(base.model_copy(update={"train": train_with_monitor}), task)

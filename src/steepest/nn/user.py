@@ -1,0 +1,46 @@
+"""A user's own network named in an experiment file instead of ``[model]``'s MLP or CNN:
+
+    [model]
+    module = "nets.py:MyNet"          # a file, relative to the experiment file
+    module = "mypackage.nets:make"    # or an importable module
+
+The name after the colon is any callable returning a fresh, initialised nn.Module (a
+class with default arguments will do); it plays the part of `steepest.train`'s
+``model=`` argument.
+"""
+
+import importlib
+import importlib.util
+from collections.abc import Callable
+from functools import cache
+from pathlib import Path
+
+from torch import nn
+
+from steepest.errors import UserError
+
+
+@cache
+def network_from(spec: str) -> Callable[[], nn.Module]:
+    """The callable `spec` ("FILE.py:NAME" or "package.module:NAME") names. Cached: one
+    import per process, so every member of a run builds the same class."""
+    location, _, name = spec.rpartition(":")
+    where = f"[model] module = {spec!r}"
+    try:
+        if location.endswith(".py"):
+            if not Path(location).is_file():
+                raise UserError(f"{where}: no such file")
+            loaded = importlib.util.spec_from_file_location(f"steepest_user.{name}", location)
+            module = importlib.util.module_from_spec(loaded)
+            loaded.loader.exec_module(module)
+        else:
+            module = importlib.import_module(location)
+    except UserError:
+        raise
+    except Exception as error:  # the user's code: whatever fails is their input's
+        reason = (str(error).strip().splitlines() or [type(error).__name__])[0]
+        raise UserError(f"{where}: importing it failed ({reason})") from None
+    factory = getattr(module, name, None)
+    if not callable(factory):
+        raise UserError(f"{where}: {location} has no callable {name!r}")
+    return factory
