@@ -10,6 +10,7 @@ from torch import nn
 
 import steepest
 from steepest.cli import main
+from steepest.config import load_experiments
 from steepest.errors import UserError
 from steepest.nn.dropout import Dropout
 from steepest.tune.run import retrain_best, tune
@@ -212,3 +213,15 @@ def test_a_study_of_a_named_network_runs_from_the_command(tmp_path, capsys):
     path.write_text(path.read_text().replace("lr = [0.1, 0.03]\n", ""))
     assert main(["tune", str(path), "--storage", str(tmp_path / "s.log"), "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["complete"] == 4
+
+
+def test_the_shipped_example_trains(tmp_path):
+    """examples/digits_own_network.toml with examples/nets.py, two epochs."""
+    example = Path(__file__).resolve().parent.parent / "examples" / "digits_own_network.toml"
+    experiments = [
+        e.model_copy(update={"train": e.train.model_copy(update={"epochs": 2, "out": tmp_path})})
+        for e in load_experiments(example)
+    ]
+    run = steepest.train(experiments)
+    assert len(run.results) == 3 and type(run.model()).__name__ == "ResidualMLP"
+    assert run.evaluate("test")["accuracy"] > 0.85
