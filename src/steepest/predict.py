@@ -20,7 +20,7 @@ from torch import Tensor, nn
 from steepest.config import ModelConfig
 from steepest.data.preprocess import Preprocessor
 from steepest.data.source import as_float
-from steepest.errors import UserError
+from steepest.errors import UserError, first_line
 from steepest.nn import build_model, replace_torch_dropout
 from steepest.nn.user import network_from
 
@@ -81,8 +81,9 @@ def load(path: str | Path, model: Callable[[], nn.Module] | None = None) -> Pred
     try:
         network.load_state_dict(saved["state"])
     except RuntimeError as error:  # a model= function that builds another network
-        reason = str(error).strip().splitlines()[0]
-        raise UserError(f"{path}: its weights do not fit this network ({reason})") from None
+        raise UserError(
+            f"{path}: its weights do not fit this network ({first_line(error)})"
+        ) from None
     preprocessor = Preprocessor()
     preprocessor.load_state_dict(saved["preprocessor"])
     loss = saved["experiment"]["train"]["loss"]

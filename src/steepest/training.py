@@ -19,7 +19,7 @@ from torch import Tensor, nn
 from steepest.capacity import choose_capacity, largest_fitting
 from steepest.config import Experiment, expand_grid, load_experiments
 from steepest.data import Dataset, load_dataset
-from steepest.errors import UserError
+from steepest.errors import UserError, first_line
 from steepest.fit import (
     EpochCallback,
     MemberList,
@@ -179,7 +179,7 @@ def check_network(
                 output = module(dataset.x_train[:2])
         except Exception as error:  # the user's code: whatever fails is their input's
             raise UserError(
-                f"model: your network fails on 2 examples of shape {shape}: {_first_line(error)}"
+                f"model: your network fails on 2 examples of shape {shape}: {first_line(error)}"
             ) from None
         expected = (2, task.out_features)
         if not isinstance(output, Tensor) or tuple(output.shape) != expected:
@@ -198,21 +198,19 @@ def check_network(
         except Exception as error:
             raise UserError(
                 f"model: your network cannot run as a population (torch.func.vmap: "
-                f"{_first_line(error)}); train it with population = 1"
+                f"{first_line(error)}); train it with population = 1"
             ) from None
 
 
-def _one_per_network(experiments: list[Experiment], model: NetworkFactory | None) -> list:
+def _one_per_network(
+    experiments: list[Experiment], model: NetworkFactory | None
+) -> list[Experiment]:
     """One experiment for each user network the run trains (`model`, or each distinct
     ``[model] module``), to check before training."""
     if model is not None:
         return experiments[:1]
     firsts = {e.model.module: e for e in reversed(experiments) if e.model.module is not None}
     return list(firsts.values())
-
-
-def _first_line(error: Exception) -> str:
-    return (str(error).strip().splitlines() or [type(error).__name__])[0]
 
 
 def build_population(

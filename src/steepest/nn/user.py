@@ -17,7 +17,7 @@ from pathlib import Path
 
 from torch import nn
 
-from steepest.errors import UserError
+from steepest.errors import UserError, first_line
 
 
 @cache
@@ -38,8 +38,7 @@ def network_from(spec: str) -> Callable[[], nn.Module]:
     except UserError:
         raise
     except Exception as error:  # the user's code: whatever fails is their input's
-        reason = (str(error).strip().splitlines() or [type(error).__name__])[0]
-        raise UserError(f"{where}: importing it failed ({reason})") from None
+        raise UserError(f"{where}: importing it failed ({first_line(error)})") from None
     factory = getattr(module, name, None)
     if not callable(factory):
         raise UserError(f"{where}: {location} has no callable {name!r}")

@@ -15,7 +15,7 @@ from optuna.storages import JournalStorage
 from optuna.trial import TrialState
 
 from steepest.config import TuneConfig
-from steepest.errors import UserError
+from steepest.errors import UserError, first_line
 from steepest.tune.journal import JournalFile
 from steepest.tune.space import SearchSpace
 
@@ -47,13 +47,9 @@ def _open_database(url: str, attempts: int = 5) -> optuna.storages.RDBStorage:
     try:
         return optuna.storages.RDBStorage(url)
     except Exception as error:  # driver missing, server down, bad URL: all user-facing
-        raise UserError(f"storage {url}: cannot open ({_first_line(error)})") from None
-
-
-def _first_line(error: Exception) -> str:
-    """The driver's own message, first line: SQLAlchemy wraps it (`orig`) and adds lines
-    of advice and a link, which would break the CLI's one-line error."""
-    return str(getattr(error, "orig", None) or error).strip().splitlines()[0]
+        # SQLAlchemy wraps the driver's message (`orig`) and adds advice and a link
+        reason = first_line(getattr(error, "orig", None) or error)
+        raise UserError(f"storage {url}: cannot open ({reason})") from None
 
 
 def make_sampler(tune: TuneConfig) -> optuna.samplers.BaseSampler:
