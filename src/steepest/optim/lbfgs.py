@@ -87,7 +87,7 @@ def update(
         active &= (gradient * state["direction"]).sum(1) <= -TOLERANCE_CHANGE
         step = state["direction"] * (state["step_size"] * active).unsqueeze(1)
         _add_flat(params, step)
-        if iteration == MAX_ITER:
+        if iteration == MAX_ITER or not active.any():
             return
         new_loss, new_grads = evaluate()
         loss = torch.where(active, new_loss, loss)
