@@ -43,6 +43,9 @@ from steepest.nn.regularizers import (
 from steepest.optim import RULES, concat_states, select_members
 from steepest.optim.schedules import Schedule
 
+# The rules whose update evaluates the loss again (L-BFGS): `_update` hands them a way.
+_EVALUATING = {name for name, rule in RULES.items() if getattr(rule, "EVALUATES", False)}
+
 # Domain tags keep the hash streams of different uses of one seed apart.
 _DATA_ORDER = 1
 _AUGMENT = 2
@@ -391,7 +394,7 @@ class Population:
         by_hand = self._backward_by_hand
         with torch.inference_mode() if by_hand else torch.no_grad():
             losses, grads = self._loss_and_gradients(x, y)
-            self._update(grads, losses, lambda: self._loss_and_gradients(x, y))
+            self._update(grads, losses, x, y)
             self._epoch_loss.add_(losses, alpha=index.shape[1])
         self.step_in_epoch += 1
         return losses
@@ -420,35 +423,32 @@ class Population:
             self._objective(losses).sum().backward()
         return losses.detach(), self._gradients()
 
-    def _update(
-        self,
-        grads: list[Tensor],
-        losses: Tensor,
-        evaluate: Callable[[], tuple[Tensor, list[Tensor]]],
-    ) -> None:
+    def _update(self, grads: list[Tensor], losses: Tensor, x: Tensor, y: Tensor) -> None:
         """Each optimizer's block of rows takes its update rule's step, in place. A rule
         that evaluates again as it goes (L-BFGS, `EVALUATES`) also gets its rows'
         objective (loss plus weight penalty, what it minimizes) and a way to evaluate
-        both again: every member is evaluated, the block's rows are kept."""
+        both again on the batch (x, y): every member is evaluated, the block's rows kept."""
         for name, first, end in self.groups:
-            rule = RULES[name]
             whole = first == 0 and end == len(self.members)
-            rows = slice(first, end)
-            arguments = (
-                grads if whole else [g[rows] for g in grads],
-                self.states[name],
-                self.params if whole else [p[rows] for p in self.params],
-                self._hparams[name],
-            )
-            if not getattr(rule, "EVALUATES", False):
-                rule.update(*arguments)
+            block_grads = grads if whole else [g[first:end] for g in grads]
+            params = self.params if whole else [p[first:end] for p in self.params]
+            if name not in _EVALUATING:
+                RULES[name].update(block_grads, self.states[name], params, self._hparams[name])
                 continue
+            rows = slice(first, end)
 
             def again(rows: slice = rows) -> tuple[Tensor, list[Tensor]]:
-                fresh_losses, fresh_grads = evaluate()
+                fresh_losses, fresh_grads = self._loss_and_gradients(x, y)
                 return self._objective(fresh_losses)[rows], [g[rows] for g in fresh_grads]
 
-            rule.update(*arguments, self._objective(losses)[rows], again)
+            RULES[name].update(
+                block_grads,
+                self.states[name],
+                params,
+                self._hparams[name],
+                self._objective(losses)[rows],
+                again,
+            )
 
     def _objective(self, losses: Tensor) -> Tensor:
         """Each member's loss plus its weight penalty [K]."""
