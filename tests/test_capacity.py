@@ -72,3 +72,16 @@ def test_the_smallest_size_within_tolerance_of_the_best_wins(new_population, mon
     monkeypatch.setattr(capacity, "probe_throughput", lambda population: rates[len(population)])
     assert choose(new_population, 8, tolerance=0.0) == 8
     assert choose(new_population, 8, tolerance=0.1) == 2
+
+
+def test_memory_counts_the_largest_state_of_the_optimizers(new_population):
+    """Adam keeps two moments; L-BFGS a history of 10 pairs (20 copies) and 2 more: an
+    L-BFGS member costs more, and a population mixing both is sized for L-BFGS."""
+    population = new_population()
+    params = sum(s.numel() for s in population.shapes) * 4
+    assert capacity.state_bytes(population, "sgd") == 0
+    assert capacity.state_bytes(population, "adam") == 2 * params + 4
+    assert capacity.state_bytes(population, "lbfgs") > 20 * params
+    lbfgs = capacity.member_bytes(population, ["lbfgs"])
+    assert lbfgs - capacity.member_bytes(population, ["adam"]) > 18 * params
+    assert capacity.member_bytes(population, ["adam", "lbfgs"]) == lbfgs

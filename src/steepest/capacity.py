@@ -8,10 +8,11 @@ that comes within a tolerance of the best throughput.
 
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 
 import torch
 
+from steepest.optim import RULES
 from steepest.population import Member, Population
 
 _PROBE_STEPS = 3
@@ -26,19 +27,35 @@ def memory_budget(device: torch.device, fraction: float = 0.5) -> int:
     return int(pages * fraction)
 
 
-def member_bytes(population: Population) -> int:
-    """Memory one member costs: parameters, gradient and up to two optimizer moments,
-    plus its batch and the widest activations (estimated as 4 copies of the batch output
-    per parameter tensor, a deliberate over-estimate)."""
+def member_bytes(population: Population, optimizers: Collection[str] = ("adam",)) -> int:
+    """Memory one member costs: parameters and gradient, the largest optimizer state
+    among `optimizers` (two moments for Adam; 22 copies of the parameters for L-BFGS: a
+    history of 10 pairs, the direction and the last gradient), plus its batch and the
+    widest activations (estimated as 4 copies of the batch output per parameter tensor,
+    a deliberate over-estimate)."""
     params = sum(shape.numel() for shape in population.shapes) * population.dtype.itemsize
+    state = max(state_bytes(population, name) for name in optimizers)
     batch = population.batch_size * population.x_train[0].numel() * 4
-    return 4 * params + batch * (1 + 4 * len(population.names))
+    return 2 * params + state + batch * (1 + 4 * len(population.names))
 
 
-def largest_fitting(population: Population, limit: int) -> int:
+def state_bytes(population: Population, optimizer: str) -> int:
+    """Bytes of one member's `optimizer` state: the rule's own init, on meta tensors (the
+    shapes without the memory)."""
+    one = [torch.empty((1, *s), dtype=population.dtype, device="meta") for s in population.shapes]
+    state = RULES[optimizer].init(one)
+    tensors = [
+        t for value in state.values() for t in (value if isinstance(value, list) else [value])
+    ]
+    return sum(t.numel() * t.element_size() for t in tensors)
+
+
+def largest_fitting(
+    population: Population, limit: int, optimizers: Collection[str] = ("adam",)
+) -> int:
     """The largest K ≤ `limit` whose members fit the memory budget, at least 1 (when not
     even one fits, members train one at a time): a size that does not depend on timing."""
-    fitting = memory_budget(population.device) // max(member_bytes(population), 1)
+    fitting = memory_budget(population.device) // max(member_bytes(population, optimizers), 1)
     return min(limit, max(1, fitting))
 
 
@@ -61,6 +78,7 @@ def choose_capacity(
     probe_member: Callable[[int], Member],
     limit: int,
     tolerance: float = 0.1,
+    optimizers: Collection[str] = ("adam",),
 ) -> int:
     """The K to train up to `limit` members with: the smallest K = 1, 2, 4, …, limit whose
     measured throughput is within `tolerance` of the best one seen, among the sizes that
@@ -70,7 +88,7 @@ def choose_capacity(
     if limit <= 1:
         return 1
     population = new_population()
-    most = largest_fitting(population, limit)
+    most = largest_fitting(population, limit, optimizers)
     if most == 1 or population.steps_per_epoch < 2:  # no choice, or nothing to time
         return most
     doublings = sorted({min(2**i, limit) for i in range(limit.bit_length() + 1)})

@@ -7,7 +7,7 @@ batch size, loss) share a population; each structure gets its own.
 
 import csv
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -414,7 +414,14 @@ def _train_groups(
             capacity = saved["capacity"]
         else:
             capacity = population or population_size(
-                lead.train.population, lead, dataset, group_task, device, len(indices), network
+                lead.train.population,
+                lead,
+                dataset,
+                group_task,
+                device,
+                len(indices),
+                network,
+                optimizers={experiments[i].train.optimizer for i in indices},
             )
 
         checkpoint = _Checkpointing(
@@ -503,20 +510,26 @@ def population_size(
     limit: int,
     network: NetworkFactory | None = None,
     measure: bool = True,
+    optimizers: Collection[str] = (),
 ) -> int:
     """K for up to `limit` members of `experiment`'s structure: the explicit setting, or
     for ``auto`` the measured size past which throughput stops growing — or, without
-    `measure`, the largest size memory allows, which timing noise cannot change."""
+    `measure`, the largest size memory allows, which timing noise cannot change. Memory
+    counts the largest state among `optimizers` (default: the experiment's own)."""
     if setting != "auto":
         return int(setting)
+    optimizers = optimizers or (experiment.train.optimizer,)
 
     def empty() -> Population:
         return build_population(experiment, dataset, task, device, network)
 
     if not measure:
-        return largest_fitting(empty(), limit)
+        return largest_fitting(empty(), limit, optimizers)
     return choose_capacity(
-        empty, lambda i: make_member(experiment, -1 - i, user_network=network is not None), limit
+        empty,
+        lambda i: make_member(experiment, -1 - i, user_network=network is not None),
+        limit,
+        optimizers=optimizers,
     )
 
 

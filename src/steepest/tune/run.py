@@ -153,6 +153,13 @@ class StudyFeed:
             return False
         return sum(1 for t in counted if t.state.is_finished()) < self.first_wave
 
+    def optimizers(self, experiment: Experiment) -> set[str]:
+        """The optimizers this study's trials of `experiment`'s structure may use: its
+        own, and every value the space's ``optimizer`` may take."""
+        spec = self.space.params.get("optimizer")
+        offered = [] if spec is None else spec.values or [spec.value]
+        return {experiment.train.optimizer, *offered}
+
     def ask(self) -> str | None:
         """Ask one trial; returns the structure key its member was queued under."""
         if not self.can_ask():
@@ -380,6 +387,7 @@ def _run_populations(
                     feed.budget,
                     feed.network,
                     measure=not seeded,
+                    optimizers=feed.optimizers(experiment),
                 )
                 trainers[key] = PopulationTrainer(
                     build_population(experiment, dataset, task, device, feed.network),
