@@ -151,15 +151,39 @@ def test_a_population_below_one_is_refused_before_training(tmp_path, capsys):
     assert not (tmp_path / "o").exists()
 
 
-def test_full_batch_lbfgs_learns_digits(tmp_path, capsys):
+@pytest.mark.parametrize("line_search", ["none", "strong_wolfe"])
+def test_full_batch_lbfgs_learns_digits(tmp_path, capsys, line_search):
     """`optimizer = "lbfgs"` with `batch_size = "full"`: the classic full-batch method,
-    twenty iterations an epoch, through the command."""
+    twenty iterations an epoch, through the command, with or without a line search."""
     path = tmp_path / "exp.toml"
     path.write_text(
         '[data]\nname = "digits"\n[model]\nhidden = [32]\n'
         '[train]\noptimizer = "lbfgs"\nlr = 1.0\nbatch_size = "full"\nepochs = 5\n'
-        f'out = "{tmp_path / "o"}"\n'
+        f'line_search = "{line_search}"\nout = "{tmp_path / "o"}"\n'
     )
     assert main(["train", str(path), "--json"]) == 0
     summary = json.loads(capsys.readouterr().out)
     assert summary["test_accuracy"] > 0.93
+    members = json.loads((tmp_path / "o" / "members.json").read_text())
+    assert members[0]["hparams"]["line_search"] == float(line_search == "strong_wolfe")
+
+
+def test_lbfgs_with_and_without_line_search_train_side_by_side(tmp_path):
+    """A list of line searches is a grid like any other; each setting is its own
+    population (the rule branches on it once for all its members)."""
+    run = train(
+        {
+            "data": {"name": "iris"},
+            "train": {
+                "optimizer": "lbfgs",
+                "lr": 1.0,
+                "batch_size": "full",
+                "epochs": 3,
+                "line_search": ["none", "strong_wolfe"],
+                "out": str(tmp_path),
+            },
+        },
+        write=False,
+    )
+    assert [r.member.hparams["line_search"] for r in run.results] == [0.0, 1.0]
+    assert all(r.best_value > 0.8 for r in run.results)

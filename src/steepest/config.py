@@ -133,6 +133,7 @@ class TrainConfig(_Section):
     """Optimizer, loss, penalties and the training loop."""
 
     optimizer: Literal[OPTIMIZERS] = "momentum"
+    line_search: Literal["none", "strong_wolfe"] = "none"  # lbfgs's; the others ignore it
     lr: Positive = 0.05
     momentum: Fraction = 0.9
     weight_decay: NonNegative = 0.0

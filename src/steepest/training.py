@@ -60,12 +60,20 @@ def structure_key(experiment: Experiment) -> str:
     """What changes tensor shapes, the forward graph or the batch transform: members
     differing here cannot share a population. Dropout's rate is per member; only its
     presence is structure. Augmentation is one setting per population (searched in
-    ``[data.augment]``, each setting gets its own)."""
+    ``[data.augment]``, each setting gets its own), and so is L-BFGS's line search."""
     model = experiment.model.model_dump(mode="json", exclude={"dropout"})
     t = experiment.train
     augment = experiment.data.augment.model_dump(mode="json")
     return json.dumps(
-        [model, experiment.model.dropout > 0, t.batch_size, t.loss, t.huber_delta, augment],
+        [
+            model,
+            experiment.model.dropout > 0,
+            t.batch_size,
+            t.loss,
+            t.huber_delta,
+            augment,
+            t.line_search,
+        ],
         sort_keys=True,
     )
 
@@ -79,6 +87,8 @@ def make_member(
     t = experiment.train
     hparams = {k: getattr(t, k) for k in HPARAM_KEYS + PENALTY_KEYS if getattr(t, k) is not None}
     user_network = user_network or experiment.model.module is not None
+    if t.optimizer == "lbfgs":
+        hparams["line_search"] = float(t.line_search == "strong_wolfe")
     if not user_network or "dropout" in experiment.model.model_fields_set:
         hparams["dropout"] = experiment.model.dropout
     return Member(

@@ -11,15 +11,17 @@ from torch.nn.functional import cross_entropy
 from steepest.config import ModelConfig
 from steepest.nn.losses import make_loss
 from steepest.nn.metrics import correct_each
+from steepest.optim import lbfgs, wolfe
 from steepest.population import Member, Population
 from tests.test_population import data, factory, population, train_losses
 
 LRS = (1.0, 0.5, 0.1)
 
 
-def lbfgs_members(lrs=LRS) -> list[Member]:
+def lbfgs_members(lrs=LRS, line_search: bool = False) -> list[Member]:
+    hparams = {"line_search": float(line_search)}
     return [
-        Member(id=i, seed=7 + i, optimizer="lbfgs", hparams={"lr": lr}, epochs=4)
+        Member(id=i, seed=7 + i, optimizer="lbfgs", hparams={"lr": lr, **hparams}, epochs=4)
         for i, lr in enumerate(lrs)
     ]
 
@@ -42,7 +44,12 @@ def torch_alone(make, member: Member, steps: int) -> tuple[list[float], torch.Te
     data set from the member's initial weights."""
     torch.default_generator.manual_seed(member.seed)
     model = make()
-    optimizer = torch.optim.LBFGS(model.parameters(), lr=member.hparams["lr"], history_size=10)
+    optimizer = torch.optim.LBFGS(
+        model.parameters(),
+        lr=member.hparams["lr"],
+        history_size=10,
+        line_search_fn="strong_wolfe" if member.hparams["line_search"] else None,
+    )
     x, y = data()
 
     def closure() -> torch.Tensor:
@@ -56,14 +63,15 @@ def torch_alone(make, member: Member, steps: int) -> tuple[list[float], torch.Te
     return losses, weights, optimizer.state[next(iter(model.parameters()))]["n_iter"]
 
 
+@pytest.mark.parametrize("line_search", [False, True], ids=["fixed step", "strong Wolfe"])
 @pytest.mark.parametrize("by_hand", [True, False], ids=["hand-written", "autograd"])
-def test_each_member_follows_torch_lbfgs(by_hand):
+def test_each_member_follows_torch_lbfgs(by_hand, line_search):
     """Four steps: the same weights and iterations as torch alone, each member stopping
     early where torch stops (a loss change below 1e-9, ‖g‖∞ ≤ 1e-7) while others go on.
     The losses agree to float32, the precision an epoch's loss is summed in."""
     pop, make = float64_population()
     pop._backward_by_hand = by_hand
-    pop.add(lbfgs_members())
+    pop.add(lbfgs_members(line_search=line_search))
     losses = torch.stack(train_losses(pop, 4), 1)
     iterations = pop.states["lbfgs"]["iterations"].tolist()
     assert len(set(iterations)) == 3 and min(iterations) < 80
@@ -122,3 +130,54 @@ def test_members_leave_and_join_with_their_histories():
     train_losses(newcomer, 2)
     torch.testing.assert_close(pop.flat[0], without.flat[0], rtol=1e-8, atol=1e-9)
     torch.testing.assert_close(pop.flat[1], newcomer.flat[0], rtol=1e-8, atol=1e-9)
+
+
+def rosenbrock(w: torch.Tensor) -> torch.Tensor:
+    """f = (1 − x)² + 100·(y − x²)² per member, w [K, 2]."""
+    return (1 - w[:, 0]) ** 2 + 100 * (w[:, 1] - w[:, 0] ** 2) ** 2
+
+
+def test_strong_wolfe_brackets_and_zooms_as_torch_does(monkeypatch):
+    """Rosenbrock's valley makes the line search zoom into its brackets; three members
+    from three starts at three rates end where torch.optim.LBFGS(line_search_fn=
+    "strong_wolfe") ends for each, after as many iterations."""
+    zooms = []
+    set_end = wolfe._set_end
+    monkeypatch.setattr(
+        wolfe, "_set_end", lambda *a: (zooms.append(bool(a[4].any())), set_end(*a))[1]
+    )
+    starts = torch.tensor([[-1.5, 2.0], [-1.2, 1.0], [0.5, -0.5]], dtype=torch.float64)
+    lrs = torch.tensor([1.0, 0.5, 2.0], dtype=torch.float64)
+    w = starts.clone()
+    state = lbfgs.init([w])
+
+    def evaluate() -> tuple[torch.Tensor, list[torch.Tensor]]:
+        leaf = w.clone().requires_grad_()
+        values = rosenbrock(leaf)
+        (grad,) = torch.autograd.grad(values.sum(), leaf)
+        return values.detach(), [grad]
+
+    for _ in range(3):
+        values, grads = evaluate()
+        lbfgs.update(grads, state, [w], {"lr": lrs, "line_search": 1.0}, values, evaluate)
+    assert any(zooms)
+    for k in range(3):
+        weights, iterations, evaluations = torch_on_rosenbrock(starts[k], lrs[k].item(), 3)
+        assert state["iterations"][k] == iterations < evaluations
+        torch.testing.assert_close(w[k], weights, rtol=1e-10, atol=1e-12)
+
+
+def torch_on_rosenbrock(start: torch.Tensor, lr: float, steps: int) -> tuple:
+    """Weights, iterations and evaluations of torch.optim.LBFGS with strong Wolfe."""
+    alone = start.clone().requires_grad_()
+    optimizer = torch.optim.LBFGS([alone], lr=lr, history_size=10, line_search_fn="strong_wolfe")
+
+    def closure() -> torch.Tensor:
+        optimizer.zero_grad()
+        value = rosenbrock(alone.unsqueeze(0))[0]
+        value.backward()
+        return value
+
+    for _ in range(steps):
+        optimizer.step(closure)
+    return alone.detach(), optimizer.state[alone]["n_iter"], optimizer.state[alone]["func_evals"]

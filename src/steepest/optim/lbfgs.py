@@ -1,14 +1,17 @@
-"""L-BFGS (Liu & Nocedal 1989) for a population, as torch.optim.LBFGS runs it with its
-default fixed step (no line search), max_iter = 20 and history_size = HISTORY:
+"""L-BFGS (Liu & Nocedal 1989) for a population, as torch.optim.LBFGS runs it with
+max_iter = 20, history_size = HISTORY and either of its line searches:
 
     d = −H·g      the two-loop recursion over the newest m pairs (s = t·d, y = Δg) whose
                   curvature sᵀy > 1e-10, from H₀ = γ·I, γ = sᵀy / yᵀy of the newest pair
-    w ← w + t·d   t = lr; at a member's very first iteration t = min(1, 1/‖g‖₁)·lr
+    w ← w + t·d   t = lr (at a member's very first iteration min(1, 1/‖g‖₁)·lr), or,
+                  with ``line_search`` = 1, the strong Wolfe step searched from there
+                  (`steepest.optim.wolfe`)
 
 One step runs up to MAX_ITER such iterations on the step's batch, evaluating the loss
-and gradient after each, and stops a member early where torch's would stop: ‖g‖∞ ≤ 1e-7,
-gᵀd > −1e-9, ‖t·d‖∞ ≤ 1e-9 or |Δloss| < 1e-9. With ``batch_size = "full"`` this is the
-classic full-batch method; with minibatches each step iterates on its own batch.
+and gradient after each (the line search, as it needs), and stops a member early where
+torch's would stop: ‖g‖∞ ≤ 1e-7, gᵀd > −1e-9, ‖t·d‖∞ ≤ 1e-9, |Δloss| < 1e-9 or
+MAX_EVAL evaluations. With ``batch_size = "full"`` this is the classic full-batch
+method; with minibatches each step iterates on its own batch.
 
 Why not torch.optim.LBFGS: it runs one model and calls its closure once per iteration.
 Here one evaluation (the population's forward and backward) serves every member, and
@@ -26,11 +29,13 @@ from torch import Tensor
 
 from steepest.optim.foreach import Hyper
 from steepest.optim.state import State
+from steepest.optim.wolfe import Probe, strong_wolfe
 
-DEFAULTS: dict[str, float] = {"lr": 1.0}
+DEFAULTS: dict[str, float] = {"lr": 1.0, "line_search": 0.0}  # 1: strong Wolfe
 EVALUATES = True  # `update` re-evaluates the loss: the population passes `evaluate`
 HISTORY = 10
 MAX_ITER = 20
+MAX_EVAL = MAX_ITER * 5 // 4  # torch's default: binds only with the line search
 TOLERANCE_GRAD = 1e-7
 TOLERANCE_CHANGE = 1e-9
 CURVATURE = 1e-10
@@ -68,8 +73,10 @@ def update(
     """Up to MAX_ITER iterations of every member from `loss` [K] and `grads` at the
     current parameters; `evaluate()` gives both again after the parameters move."""
     lr = torch.as_tensor(hp["lr"], dtype=loss.dtype, device=loss.device).expand(len(loss))
+    searches = _line_search(hp)
     gradient = _flat(grads)
     active = gradient.abs().amax(1) > TOLERANCE_GRAD
+    evaluations = torch.ones_like(state["iterations"])  # this step's, torch's current_evals
     for iteration in range(1, MAX_ITER + 1):
         if not active.any():
             return
@@ -84,17 +91,58 @@ def update(
         _set_rows(state["previous_loss"], active, loss)
         first_size = torch.clamp(1.0 / gradient.abs().sum(1), max=1.0) * lr
         _set_rows(state["step_size"], active, torch.where(first, first_size, lr))
-        active &= (gradient * state["direction"]).sum(1) <= -TOLERANCE_CHANGE
+        slope = (gradient * state["direction"]).sum(1)
+        active &= slope <= -TOLERANCE_CHANGE
+        if searches and active.any():
+            size, loss, gradient, spent = strong_wolfe(
+                _prober(params, state["direction"], evaluate),
+                state["step_size"],
+                state["direction"],
+                loss,
+                gradient,
+                slope,
+                active,
+            )
+            _set_rows(state["step_size"], active, size)
+            evaluations += spent
         step = state["direction"] * (state["step_size"] * active).unsqueeze(1)
         _add_flat(params, step)
         if iteration == MAX_ITER or not active.any():
             return
-        new_loss, new_grads = evaluate()
-        loss = torch.where(active, new_loss, loss)
-        gradient = torch.where(active.unsqueeze(1), _flat(new_grads), gradient)
+        if not searches:
+            new_loss, new_grads = evaluate()
+            loss = torch.where(active, new_loss, loss)
+            gradient = torch.where(active.unsqueeze(1), _flat(new_grads), gradient)
+            evaluations += active
+        active &= evaluations < MAX_EVAL
         active &= gradient.abs().amax(1) > TOLERANCE_GRAD
         active &= step.abs().amax(1) > TOLERANCE_CHANGE
         active &= (loss - state["previous_loss"]).abs() >= TOLERANCE_CHANGE
+
+
+def _line_search(hp: Mapping[str, Hyper]) -> bool:
+    """Whether the members search by strong Wolfe: one setting for a whole population
+    (it is part of the structure key, so a [K] tensor here would be a mix)."""
+    setting = hp.get("line_search", 0.0)
+    if isinstance(setting, Tensor):
+        raise ValueError("line_search must be the same for every member of a population")
+    return bool(setting)
+
+
+def _prober(params: list[Tensor], direction: Tensor, evaluate: Evaluate) -> Probe:
+    """f and ∇f of every member at w + t·d (t [K]), the parameters put back at w after,
+    as torch's _directional_evaluate does."""
+
+    start = [p.clone() for p in params]
+
+    def probe(step_sizes: Tensor) -> tuple[Tensor, Tensor]:
+        _add_flat(params, direction * step_sizes.unsqueeze(1))
+        loss, grads = evaluate()
+        for p, saved in zip(params, start, strict=True):
+            p.copy_(saved)
+        return loss, _flat(grads)
+
+    return probe
 
 
 def _remember_pair(state: State, gradient: Tensor, members: Tensor) -> None:
