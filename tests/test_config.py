@@ -1,5 +1,9 @@
 """Experiment files: validation messages, grids, and the CLI's exit status 2."""
 
+import re
+import tomllib
+from pathlib import Path
+
 import pytest
 
 from steepest.cli import main
@@ -95,3 +99,12 @@ def test_cli_turns_a_bad_file_into_one_line_and_exit_2(tmp_path, capsys, text, m
 def test_cli_missing_file_exit_2(capsys, tmp_path):
     assert main(["train", str(tmp_path / "nope.toml")]) == 2
     assert "no such experiment file" in capsys.readouterr().err
+
+
+def test_the_readmes_experiment_file_is_valid():
+    """The README's annotated experiment file, every key in it, validates as written."""
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    block = re.search(r"### An experiment file\n\n```toml\n(.*?)```", readme, re.S)
+    experiments = expand_grid(tomllib.loads(block.group(1)))
+    assert len(experiments) == 1
+    assert experiments[0].train.schedule["momentum"].end == 0.99
