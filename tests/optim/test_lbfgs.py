@@ -142,9 +142,11 @@ def test_strong_wolfe_brackets_and_zooms_as_torch_does(monkeypatch):
     from three starts at three rates end where torch.optim.LBFGS(line_search_fn=
     "strong_wolfe") ends for each, after as many iterations."""
     zooms = []
-    set_end = wolfe._set_end
+    set_end = wolfe._Bracket.set_end  # only the zoom moves one end of a bracket
     monkeypatch.setattr(
-        wolfe, "_set_end", lambda *a: (zooms.append(bool(a[4].any())), set_end(*a))[1]
+        wolfe._Bracket,
+        "set_end",
+        lambda bracket, rows, *a: (zooms.append(bool(rows.any())), set_end(bracket, rows, *a))[1],
     )
     starts = torch.tensor([[-1.5, 2.0], [-1.2, 1.0], [0.5, -0.5]], dtype=torch.float64)
     lrs = torch.tensor([1.0, 0.5, 2.0], dtype=torch.float64)

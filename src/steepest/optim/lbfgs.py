@@ -29,7 +29,7 @@ from torch import Tensor
 
 from steepest.optim.foreach import Hyper
 from steepest.optim.state import State
-from steepest.optim.wolfe import Probe, strong_wolfe
+from steepest.optim.wolfe import Probe, strong_wolfe, where_rows
 
 DEFAULTS: dict[str, float] = {"lr": 1.0, "line_search": 0.0}  # 1: strong Wolfe
 EVALUATES = True  # `update` re-evaluates the loss: the population passes `evaluate`
@@ -112,7 +112,7 @@ def update(
         if not searches:
             new_loss, new_grads = evaluate()
             loss = torch.where(active, new_loss, loss)
-            gradient = torch.where(active.unsqueeze(1), _flat(new_grads), gradient)
+            gradient = where_rows(active, _flat(new_grads), gradient)
             evaluations += active
         active &= evaluations < MAX_EVAL
         active &= gradient.abs().amax(1) > TOLERANCE_GRAD
@@ -204,5 +204,4 @@ def _add_flat(params: list[Tensor], step: Tensor) -> None:
 
 def _set_rows(target: Tensor, rows: Tensor, value: Tensor) -> None:
     """target[k] ← value[k] where rows[k]."""
-    mask = rows.view(-1, *([1] * (target.dim() - 1)))
-    target.copy_(torch.where(mask, value, target))
+    target.copy_(where_rows(rows, value, target))

@@ -28,6 +28,8 @@ TOLERANCE_CHANGE = 1e-9
 
 # f and ∇f (flattened, [K, P]) of every member at w + t·d for the given t [K]
 Probe = Callable[[Tensor], tuple[Tensor, Tensor]]
+# A point of every member's line: t, f(t), ∇f(t), f'(t), [K], [K], [K, P], [K]
+Point = tuple[Tensor, Tensor, Tensor, Tensor]
 
 
 def strong_wolfe(
@@ -36,109 +38,118 @@ def strong_wolfe(
     """(t, f(t), ∇f(t), evaluations) [K], [K], [K, P], [K] for the `searching` members
     from step t, direction d, f(0), ∇f(0) and f'(0) = gtd; the others' rows are left
     as given (t, f, g) with 0 evaluations."""
-    members = torch.arange(len(t), device=t.device)
     d_norm = d.abs().amax(1)
     f_new, g_new = probe(t * searching)
     gtd_new = (g_new * d).sum(1)
     evaluations = searching.long()
-    t_prev, f_prev, g_prev, gtd_prev = torch.zeros_like(t), f, g, gtd
-    # bracket ends 0 and 1: step, f, ∇f, f'; `low` is the end with the lower f
-    ends_t = torch.stack([t_prev, t], 1)
-    ends_f = torch.stack([f, f_new], 1)
-    ends_g = torch.stack([g, g_new], 1)
-    ends_gtd = torch.stack([gtd, gtd_new], 1)
+    origin = (torch.zeros_like(t), f, g, gtd)
+    previous = origin
+    bracket = _Bracket(origin, (t, f_new, g_new, gtd_new))
     bracketing, zooming = searching.clone(), torch.zeros_like(searching)
     done = torch.zeros_like(searching)
     tries = torch.zeros_like(evaluations)  # torch's ls_iter
 
     while bracketing.any():
+        latest = (t, f_new, g_new, gtd_new)
+        t_prev, f_prev, _, gtd_prev = previous
         too_high = (f_new > f + SUFFICIENT_DECREASE * t * gtd) | ((tries > 1) & (f_new >= f_prev))
         flat_enough = gtd_new.abs() <= -CURVATURE * gtd
         found = bracketing & ~too_high & flat_enough
         brackets = bracketing & (too_high | (~flat_enough & (gtd_new >= 0)))
-        _set(ends_t, brackets, t_prev, t)
-        _set(ends_f, brackets, f_prev, f_new)
-        _set(ends_g, brackets, g_prev, g_new)
-        _set(ends_gtd, brackets, gtd_prev, gtd_new)
-        _set(ends_t, found, t, t)
-        _set(ends_f, found, f_new, f_new)
-        _set(ends_g, found, g_new, g_new)
+        bracket.set(brackets, previous, latest)
+        bracket.set(found, latest, latest)
         done |= found
         zooming |= brackets
-        widen = bracketing & ~found & ~brackets
-        bracketing = widen
-        if not widen.any():
+        bracketing &= ~found & ~brackets
+        if not bracketing.any():
             break
         lowest, highest = t + 0.01 * (t - t_prev), t * 10
         t_next = cubic_minimum(t_prev, f_prev, gtd_prev, t, f_new, gtd_new, lowest, highest)
-        t_prev, f_prev = _where(widen, t, t_prev), _where(widen, f_new, f_prev)
-        g_prev, gtd_prev = _where(widen, g_new, g_prev), _where(widen, gtd_new, gtd_prev)
-        t = _where(widen, t_next, t)
-        f_new, g_new, gtd_new = _probe_where(probe, widen, t, d, f_new, g_new, gtd_new)
-        evaluations += widen
-        tries += widen
-        spent = widen & (tries == MAX_EVALUATIONS)  # no bracket found: [0, t]
-        _set(ends_t, spent, torch.zeros_like(t), t)
-        _set(ends_f, spent, f, f_new)
-        _set(ends_g, spent, g, g_new)
+        previous = tuple(where_rows(bracketing, new, old) for new, old in zip(latest, previous))
+        t = where_rows(bracketing, t_next, t)
+        f_new, g_new, gtd_new = _probe_where(probe, bracketing, t, d, f_new, g_new, gtd_new)
+        evaluations += bracketing
+        tries += bracketing
+        spent = bracketing & (tries == MAX_EVALUATIONS)  # no bracket found: [0, t]
+        bracket.set(spent, origin, (t, f_new, g_new, gtd_new))
         bracketing &= ~spent
         zooming |= spent
 
-    low = (ends_f[:, 0] > ends_f[:, 1]).long()
+    low = bracket.lower()
     stuck = torch.zeros_like(searching)  # torch's insuf_progress
     while True:
+        t0, f0, _, gtd0 = bracket.column(0)
+        t1, f1, _, gtd1 = bracket.column(1)
         zoom = zooming & ~done & (tries < MAX_EVALUATIONS)
-        zoom &= (ends_t[:, 1] - ends_t[:, 0]).abs() * d_norm >= TOLERANCE_CHANGE
+        zoom &= (t1 - t0).abs() * d_norm >= TOLERANCE_CHANGE
         if not zoom.any():
             break
         high = 1 - low
-        t_low, t_high = ends_t[members, low], ends_t[members, high]
-        left, right = ends_t.amin(1), ends_t.amax(1)
-        t_next = cubic_minimum(
-            ends_t[:, 0],
-            ends_f[:, 0],
-            ends_gtd[:, 0],
-            ends_t[:, 1],
-            ends_f[:, 1],
-            ends_gtd[:, 1],
-            left,
-            right,
-        )
+        t_low, f_low, _, _ = bracket.end(low)
+        t_high = bracket.end(high)[0]
+        left, right = torch.minimum(t0, t1), torch.maximum(t0, t1)
+        t_next = cubic_minimum(t0, f0, gtd0, t1, f1, gtd1, left, right)
         margin = 0.1 * (right - left)
         near_end = torch.minimum(right - t_next, t_next - left) < margin
         move = near_end & (stuck | (t_next >= right) | (t_next <= left))
         nearer_right = (t_next - right).abs() < (t_next - left).abs()
         t_next = torch.where(move, torch.where(nearer_right, right - margin, left + margin), t_next)
         stuck = torch.where(zoom, near_end & ~move, stuck)
-        t = _where(zoom, t_next, t)
+        t = where_rows(zoom, t_next, t)
         f_new, g_new, gtd_new = _probe_where(probe, zoom, t, d, f_new, g_new, gtd_new)
         evaluations += zoom
         tries += zoom
-        f_low = ends_f[members, low]
+        latest = (t, f_new, g_new, gtd_new)
         worse = zoom & ((f_new > f + SUFFICIENT_DECREASE * t * gtd) | (f_new >= f_low))
-        _set_end(ends_t, ends_f, ends_g, ends_gtd, worse, high, t, f_new, g_new, gtd_new)
-        low = torch.where(worse, (ends_f[:, 0] > ends_f[:, 1]).long(), low)
+        bracket.set_end(worse, high, latest)
+        low = torch.where(worse, bracket.lower(), low)
         better = zoom & ~worse
         done |= better & (gtd_new.abs() <= -CURVATURE * gtd)
         flip = better & ~done & (gtd_new * (t_high - t_low) >= 0)
-        _set_end(
-            ends_t,
-            ends_f,
-            ends_g,
-            ends_gtd,
-            flip,
-            high,
-            ends_t[members, low],
-            ends_f[members, low],
-            ends_g[members, low],
-            ends_gtd[members, low],
-        )
-        _set_end(ends_t, ends_f, ends_g, ends_gtd, better, low, t, f_new, g_new, gtd_new)
+        bracket.set_end(flip, high, bracket.end(low))
+        bracket.set_end(better, low, latest)
 
-    step = _where(searching, ends_t[members, low], t)
-    value = _where(searching, ends_f[members, low], f)
-    gradient = _where(searching, ends_g[members, low], g)
-    return step, value, gradient, evaluations
+    t_low, f_low, g_low, _ = bracket.end(low)
+    return (
+        where_rows(searching, t_low, t),
+        where_rows(searching, f_low, f),
+        where_rows(searching, g_low, g),
+        evaluations,
+    )
+
+
+class _Bracket:
+    """Every member's bracket: two points of its line, ends 0 and 1, each quantity
+    stacked [K, 2, …]."""
+
+    def __init__(self, first: Point, second: Point) -> None:
+        self.ends = [torch.stack([a, b], 1) for a, b in zip(first, second, strict=True)]
+
+    def column(self, end: int) -> Point:
+        """End `end` of every member's bracket."""
+        return tuple(quantity[:, end] for quantity in self.ends)
+
+    def end(self, ends: Tensor) -> Point:
+        """End `ends[k]` (0 or 1) of member k's bracket."""
+        members = torch.arange(len(ends), device=ends.device)
+        return tuple(quantity[members, ends] for quantity in self.ends)
+
+    def lower(self) -> Tensor:
+        """The end with the lower f, the first on a tie [K] (torch's low_pos)."""
+        f = self.ends[1]
+        return (f[:, 0] > f[:, 1]).long()
+
+    def set(self, rows: Tensor, first: Point, second: Point) -> None:
+        """Member k's bracket ← [first[k], second[k]] where rows[k]."""
+        for quantity, a, b in zip(self.ends, first, second, strict=True):
+            quantity.copy_(where_rows(rows, torch.stack([a, b], 1), quantity))
+
+    def set_end(self, rows: Tensor, ends: Tensor, point: Point) -> None:
+        """End `ends[k]` of member k's bracket ← point[k] where rows[k]."""
+        members = rows.nonzero().squeeze(1)
+        chosen = ends[members]
+        for quantity, value in zip(self.ends, point, strict=True):
+            quantity[members, chosen] = value[members]
 
 
 def cubic_minimum(
@@ -173,34 +184,9 @@ def _probe_where(
     """f, ∇f and f' at t for `rows` (the others keep theirs)."""
     f_new, g_new = probe(t * rows)
     gtd_new = (g_new * d).sum(1)
-    return _where(rows, f_new, f), _where(rows, g_new, g), _where(rows, gtd_new, gtd)
+    return where_rows(rows, f_new, f), where_rows(rows, g_new, g), where_rows(rows, gtd_new, gtd)
 
 
-def _where(rows: Tensor, new: Tensor, old: Tensor) -> Tensor:
+def where_rows(rows: Tensor, new: Tensor, old: Tensor) -> Tensor:
+    """new[k] where rows[k], else old[k], for tensors [K, …] and a mask [K]."""
     return torch.where(rows.view(-1, *([1] * (new.dim() - 1))), new, old)
-
-
-def _set(ends: Tensor, rows: Tensor, first: Tensor, second: Tensor) -> None:
-    """ends[k] ← (first[k], second[k]) where rows[k]."""
-    ends.copy_(_where(rows, torch.stack([first, second], 1), ends))
-
-
-def _set_end(
-    ends_t: Tensor,
-    ends_f: Tensor,
-    ends_g: Tensor,
-    ends_gtd: Tensor,
-    rows: Tensor,
-    end: Tensor,
-    t: Tensor,
-    f: Tensor,
-    g: Tensor,
-    gtd: Tensor,
-) -> None:
-    """End `end[k]` (0 or 1) of member k's bracket ← (t, f, ∇f, f') where rows[k]."""
-    members = rows.nonzero().squeeze(1)
-    chosen = end[members]
-    ends_t[members, chosen] = t[members]
-    ends_f[members, chosen] = f[members]
-    ends_g[members, chosen] = g[members]
-    ends_gtd[members, chosen] = gtd[members]
