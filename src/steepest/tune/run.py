@@ -296,7 +296,7 @@ def tune(
         settings = settings.model_copy(update={"seed": seed})
     space = SearchSpace(settings.space)
     space.check_against(raw)
-    if model is not None or base.model.module is not None:
+    if model is not None:  # a [model] module refuses them itself (`ModelConfig`)
         _refuse_model_keys(space)
     dataset = load_dataset(base.data)
     task = task_for(base, dataset)
