@@ -9,11 +9,13 @@ from torch import nn
 class ResidualMLP(nn.Module):
     """x → Linear → ReLU → (h + Linear(ReLU(LayerNorm h))) → Dropout → Linear."""
 
-    def __init__(self, inputs: int = 64, width: int = 128, classes: int = 10) -> None:
+    def __init__(
+        self, inputs: int = 64, width: int = 128, classes: int = 10, dropout: float = 0.1
+    ) -> None:
         super().__init__()
         self.stem = nn.Linear(inputs, width)
         self.block = nn.Sequential(nn.LayerNorm(width), nn.Linear(width, width), nn.ReLU())
-        self.drop = nn.Dropout(0.1)
+        self.drop = nn.Dropout(dropout)
         self.head = nn.Linear(width, classes)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

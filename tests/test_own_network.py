@@ -6,30 +6,25 @@ from pathlib import Path
 
 import pytest
 import torch
-from torch import nn
 
 import steepest
 from steepest.cli import main
 from steepest.config import load_experiments
 from steepest.errors import UserError
 from steepest.nn.dropout import Dropout
+from steepest.nn.user import network_from
 from steepest.tune.run import retrain_best, tune
 
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+# Something no [model] section builds: a skip connection, layer norm, torch's own dropout
+ResidualMLP = network_from(f"{EXAMPLES / 'nets.py'}:ResidualMLP")
 
-class Residual(nn.Module):
-    """Something no [model] section builds: a skip connection around a tanh layer, layer
-    norm, and torch's own dropout."""
+
+class Residual(ResidualMLP):
+    """examples/nets.py's network sized for iris, dropping 0.2."""
 
     def __init__(self, inputs: int = 4, width: int = 16, classes: int = 3) -> None:
-        super().__init__()
-        self.stem = nn.Linear(inputs, width)
-        self.block = nn.Sequential(nn.LayerNorm(width), nn.Linear(width, width), nn.Tanh())
-        self.drop = nn.Dropout(0.2)
-        self.head = nn.Linear(width, classes)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        h = torch.relu(self.stem(x))
-        return self.head(self.drop(h + self.block(h)))
+        super().__init__(inputs, width, classes, dropout=0.2)
 
 
 def experiment(tmp_path, lr: float | list[float] = 0.05, **train: object) -> dict:
@@ -217,7 +212,7 @@ def test_a_study_of_a_named_network_runs_from_the_command(tmp_path, capsys):
 
 def test_the_shipped_example_trains(tmp_path):
     """examples/digits_own_network.toml with examples/nets.py, two epochs."""
-    example = Path(__file__).resolve().parent.parent / "examples" / "digits_own_network.toml"
+    example = EXAMPLES / "digits_own_network.toml"
     experiments = [
         e.model_copy(update={"train": e.train.model_copy(update={"epochs": 2, "out": tmp_path})})
         for e in load_experiments(example)
