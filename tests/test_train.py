@@ -87,6 +87,39 @@ def test_early_stopping_stops_a_stalled_member(tmp_path):
     assert len(run.results[0].history) < 30
 
 
+def test_members_of_one_population_keep_their_own_patience(tmp_path):
+    """patience = [2, 6] stops each member where it would stop alone (the losses agree
+    to float rounding: a population of two multiplies in other blocks than one)."""
+    raw = experiment(
+        tmp_path,
+        data={"name": "iris"},
+        model={"hidden": [8]},
+        train={"optimizer": "adam", "lr": 0.05, "epochs": 200, "monitor": "val_loss"},
+    )
+    together = train(expand_grid({**raw, "train": {**raw["train"], "patience": [2, 6]}}))
+    for result in together.results:
+        alone = train(
+            validate({**raw, "train": {**raw["train"], "patience": result.member.patience}})
+        )
+        assert result.status == alone.results[0].status == "early_stopped"
+        assert [row["val_loss"] for row in result.history] == pytest.approx(
+            [row["val_loss"] for row in alone.results[0].history], rel=1e-4
+        )
+    stopped = sorted(len(r.history) for r in together.results)
+    assert stopped[0] < stopped[1]
+
+
+@pytest.mark.parametrize(
+    ("key", "values"),
+    [("monitor", ["val_metric", "val_loss"]), ("population", [1, 2]), ("device", ["cpu", "auto"])],
+)
+def test_a_run_key_given_as_a_list_is_refused(tmp_path, capsys, key, values):
+    path = tmp_path / "exp.toml"
+    path.write_text(f'[data]\nname = "iris"\n[train]\n{key} = {json.dumps(values)}\n')
+    assert main(["train", str(path), "--quiet"]) == 2
+    assert f"[train] {key}: one value for the whole run" in capsys.readouterr().err
+
+
 def test_loss_that_does_not_fit_the_data_is_a_user_error(tmp_path, capsys):
     path = tmp_path / "exp.toml"
     path.write_text('[data]\nname = "diabetes"\n[train]\nloss = "cross_entropy"\n')

@@ -52,6 +52,13 @@ def test_unknown_parameter_is_refused():
         SearchSpace({"gamma": spec(type="uniform", low=0, high=1)})
 
 
+@pytest.mark.parametrize("name", ["monitor", "population", "device", "out"])
+def test_a_run_setting_is_not_searchable(name):
+    """The study's objective and the run's resources are one per study, not per trial."""
+    with pytest.raises(UserError, match=f"{name}: not a searchable key"):
+        SearchSpace({name: spec(type="choice", values=["a", "b"])})
+
+
 def test_bounds_are_checked_against_the_config_schema():
     space = SearchSpace({"momentum": spec(type="uniform", low=0.5, high=1.5)})
     with pytest.raises(UserError, match=r"momentum = 1.5: \[train\] momentum"):

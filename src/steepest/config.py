@@ -232,6 +232,11 @@ class Experiment(_Section):
     tune: TuneConfig | None = None
 
 
+# [train] keys that set up a run rather than a member (which validation column picks the
+# best member, how many train at once, where, and where the files go): one value a run,
+# never compared as a list nor searched.
+RUN_KEYS = ("monitor", "population", "device", "out")
+
 # [model]/[train] fields whose valid value is itself a list: a sweep over them is a list
 # of lists.
 _LIST_FIELDS = {"hidden", "channels"}

@@ -98,7 +98,6 @@ class PopulationTrainer:
         x_val: Tensor,
         y_val: Tensor,
         monitor: Monitor,
-        patience: int | None = None,
         on_epoch: EpochCallback | None = None,
         watched: bool = True,
         keep_best_weights: bool = True,
@@ -114,7 +113,6 @@ class PopulationTrainer:
         self.capacity = capacity
         self.x_val, self.y_val = x_val, y_val
         self.monitor = monitor
-        self.patience = patience
         self.on_epoch = on_epoch
         self.results: dict[int, MemberResult] = {}
         sample = _train_sample(len(population.x_train), len(x_val))
@@ -147,7 +145,7 @@ class PopulationTrainer:
         for row_index, (member, row) in enumerate(zip(population.members, rows)):
             result = self.results[member.id]
             result.history.append(row)
-            statuses.append(_judge(result, row, self.monitor, self.patience))
+            statuses.append(_judge(result, row, self.monitor))
             if self.keep_best_weights and result.best_epoch == member.epoch:
                 result.best_state = population.member_state(row_index)
         members = population.members
@@ -202,13 +200,9 @@ def _train_sample(n_train: int, n_val: int) -> Tensor:
     return rng.permutation(rng.derive_key(0), n_train)[:size]
 
 
-def _judge(
-    result: MemberResult,
-    row: dict[str, float],
-    monitor: Monitor,
-    patience: int | None,
-) -> Status | None:
-    """Track the best epoch; say whether the member must leave now, and why."""
+def _judge(result: MemberResult, row: dict[str, float], monitor: Monitor) -> Status | None:
+    """Track the best epoch; say whether the member must leave now, and why (its own
+    patience: members of one population may compare patience values)."""
     if not all(math.isfinite(row[c]) for c in ("train_loss", "val_loss")):
         return "diverged"
     value = row[monitor.column]
@@ -217,6 +211,7 @@ def _judge(
         result.stale_epochs = 0
     else:
         result.stale_epochs += 1
+    patience = result.member.patience
     if patience is not None and result.stale_epochs >= patience:
         return "early_stopped"
     if result.member.epoch >= result.member.epochs:

@@ -57,7 +57,8 @@ class Member:
 
     ``hparams`` holds the base values of the optimizer's hyperparameters (lr, momentum, …),
     penalty strengths (l1, l2, elastic_net, elastic_alpha) and the dropout rate;
-    ``schedules`` maps a hyperparameter name to how its value changes with the epoch.
+    ``schedules`` maps a hyperparameter name to how its value changes with the epoch;
+    ``patience``, when set, stops the member after that many epochs without a new best.
     """
 
     id: int
@@ -66,6 +67,7 @@ class Member:
     hparams: dict[str, float]
     epochs: int
     schedules: dict[str, Schedule] = field(default_factory=dict)
+    patience: int | None = None
     tag: Any = None
     epoch: int = 0
 

@@ -17,7 +17,7 @@ from rich.console import Console
 from torch import Tensor, nn
 
 from steepest.capacity import choose_capacity, largest_fitting
-from steepest.config import Experiment, expand_grid, load_experiments
+from steepest.config import RUN_KEYS, Experiment, expand_grid, load_experiments
 from steepest.data import Dataset, load_dataset
 from steepest.errors import UserError, first_line
 from steepest.fit import (
@@ -98,6 +98,7 @@ def make_member(
         hparams=hparams,
         epochs=t.epochs,
         schedules={name: build_schedule(spec) for name, spec in t.schedule.items()},
+        patience=t.patience,
         tag=label,
     )
 
@@ -353,6 +354,7 @@ def train(
     if population is not None and population < 1:
         raise UserError(f"population = {population!r}: expected at least 1 member")
     experiments = _as_experiments(experiments)
+    _one_value_per_run(experiments)
     first = experiments[0]
     dataset = load_dataset(first.data)
     device = resolve_device(first.train.device)
@@ -387,6 +389,19 @@ def train(
     if write:
         write_outputs(run)
     return run
+
+
+def _one_value_per_run(experiments: list[Experiment]) -> None:
+    """Refuse a run key (`RUN_KEYS`) that differs between members: the run has one best
+    member by one column, one population setting, one device and one folder, so a list
+    there would silently take the first member's value."""
+    for key in RUN_KEYS:
+        values = sorted({str(getattr(e.train, key)) for e in experiments})
+        if len(values) > 1:
+            raise UserError(
+                f"[train] {key}: one value for the whole run, not one per member "
+                f"(got {', '.join(values)})"
+            )
 
 
 CHECKPOINT = "checkpoint.pt"
@@ -448,7 +463,6 @@ def _train_groups(
             dataset.x_val,
             dataset.y_val,
             monitor_for(lead, group_task),
-            patience=lead.train.patience,
             on_epoch=checkpoint,
         )
         checkpoint.trainer = trainer

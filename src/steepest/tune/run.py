@@ -396,7 +396,6 @@ def _run_populations(
                     dataset.x_val,
                     dataset.y_val,
                     monitor,
-                    patience=experiment.train.patience,
                     watched=False,
                     keep_best_weights=False,
                 )

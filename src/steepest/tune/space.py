@@ -14,7 +14,14 @@ from typing import Any
 
 import optuna
 
-from steepest.config import AugmentConfig, ModelConfig, ParamSpec, TrainConfig, validate
+from steepest.config import (
+    RUN_KEYS,
+    AugmentConfig,
+    ModelConfig,
+    ParamSpec,
+    TrainConfig,
+    validate,
+)
 from steepest.errors import UserError
 
 # The table path of every searchable key in an experiment file.
@@ -23,7 +30,7 @@ SECTION_OF = (
     | {name: ("train",) for name in TrainConfig.model_fields}
     | {name: ("data", "augment") for name in AugmentConfig.model_fields}
 )
-_NOT_SEARCHABLE = {"out", "device", "population", "schedule"}
+_NOT_SEARCHABLE = {*RUN_KEYS, "schedule"}
 _PRIMITIVE = (bool, int, float, str, type(None))
 
 
