@@ -89,6 +89,22 @@ def test_member_trains_as_it_would_alone(case):
             torch.testing.assert_close(buffer[k], alone.buffers[name][0], rtol=1e-5, atol=1e-5)
 
 
+def test_batch_norm_leaves_out_a_last_batch_of_one_example():
+    """N = 96 at batch 19 leaves one example over: batch norm cannot normalise it, so an
+    epoch is the 5 full batches (their mean loss), as DataLoader(drop_last=True) runs it;
+    a network without batch norm takes the sixth batch of one."""
+    make = factory(ModelConfig(hidden=[16], batch_norm=True))
+    pop = population(make, batch=19)
+    pop.add(members(2))
+    assert pop.steps_per_epoch == 5
+    pop.begin_epoch()
+    losses = [pop.step() for _ in range(5)]
+    torch.testing.assert_close(pop.end_epoch(), torch.stack(losses).mean(0))
+    assert population(factory(ModelConfig(hidden=[16])), batch=19).steps_per_epoch == 6
+    with pytest.raises(ValueError, match="at least 2 examples"):
+        population(make, batch=1)
+
+
 def test_hand_written_backward_trains_as_autograd_does():
     """A plain MLP's population steps by `stacked`'s hand-written backward; the same
     population on autograd ends with the same weights, per-member L1, L2 and elastic-net

@@ -120,6 +120,13 @@ def test_a_run_key_given_as_a_list_is_refused(tmp_path, capsys, key, values):
     assert f"[train] {key}: one value for the whole run" in capsys.readouterr().err
 
 
+def test_batch_norm_at_batch_size_one_is_refused(tmp_path, capsys):
+    path = tmp_path / "exp.toml"
+    path.write_text('[data]\nname = "iris"\n[model]\nbatch_norm = true\n[train]\nbatch_size = 1\n')
+    assert main(["train", str(path), "--quiet"]) == 2
+    assert "[train] batch_size = 1: batch norm needs at least 2 examples" in capsys.readouterr().err
+
+
 def test_loss_that_does_not_fit_the_data_is_a_user_error(tmp_path, capsys):
     path = tmp_path / "exp.toml"
     path.write_text('[data]\nname = "diabetes"\n[train]\nloss = "cross_entropy"\n')

@@ -231,6 +231,18 @@ class Experiment(_Section):
     train: TrainConfig = TrainConfig()
     tune: TuneConfig | None = None
 
+    @model_validator(mode="after")
+    def _batch_norm_batches(self) -> "Experiment":
+        if self.model.batch_norm and self.train.batch_size == 1:
+            raise ValueError(ONE_EXAMPLE_BATCHES)
+        return self
+
+
+ONE_EXAMPLE_BATCHES = (
+    "[train] batch_size = 1: batch norm needs at least 2 examples a batch "
+    "(its variance of one example is 0/0)"
+)
+
 
 # [train] keys that set up a run rather than a member (which validation column picks the
 # best member, how many train at once, where, and where the files go): one value a run,

@@ -117,10 +117,17 @@ class Population:
         self.augment = augment
         self.x_train = x_train.to(self.device)
         self.y_train = y_train.to(self.device)
-        self.batch_size = min(batch_size, len(x_train))
-        self.steps_per_epoch = math.ceil(len(x_train) / self.batch_size)
 
         template = make_module()
+        self.batch_size = min(batch_size, len(x_train))
+        # Batch norm cannot normalise a batch of one example (its variance is 0/0): as
+        # with DataLoader(drop_last=True), such a last batch is left out of each epoch.
+        full, rest = divmod(len(x_train), self.batch_size)
+        drops_last = rest == 1 and normalizes_batches(template)
+        if self.batch_size == 1 and normalizes_batches(template):
+            raise ValueError("batch norm needs batches of at least 2 examples")
+        self.steps_per_epoch = full + (rest > 0 and not drops_last)
+        self._examples_per_epoch = len(x_train) - drops_last
         named = dict(template.named_parameters())
         self.names = list(named)
         self.shapes = [p.shape for p in named.values()]
@@ -465,7 +472,7 @@ class Population:
         for member in self.members:
             member.epoch += 1
         self.drop_epoch()
-        return self._epoch_loss / len(self.x_train)
+        return self._epoch_loss / self._examples_per_epoch
 
     @property
     def in_epoch(self) -> bool:
@@ -566,6 +573,12 @@ class Population:
         module = self.make_module().to(self.device)
         module.load_state_dict(self.member_state(row))
         return module
+
+
+def normalizes_batches(module: nn.Module) -> bool:
+    """Whether `module` has a batch-norm layer (which needs two examples a batch)."""
+    kinds = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d, nn.SyncBatchNorm)
+    return any(isinstance(m, kinds) for m in module.modules())
 
 
 def _member_layout(stacked: Tensor, transposed: bool) -> Tensor:

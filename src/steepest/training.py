@@ -17,7 +17,13 @@ from rich.console import Console
 from torch import Tensor, nn
 
 from steepest.capacity import choose_capacity, largest_fitting
-from steepest.config import RUN_KEYS, Experiment, expand_grid, load_experiments
+from steepest.config import (
+    ONE_EXAMPLE_BATCHES,
+    RUN_KEYS,
+    Experiment,
+    expand_grid,
+    load_experiments,
+)
 from steepest.data import Dataset, load_dataset
 from steepest.errors import UserError, first_line
 from steepest.fit import (
@@ -36,7 +42,7 @@ from steepest.nn.metrics import Metric, metric_for
 from steepest.nn.regularizers import STRENGTH_DEFAULTS
 from steepest.nn.user import network_from
 from steepest.optim.schedules import build as build_schedule
-from steepest.population import Member, Population
+from steepest.population import Member, Population, normalizes_batches
 from steepest.progress import EpochProgress
 
 HPARAM_KEYS = ("lr", "momentum", "weight_decay", "beta1", "beta2", "rho", "eps")
@@ -192,6 +198,8 @@ def check_network(
             raise UserError(
                 f"model: your network fails on 2 examples of shape {shape}: {first_line(error)}"
             ) from None
+        if experiment.train.batch_size == 1 and normalizes_batches(module):
+            raise UserError(ONE_EXAMPLE_BATCHES)
         expected = (2, task.out_features)
         if not isinstance(output, Tensor) or tuple(output.shape) != expected:
             got = tuple(output.shape) if isinstance(output, Tensor) else type(output).__name__
