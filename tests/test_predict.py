@@ -39,6 +39,10 @@ def test_predictions_from_raw_features_match_the_runs_test_accuracy(tmp_path):
     assert model.labels(x_test[:3]) == [
         run.dataset.class_names[i] for i in model.predict(x_test[:3])
     ]
+    # the raw width (13 wine features), not PCA's, and NumPy arrays as well as tensors
+    assert torch.equal(model.predict(x_test.numpy()), model.predict(x_test))
+    with pytest.raises(UserError, match=r"inputs of shape \[27, 12\]; this model takes \[N, 13\]"):
+        model.predict(x_test[:, :12])
 
 
 def test_regression_predicts_values(tmp_path):
@@ -55,3 +59,11 @@ def test_regression_predicts_values(tmp_path):
 def test_a_missing_checkpoint_is_a_user_error(tmp_path):
     with pytest.raises(UserError, match="no such checkpoint"):
         steepest.load(tmp_path / "best.pt")
+
+
+def test_a_file_that_is_not_a_checkpoint_is_a_user_error(tmp_path):
+    (tmp_path / "history.csv").write_text("epoch,val_loss\n1,0.5\n")
+    torch.save({"weights": torch.zeros(2)}, tmp_path / "other.pt")
+    for name in ("history.csv", "other.pt"):
+        with pytest.raises(UserError, match="not a checkpoint written by steepest"):
+            steepest.load(tmp_path / name)

@@ -1,14 +1,18 @@
 """`steepest train` on real data: figures, files, grids and the Python API."""
 
 import json
+from pathlib import Path
 
 import pytest
 import torch
 
 from steepest.cli import main
 from steepest.config import expand_grid, validate
+from steepest.errors import UserError
 from steepest.report.runfiles import CORE_COLUMNS, DEAD_RELU
 from steepest.training import train
+
+ROOT = Path(__file__).parent.parent
 
 
 def experiment(tmp_path, **sections):
@@ -180,6 +184,29 @@ def test_the_readme_python_api(tmp_path):
     assert accuracy == pytest.approx(run.evaluate("test")["accuracy"])
     opt = steepest.optim.Adam(model.parameters(), lr=1e-3)
     assert isinstance(opt, torch.optim.Optimizer)
+
+
+def test_the_readmes_python_block_runs_as_written(tmp_path, monkeypatch):
+    """The README's first Python block, executed as it stands (the example file it trains
+    copied to a scratch folder and cut to 2 epochs; `x_raw` is raw digits)."""
+    from steepest.data.builtin import load_builtin
+
+    readme = (ROOT / "README.md").read_text()
+    block = readme.split("### Python\n\n```python\n", 1)[1].split("```", 1)[0]
+    (tmp_path / "examples").mkdir()
+    example = (ROOT / "examples" / "digits.toml").read_text()
+    (tmp_path / "examples" / "digits.toml").write_text(example.replace("= 20", "= 2"))
+    monkeypatch.chdir(tmp_path)
+    namespace = {"x_raw": load_builtin("digits").x[:5]}
+    exec(block, namespace)
+    assert namespace["model"].predict(namespace["x_raw"]).shape == (5,)
+    assert isinstance(namespace["opt"], torch.optim.Optimizer)
+
+
+def test_a_member_id_the_run_does_not_have_is_a_user_error(tmp_path):
+    run = train(validate(experiment(tmp_path, train={"epochs": 1})), write=False)
+    with pytest.raises(UserError, match=r"member_id = 7: no such member \(this run has \[0\]\)"):
+        run.model(member_id=7)
 
 
 def test_a_population_below_one_is_refused_before_training(tmp_path, capsys):

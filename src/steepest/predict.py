@@ -7,12 +7,14 @@ data was.
     model.labels(x)           # class names
 
 Raw inputs are what the data source yields before preprocessing: feature tables as
-float [N, F], images as uint8 [N, C, S, S] (divided by 255, as in training).
+float [N, F], images as uint8 [N, C, S, S] (divided by 255, as in training); a tensor, a
+NumPy array or nested lists.
 """
 
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -28,20 +30,29 @@ from steepest.nn.user import network_from
 @dataclass
 class Predictor:
     """The network (eval mode) and its preprocessing; `task` is classification or
-    regression, `loss` the training loss (it decides how outputs become classes)."""
+    regression, `loss` the training loss (it decides how outputs become classes),
+    `input_shape` the shape of one raw example."""
 
     network: nn.Module
     preprocessor: Preprocessor
     class_names: list[str] | None
     task: str
     loss: str
+    input_shape: tuple[int, ...]
 
     @torch.no_grad()
-    def outputs(self, x: Tensor) -> Tensor:
-        """The network's raw outputs for raw inputs x."""
+    def outputs(self, x: Any) -> Tensor:
+        """The network's raw outputs for raw inputs x [N, *input_shape]. A wrong width is
+        refused: the preprocessing statistics would broadcast against it silently."""
+        x = torch.as_tensor(x)
+        if tuple(x.shape[1:]) != self.input_shape:
+            expected = ", ".join(str(size) for size in ("N", *self.input_shape))
+            raise UserError(
+                f"predict: inputs of shape {list(x.shape)}; this model takes [{expected}]"
+            )
         return self.network(self.preprocessor.transform(as_float(x)))
 
-    def predict(self, x: Tensor) -> Tensor:
+    def predict(self, x: Any) -> Tensor:
         """Class indices (argmax; sign of the one logit for `logistic`) or regression values."""
         out = self.outputs(x)
         if self.task == "regression":
@@ -50,7 +61,7 @@ class Predictor:
             return (out.squeeze(-1) > 0).long()
         return out.argmax(dim=-1)
 
-    def labels(self, x: Tensor) -> list[str]:
+    def labels(self, x: Any) -> list[str]:
         """Class names of the predictions (classification only)."""
         if self.class_names is None:
             raise UserError("labels(): this run is a regression; use predict()")
@@ -64,8 +75,7 @@ def load(path: str | Path, model: Callable[[], nn.Module] | None = None) -> Pred
     path = Path(path)
     if not path.is_file():
         raise UserError(f"{path}: no such checkpoint (a run writes OUT/best.pt)")
-    # write_outputs saves tensors and JSON-like values only: no pickled code to trust
-    saved = torch.load(path, map_location="cpu", weights_only=True)
+    saved = _read_checkpoint(path)
     module = saved["experiment"]["model"].get("module")
     if saved.get("own_network") and model is None:
         raise UserError(f"{path}: a run of your own network; pass its model= function to load")
@@ -87,4 +97,24 @@ def load(path: str | Path, model: Callable[[], nn.Module] | None = None) -> Pred
     preprocessor = Preprocessor()
     preprocessor.load_state_dict(saved["preprocessor"])
     loss = saved["experiment"]["train"]["loss"]
-    return Predictor(network.eval(), preprocessor, saved["class_names"], saved["task"], loss)
+    raw_shape = tuple(saved["input_shape"])  # after preprocessing: PCA changes the width
+    if preprocessor.components is not None:
+        raw_shape = (preprocessor.components.shape[1],)
+    return Predictor(
+        network.eval(), preprocessor, saved["class_names"], saved["task"], loss, raw_shape
+    )
+
+
+_CHECKPOINT_KEYS = {"experiment", "state", "preprocessor", "class_names", "input_shape", "task"}
+
+
+def _read_checkpoint(path: Path) -> dict[str, Any]:
+    """best.pt's contents, or a one-line error for any other file."""
+    try:
+        # write_outputs saves tensors and JSON-like values only: no pickled code to trust
+        saved = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception:  # torch.load's errors for a foreign file are many and long
+        saved = None
+    if not isinstance(saved, dict) or not _CHECKPOINT_KEYS <= saved.keys():
+        raise UserError(f"{path}: not a checkpoint written by steepest (a run's best.pt)")
+    return saved

@@ -333,7 +333,11 @@ class Run:
         }
 
     def _result(self, member_id: int) -> MemberResult:
-        return next(r for r in self.results if r.member.id == member_id)
+        for result in self.results:
+            if result.member.id == member_id:
+                return result
+        ids = sorted(r.member.id for r in self.results)
+        raise UserError(f"member_id = {member_id!r}: no such member (this run has {ids})")
 
 
 def train(
