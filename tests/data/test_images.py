@@ -134,6 +134,13 @@ def test_csv_short_row_is_an_error(folder):
         _load(images=table)
 
 
+def test_csv_not_utf8_names_the_byte(folder):
+    table = folder / "labels.csv"
+    table.write_bytes(b"path,label\ncat/a.png,caf\xe9\n")
+    with pytest.raises(UserError, match=r"labels.csv': not UTF-8 text \(byte 24 is 0xe9\); save"):
+        _load(images=table)
+
+
 def test_csv_missing_column_lists_the_columns(folder):
     table = folder / "labels.csv"
     table.write_text("file,label\ncat/a.png,cat\n")

@@ -53,6 +53,11 @@ def test_split_column_is_kept_out_of_features(tmp_path):
         ("a,c,t\n1,red,x\n", {"target": "t"}, r"column 'c' .* not numeric \(line 2: 'red'\)"),
         ("a,t\n1,x\n,y\n", {"target": "t"}, r"column 'a' .* not numeric \(line 3: ''\)"),
         ("a,t\n1,x\nnan,y\n", {"target": "t"}, r"column 'a' .* non-finite value at line 3"),
+        (
+            "a,t\n1,2\n3,\n4,5\n",
+            {"target": "t"},
+            r"column 't' in table.csv: blank target at line 3",
+        ),
         ("a,t\n1,x\n2\n", {"target": "t"}, r"line 3 has 1 fields, the header has 2"),
         ("a,t\n", {"target": "t"}, r"no data rows"),
         ("a,t\n1,x\n", {"target": "t", "task": "regression"}, r"value 'x' is not a number"),
@@ -68,3 +73,10 @@ def test_bad_tables_raise_one_line_naming_the_problem(tmp_path, text, kwargs, ma
 def test_missing_file(tmp_path):
     with pytest.raises(UserError, match="no such file"):
         load_table(tmp_path / "absent.csv", "t")
+
+
+def test_a_file_that_is_not_utf8_names_the_byte(tmp_path):
+    path = tmp_path / "latin.csv"
+    path.write_bytes(b"\xef\xbb\xbfa,t\n1,caf\xe9\n")  # BOM kept in the count
+    with pytest.raises(UserError, match=r"latin.csv': not UTF-8 text \(byte 12 is 0xe9\); save it"):
+        load_table(path, "t")

@@ -24,7 +24,7 @@ from steepest.config import DataConfig
 from steepest.data import cache
 from steepest.data.builtin import load_builtin
 from steepest.data.decode import VERSION, decode_images
-from steepest.data.source import Examples, encode_labels, sorted_class_names
+from steepest.data.source import Examples, csv_text, encode_labels, sorted_class_names
 from steepest.errors import UserError
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff")
@@ -54,8 +54,7 @@ def _list_folder(folder: Path) -> Listing:
 
 def _list_csv(table: Path, cfg: DataConfig) -> Listing:
     """(files, labels, split values, class names) of the CSV layout."""
-    with table.open(newline="", encoding="utf-8-sig") as file:
-        rows = list(csv.DictReader(file, skipinitialspace=True))
+    rows = list(csv.DictReader(csv_text(table, "images"), skipinitialspace=True))
     columns = [cfg.path_column, cfg.label_column, cfg.split_column]
     header = list(rows[0]) if rows else []
     for key, column in zip(("path_column", "label_column", "split_column"), columns, strict=True):

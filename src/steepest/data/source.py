@@ -1,11 +1,15 @@
 """What every loader (built-in, table, images) returns before splitting: `Examples`."""
 
+import io
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Literal
 
 import torch
 from torch import Tensor
+
+from steepest.errors import UserError
 
 Task = Literal["classification", "regression"]
 
@@ -56,3 +60,18 @@ def encode_labels(labels: Sequence[str], class_names: Sequence[str]) -> Tensor:
     """[N] int64: the index of each label in `class_names` (every label must be there)."""
     index = {name: i for i, name in enumerate(class_names)}
     return torch.tensor([index[label] for label in labels], dtype=torch.int64)
+
+
+def csv_text(path: Path, key: str) -> io.StringIO:
+    """A CSV file's text for the `csv` module (lines kept whole, as it asks), a BOM from
+    Excel dropped; a file that is not UTF-8 (Excel's "CSV" on Windows is often cp1252)
+    is a UserError naming the `[data]` `key` and the first bad byte."""
+    data = path.read_bytes()
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise UserError(
+            f"[data] {key} = '{path}': not UTF-8 text (byte {error.start} is "
+            f"{data[error.start]:#04x}); save it as UTF-8"
+        ) from None
+    return io.StringIO(text.removeprefix("\ufeff"), newline="")

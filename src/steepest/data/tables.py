@@ -12,7 +12,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from steepest.data.source import Examples, Task, encode_labels, is_number, sorted_class_names
+from steepest.data.source import (
+    Examples,
+    Task,
+    csv_text,
+    encode_labels,
+    is_number,
+    sorted_class_names,
+)
 from steepest.errors import UserError
 
 
@@ -20,10 +27,9 @@ def _read(path: Path) -> tuple[list[str], list[list[str]]]:
     """(header, rows) with surrounding spaces stripped; a BOM from Excel is ignored."""
     if not path.is_file():
         raise UserError(f"[data] csv = '{path}': no such file")
-    with path.open(newline="", encoding="utf-8-sig") as file:
-        reader = csv.reader(file)
-        header = [name.strip() for name in next(reader, [])]
-        rows = [[v.strip() for v in row] for row in reader if row]
+    reader = csv.reader(csv_text(path, "csv"))
+    header = [name.strip() for name in next(reader, [])]
+    rows = [[v.strip() for v in row] for row in reader if row]
     if not rows:
         raise UserError(f"[data] csv = '{path}': no data rows")
     for line, row in enumerate(rows, start=2):
@@ -83,6 +89,9 @@ def load_table(
         axis=1,
     )
     labels = list(columns[target_at])
+    if "" in labels:
+        line = labels.index("") + 2
+        raise UserError(f"[data] column {target!r} in {path.name}: blank target at line {line}")
     numeric = all(is_number(v) for v in labels)
     if task == "regression" and not numeric:
         bad = next(v for v in labels if not is_number(v))
