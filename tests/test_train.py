@@ -131,6 +131,30 @@ def test_batch_norm_at_batch_size_one_is_refused(tmp_path, capsys):
     assert "[train] batch_size = 1: batch norm needs at least 2 examples" in capsys.readouterr().err
 
 
+def test_an_out_path_that_is_a_file_is_refused_before_training(tmp_path, capsys):
+    path = tmp_path / "exp.toml"
+    path.write_text('[data]\nname = "iris"\n')
+    (tmp_path / "afile").write_text("keep me")
+    assert main(["train", str(path), "--quiet", "--out", str(tmp_path / "afile")]) == 2
+    err = capsys.readouterr().err
+    assert "afile' ([train] out or --out): a file, not a folder" in err
+    assert err.count("\n") == 1 and (tmp_path / "afile").read_text() == "keep me"
+
+
+def test_a_run_where_every_member_diverged_leaves_an_earlier_runs_files_alone(tmp_path, capsys):
+    good, bad = tmp_path / "good.toml", tmp_path / "bad.toml"
+    out = tmp_path / "out"
+    good.write_text(f'[data]\nname = "iris"\n[train]\nepochs = 2\nout = "{out}"\n')
+    bad.write_text(
+        f'[data]\nname = "diabetes"\n[train]\nloss = "mse"\nlr = 1e6\nepochs = 2\nout = "{out}"\n'
+    )
+    assert main(["train", str(good), "--quiet"]) == 0
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    assert main(["train", str(bad), "--quiet"]) == 2
+    assert "every member diverged" in capsys.readouterr().err
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+
+
 def test_loss_that_does_not_fit_the_data_is_a_user_error(tmp_path, capsys):
     path = tmp_path / "exp.toml"
     path.write_text('[data]\nname = "diabetes"\n[train]\nloss = "cross_entropy"\n')

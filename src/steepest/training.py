@@ -368,6 +368,7 @@ def train(
     experiments = _as_experiments(experiments)
     _one_value_per_run(experiments)
     first = experiments[0]
+    _make_out(first.train.out)
     dataset = load_dataset(first.data)
     device = resolve_device(first.train.device)
     task = task_for(first, dataset)
@@ -414,6 +415,19 @@ def _one_value_per_run(experiments: list[Experiment]) -> None:
                 f"[train] {key}: one value for the whole run, not one per member "
                 f"(got {', '.join(values)})"
             )
+
+
+def _make_out(out: Path) -> None:
+    """Create the run's folder before anything trains: a path that is a file, or one that
+    cannot be created, is the user's to fix, not a traceback after the first epoch."""
+    if out.exists() and not out.is_dir():
+        raise UserError(f"out = {str(out)!r} ([train] out or --out): a file, not a folder")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise UserError(
+            f"out = {str(out)!r} ([train] out or --out): cannot create it ({error.strerror})"
+        ) from None
 
 
 CHECKPOINT = "checkpoint.pt"
@@ -582,6 +596,8 @@ def _as_experiments(value: Any) -> list[Experiment]:
 def write_outputs(run: Run) -> dict[str, Any]:
     """history.csv, members.json, summary.json and best.pt in the run's folder; returns
     the summary."""
+    best = run.best  # first: a run with no best member must not overwrite an older run's
+    test = run.evaluate("test")
     run.out.mkdir(parents=True, exist_ok=True)
     _write_history(run.out / "history.csv", run.history)
     members = [
@@ -598,8 +614,6 @@ def write_outputs(run: Run) -> dict[str, Any]:
         for r in run.results
     ]
     (run.out / "members.json").write_text(json.dumps(members, indent=2))
-    best = run.best
-    test = run.evaluate("test")
     summary = {
         "metric": run.metric_name,
         "direction": "maximize" if run.maximize else "minimize",

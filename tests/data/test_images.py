@@ -108,6 +108,13 @@ def test_merge_then_filter_classes(folder):
         ({"classes": ["cow"]}, r"classes: no class 'cow'; expected one of cat, dog"),
         ({"merge": {"pet": ["cow"]}}, r"merge.pet: no class 'cow'; expected one of cat, dog"),
         ({"split_column": "is_val"}, r"split_column = 'is_val': needs images = a CSV"),
+        ({"path_column": "file"}, r"path_column = 'file': needs images = a CSV"),
+        ({"classes": ["cat", "cat", "dog"]}, r"^\[data\] classes: 'cat' is listed twice$"),
+        ({"classes": []}, r"^\[data\] classes = \[\]: list the classes to keep \(cat, dog\)"),
+        (
+            {"merge": {"pet": ["cat", "dog"], "hound": ["dog"]}},
+            r"^\[data\] merge.hound: class 'dog' is already merged into 'pet'$",
+        ),
     ],
 )
 def test_bad_selection_names_the_value(folder, settings, match):

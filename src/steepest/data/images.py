@@ -72,26 +72,51 @@ def _list_csv(table: Path, cfg: DataConfig) -> Listing:
     return files, labels, splits, sorted_class_names(labels)
 
 
-def _select(
-    labels: list[str], available: list[str], cfg: DataConfig
-) -> tuple[list[str], list[str]]:
-    """(label of each file after `merge`, chosen class names in order); see module doc."""
-    renamed = {}
-    for new, olds in (cfg.merge or {}).items():
+def _renaming(merge: dict[str, list[str]], available: list[str]) -> dict[str, str]:
+    """{old class: new class} of `merge`; an old class must exist and go to one new class."""
+    renamed: dict[str, str] = {}
+    for new, olds in merge.items():
         for old in olds:
             if old not in available:
                 raise UserError(
                     f"[data] merge.{new}: no class {old!r}; expected one of {', '.join(available)}"
                 )
+            if old in renamed:
+                raise UserError(
+                    f"[data] merge.{new}: class {old!r} is already merged into {renamed[old]!r}"
+                )
             renamed[old] = new
-    merged = [renamed.get(label, label) for label in labels]
-    names = sorted_class_names([renamed.get(name, name) for name in available])
-    for name in cfg.classes or []:
+    return renamed
+
+
+def _check_classes(classes: list[str], names: list[str]) -> None:
+    """`classes` names distinct, existing classes: a repeat would add an output that no
+    example trains, and an empty list would silently mean every class."""
+    if not classes:
+        raise UserError(
+            f"[data] classes = []: list the classes to keep ({', '.join(names)}), "
+            "or leave classes out to keep every class"
+        )
+    for at, name in enumerate(classes):
         if name not in names:
             raise UserError(
                 f"[data] classes: no class {name!r}; expected one of {', '.join(names)}"
             )
-    return merged, list(cfg.classes) if cfg.classes else names
+        if name in classes[:at]:
+            raise UserError(f"[data] classes: {name!r} is listed twice")
+
+
+def _select(
+    labels: list[str], available: list[str], cfg: DataConfig
+) -> tuple[list[str], list[str]]:
+    """(label of each file after `merge`, chosen class names in order); see module doc."""
+    renamed = _renaming(cfg.merge or {}, available)
+    merged = [renamed.get(label, label) for label in labels]
+    names = sorted_class_names([renamed.get(name, name) for name in available])
+    if cfg.classes is None:
+        return merged, names
+    _check_classes(cfg.classes, names)
+    return merged, list(cfg.classes)
 
 
 def _warn_unreadable(bad: list[Path], root: Path) -> None:
@@ -119,11 +144,12 @@ def _decode_cached(
 def _list(source: Path, cfg: DataConfig) -> Listing:
     """The listing of either layout, checked to hold at least one image file."""
     if source.is_dir():
-        if cfg.split_column is not None:
-            raise UserError(
-                f"[data] split_column = {cfg.split_column!r}: needs images = a CSV "
-                "with that column, not a folder"
-            )
+        for key in ("path_column", "label_column", "split_column"):
+            if key in cfg.model_fields_set:
+                raise UserError(
+                    f"[data] {key} = {getattr(cfg, key)!r}: needs images = a CSV "
+                    "with that column, not a folder"
+                )
         listing = _list_folder(source)
     elif source.is_file():
         listing = _list_csv(source, cfg)
