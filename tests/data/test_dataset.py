@@ -1,5 +1,7 @@
+import numpy as np
 import pytest
 import torch
+from PIL import Image
 
 from steepest.config import DataConfig
 from steepest.data import Dataset, load_dataset
@@ -61,3 +63,73 @@ def test_pca_names_components():
 def test_mismatches_are_user_errors(settings, task, match):
     with pytest.raises(UserError, match=match):
         load_dataset(DataConfig(**settings), task=task)
+
+
+def _csv(tmp_path, lines, name="t.csv"):
+    path = tmp_path / name
+    path.write_text("a,t\n" + "\n".join(lines) + "\n")
+    return path
+
+
+def _image_folder(root, counts):
+    """Class folders of tiny grey PNGs: {class name: number of images}."""
+    for name, count in counts.items():
+        (root / name).mkdir(parents=True)
+        for i in range(count):
+            Image.fromarray(np.full((4, 4), 60 * i, np.uint8)).save(root / name / f"{i}.png")
+    return root
+
+
+@pytest.mark.parametrize(
+    ("settings", "match"),
+    [
+        ({"name": "iris", "val_fraction": 0.0}, r"'iris': the validation split is empty"),
+        (
+            {"name": "iris", "val_fraction": 0.001},
+            r"150 examples; each class is cut separately, and the smallest has 50\); "
+            "use a larger val_fraction",
+        ),
+        ({"name": "iris", "test_fraction": 0.001}, r"test split is empty.*larger test_fraction"),
+    ],
+)
+def test_an_empty_split_is_refused(settings, match):
+    with pytest.raises(UserError, match=match):
+        load_dataset(DataConfig(**settings))
+
+
+def test_a_two_row_csv_leaves_no_validation_example(tmp_path):
+    path = _csv(tmp_path, ["1,2", "3,4"])
+    with pytest.raises(UserError, match=r"'t': the validation split is empty \(2 examples\)"):
+        load_dataset(DataConfig(csv=path, target="t"))
+
+
+def test_three_images_a_class_round_to_no_validation_example(tmp_path):
+    root = _image_folder(tmp_path / "few", {"a": 3, "b": 3})
+    with pytest.raises(UserError, match=r"validation split is empty.*the smallest has 3"):
+        load_dataset(DataConfig(images=root, image_size=4))
+
+
+def test_a_split_column_of_no_train_rows_is_refused(tmp_path):
+    path = tmp_path / "s.csv"
+    path.write_text("a,t,s\n" + "\n".join(f"{i},{i},val" for i in range(6)) + "\n")
+    with pytest.raises(UserError, match=r"training split is empty.*name some rows train"):
+        load_dataset(DataConfig(csv=path, target="t", split_column="s"))
+
+
+def test_test_fraction_zero_asks_for_no_test_split():
+    data = load_dataset(DataConfig(name="iris", test_fraction=0.0))
+    assert len(data.x_test) == 0 and not data.has_test
+    assert (len(data.x_train), len(data.x_val)) == (126, 24)
+    assert load_dataset(DataConfig(name="iris")).has_test
+
+
+def test_a_split_column_of_train_and_test_rows_gets_a_validation_split(tmp_path):
+    rows = [f"{i},{i % 2},{'test' if i % 5 == 0 else 'train'}" for i in range(40)]
+    path = tmp_path / "kaggle.csv"
+    path.write_text("a,t,s\n" + "\n".join(rows) + "\n")
+    data = load_dataset(
+        DataConfig(csv=path, target="t", split_column="s", val_fraction=0.25),
+        task="classification",
+    )
+    assert (len(data.x_train), len(data.x_val), len(data.x_test)) == (24, 8, 8)
+    assert torch.bincount(data.y_val).tolist() == [4, 4]

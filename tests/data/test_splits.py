@@ -51,7 +51,7 @@ def test_regression_split_is_plain_with_rounded_sizes():
 def test_named_split_column_is_used_as_is():
     y = _labels([3, 3])
     values = ["train", "val", "Test", "training", " validation", "test"]
-    split = column_split(values, y, "classification", 0.5, seed=0)
+    split = column_split(values, y, "classification", 0.5, 0.5, seed=0)
     assert split.train.tolist() == [0, 3]
     assert split.val.tolist() == [1, 4]
     assert split.test.tolist() == [2, 5]
@@ -60,7 +60,7 @@ def test_named_split_column_is_used_as_is():
 def test_boolean_split_column_marks_validation_and_test_comes_from_the_rest():
     y = _labels([50, 50])
     values = ["1" if i % 5 == 0 else "0" for i in range(100)]
-    split = column_split(values, y, "classification", 0.25, seed=0)
+    split = column_split(values, y, "classification", 0.15, 0.25, seed=0)
     assert split.val.tolist() == list(range(0, 100, 5))
     assert not set(split.test.tolist()) & set(split.val.tolist())
     assert torch.bincount(y[split.test]).tolist() == [10, 10]
@@ -69,4 +69,26 @@ def test_boolean_split_column_marks_validation_and_test_comes_from_the_rest():
 
 def test_unknown_split_value_names_it():
     with pytest.raises(UserError, match="'maybe'"):
-        column_split(["1", "maybe"], _labels([1, 1]), "classification", 0.0, seed=0)
+        column_split(["1", "maybe"], _labels([1, 1]), "classification", 0.0, 0.0, seed=0)
+
+
+def test_split_column_without_val_rows_cuts_validation_from_train_rows():
+    y = _labels([20, 20])
+    values = ["test" if i % 4 == 0 else "train" for i in range(40)]  # Kaggle style
+    split = column_split(values, y, "classification", 0.2, 0.5, seed=0)
+    assert split.test.tolist() == list(range(0, 40, 4))
+    train_rows = [i for i in range(40) if i % 4]
+    cut = random_split(y[train_rows], "classification", 0.2, 0.0, seed=0)
+    assert split.val.tolist() == [train_rows[i] for i in cut.val.tolist()]
+    assert torch.bincount(y[split.val]).tolist() == [3, 3]
+    assert len(split.train) == 24
+
+
+def test_split_column_without_test_rows_cuts_test_only_when_asked():
+    y = _labels([10, 10])
+    values = ["val" if i % 5 == 0 else "train" for i in range(20)]
+    with_test = column_split(values, y, "classification", 0.5, 0.25, seed=0)
+    assert with_test.val.tolist() == list(range(0, 20, 5))
+    assert torch.bincount(y[with_test.test]).tolist() == [2, 2]
+    without = column_split(values, y, "classification", 0.5, 0.0, seed=0)
+    assert len(without.test) == 0 and len(without.train) == 16

@@ -8,6 +8,7 @@ batches by index.
 
 from dataclasses import dataclass
 
+import torch
 from torch import Tensor
 
 from steepest.config import DataConfig
@@ -42,6 +43,12 @@ class Dataset:
     preprocessor: Preprocessor
     name: str
 
+    @property
+    def has_test(self) -> bool:
+        """Whether there is a test split: load_dataset leaves it empty only when
+        test_fraction = 0 asks for none."""
+        return len(self.y_test) > 0
+
 
 def _examples(cfg: DataConfig, task: Task | None) -> Examples:
     if cfg.images is None:
@@ -61,9 +68,46 @@ def _examples(cfg: DataConfig, task: Task | None) -> Examples:
 def _split(examples: Examples, cfg: DataConfig) -> Split:
     if examples.split_values is not None:
         return column_split(
-            examples.split_values, examples.y, examples.task, cfg.test_fraction, cfg.seed
+            examples.split_values,
+            examples.y,
+            examples.task,
+            cfg.val_fraction,
+            cfg.test_fraction,
+            cfg.seed,
         )
     return random_split(examples.y, examples.task, cfg.val_fraction, cfg.test_fraction, cfg.seed)
+
+
+# What to change when a split comes out empty.
+_REMEDY = {
+    "training": "name some rows train in split_column, or use more data",
+    "validation": "use a larger val_fraction or more data",
+    "test": "use a larger test_fraction (0 for no test set) or more data",
+}
+
+
+def _refuse_empty_splits(split: Split, examples: Examples, cfg: DataConfig) -> None:
+    """Training and validation need examples (validation picks the best epoch); test may
+    be empty only when test_fraction = 0 asks for no test set. Rounding empties a split
+    of few examples: n·fraction < ½ of each class."""
+    parts = {"training": split.train, "validation": split.val, "test": split.test}
+    if cfg.test_fraction == 0:
+        del parts["test"]
+    for part, indices in parts.items():
+        if len(indices) == 0:
+            raise UserError(
+                f"[data] {examples.name!r}: the {part} split is empty "
+                f"({_sizes(examples)}); {_REMEDY[part]}"
+            )
+
+
+def _sizes(examples: Examples) -> str:
+    """How many examples there are to cut, class by class for classification."""
+    text = f"{len(examples.y)} examples"
+    if examples.task == "classification":
+        smallest = int(torch.bincount(examples.y).min())
+        text += f"; each class is cut separately, and the smallest has {smallest}"
+    return text
 
 
 def load_dataset(cfg: DataConfig, task: Task | None = None) -> Dataset:
@@ -71,6 +115,8 @@ def load_dataset(cfg: DataConfig, task: Task | None = None) -> Dataset:
 
     `task`, when given (the loss decides), must match the data; for a CSV with a
     numeric target, ``task="classification"`` turns the values into classes.
+    Refused in one line: an empty training or validation split; the test split is
+    empty only when test_fraction = 0 (`Dataset.has_test`).
     """
     examples = _examples(cfg, task)
     if task is not None and examples.task != task:
@@ -80,6 +126,7 @@ def load_dataset(cfg: DataConfig, task: Task | None = None) -> Dataset:
         )
     x = as_float(examples.x)
     split = _split(examples, cfg)
+    _refuse_empty_splits(split, examples, cfg)
     preprocessor = Preprocessor(cfg.preprocess, cfg.pca).fit(x[split.train])
     xs = [preprocessor.transform(x[part]) for part in (split.train, split.val, split.test)]
     ys = [examples.y[part] for part in (split.train, split.val, split.test)]

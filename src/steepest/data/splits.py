@@ -65,29 +65,50 @@ def random_split(
     return Split(train, val, test)
 
 
+def _named_rows(values: Sequence[str]) -> tuple[Tensor, Tensor, Tensor]:
+    """(train, val, test) indices of the rows a split column names; see `column_split`."""
+    words = [v.strip().lower() for v in values]
+    if all(w in (*_TRAIN, *_VAL, *_TEST) for w in words):
+        kinds = [[w in kind for w in words] for kind in (_TRAIN, _VAL, _TEST)]
+    else:
+        bad = next((w for w in words if w not in (*_TRUE, *_FALSE)), None)
+        if bad is not None:
+            raise UserError(
+                f"[data] split_column: value {bad!r} is neither train/val/test nor a "
+                "boolean (1/0, true/false, yes/no)"
+            )
+        is_val = [w in _TRUE for w in words]
+        kinds = [[not v for v in is_val], is_val, [False] * len(words)]
+    train, val, test = (torch.nonzero(torch.tensor(k, dtype=torch.bool)).flatten() for k in kinds)
+    return train, val, test
+
+
 def column_split(
-    values: Sequence[str], y: Tensor, task: Task, test_fraction: float, seed: int
+    values: Sequence[str],
+    y: Tensor,
+    task: Task,
+    val_fraction: float,
+    test_fraction: float,
+    seed: int,
 ) -> Split:
     """A split read from a column, one value per example (case and spaces ignored).
 
     Named values: train/training, val/valid/validation, test — used as they are.
     Boolean values (1/0, true/false, yes/no, empty = false), e.g. ``is_validation``:
-    true rows are the validation set; the test set is `test_fraction` of the other rows,
-    cut by `random_split` (stratified, seeded); the rest is training.
+    true rows are the validation set, the other rows training.
+    A split that no row names (the test set of a boolean column; the val set where only
+    train and test are named, as public sets often ship them) is cut from the training
+    rows by `random_split` (stratified, seeded): validation by `val_fraction`, test by
+    `test_fraction`.
     """
-    words = [v.strip().lower() for v in values]
-    named = (*_TRAIN, *_VAL, *_TEST)
-    if all(w in named for w in words):
-        masks = [torch.tensor([w in kind for w in words]) for kind in (_TRAIN, _VAL, _TEST)]
-        train, val, test = (torch.nonzero(m).flatten() for m in masks)
+    train, val, test = _named_rows(values)
+    if len(train) == 0:  # nothing to cut from; load_dataset refuses the split
         return Split(train, val, test)
-    bad = next((w for w in words if w not in (*_TRUE, *_FALSE)), None)
-    if bad is not None:
-        raise UserError(
-            f"[data] split_column: value {bad!r} is neither train/val/test nor a "
-            "boolean (1/0, true/false, yes/no)"
-        )
-    is_val = torch.tensor([w in _TRUE for w in words], dtype=torch.bool)
-    val, rest = torch.nonzero(is_val).flatten(), torch.nonzero(~is_val).flatten()
-    inner = random_split(y[rest], task, 0.0, test_fraction, seed)
-    return Split(rest[inner.train], val, rest[inner.test])
+    cut_val = val_fraction if len(val) == 0 else 0.0
+    cut_test = test_fraction if len(test) == 0 else 0.0
+    inner = random_split(y[train], task, cut_val, cut_test, seed)
+    return Split(
+        train[inner.train],
+        val if len(val) else train[inner.val],
+        test if len(test) else train[inner.test],
+    )
