@@ -133,3 +133,63 @@ def test_a_split_column_of_train_and_test_rows_gets_a_validation_split(tmp_path)
     )
     assert (len(data.x_train), len(data.x_val), len(data.x_test)) == (24, 8, 8)
     assert torch.bincount(data.y_val).tolist() == [4, 4]
+
+
+def test_one_class_is_refused_for_tables_and_images(tmp_path):
+    path = _csv(tmp_path, [f"{i},x" for i in range(20)], name="same.csv")
+    with pytest.raises(UserError, match=r"'same' has only one class \('x'\); classification"):
+        load_dataset(DataConfig(csv=path, target="t"))
+    root = _image_folder(tmp_path / "insects", {"bee1": 4, "wasp1": 4})
+    with pytest.raises(UserError, match=r"'insects' has only one class \('bee1'\); .* at least 2"):
+        load_dataset(DataConfig(images=root, image_size=4, classes=["bee1"]))
+
+
+@pytest.mark.parametrize(
+    ("settings", "match"),
+    [
+        ({"name": "iris", "features": ["petal length (cm)"]}, r"\[data\] features: applies to csv"),
+        ({"name": "iris", "target": "x"}, r"\[data\] target: applies to csv only"),
+        ({"name": "digits", "image_size": 8}, r"\[data\] image_size: applies to images only"),
+        ({"name": "iris", "grayscale": False}, r"\[data\] grayscale: applies to images only"),
+        ({"name": "digits_images", "fit": "pad"}, r"\[data\] fit: applies to images only"),
+        ({"name": "iris", "path_column": "p"}, r"\[data\] path_column: applies to images only"),
+        ({"name": "iris", "label_column": "l"}, r"\[data\] label_column: applies to images only"),
+        ({"name": "iris", "augment": {"flip": True}}, r"\[data.augment\] flip: applies to images"),
+        ({"name": "wine", "augment": {"crop_padding": 1}}, r"augment\] crop_padding: applies"),
+    ],
+)
+def test_keys_the_source_ignores_are_refused(settings, match):
+    with pytest.raises(UserError, match=match):
+        load_dataset(DataConfig(**settings))
+
+
+def test_keys_the_source_ignores_are_refused_for_csv_tables(tmp_path):
+    path = _csv(tmp_path, [f"{i},{i % 2}" for i in range(20)])
+    with pytest.raises(UserError, match=r"\[data\] image_size: applies to images only"):
+        load_dataset(DataConfig(csv=path, target="t", image_size=16))
+    with pytest.raises(UserError, match=r"\[data.augment\] brightness: applies to images"):
+        load_dataset(DataConfig(csv=path, target="t", augment={"brightness": 0.1}))
+
+
+def test_image_keys_apply_to_image_sources(tmp_path):
+    assert load_dataset(DataConfig(name="digits_images", augment={"flip": True})).x_val.ndim == 4
+    root = _image_folder(tmp_path / "pics", {"a": 4, "b": 4})
+    with pytest.raises(UserError, match=r"label_column = 'kind': needs images = a CSV"):
+        load_dataset(DataConfig(images=root, image_size=4, label_column="kind"))
+    with pytest.raises(UserError, match=r"\[data\] features: applies to csv only"):
+        load_dataset(DataConfig(images=root, image_size=4, features=["x"]))
+
+
+def test_numeric_class_labels_train_as_classification_when_asked(tmp_path):
+    path = _csv(tmp_path, [f"{i},{i % 2}" for i in range(20)])
+    data = load_dataset(DataConfig(csv=path, target="t"), task="classification")
+    assert data.task == "classification" and data.class_names == ["0", "1"]
+    assert data.y_train.dtype == torch.int64
+    assert sorted(set(data.y_train.tolist())) == [0, 1]
+    assert load_dataset(DataConfig(csv=path, target="t")).task == "regression"
+
+
+def test_text_labels_cannot_be_regressed(tmp_path):
+    path = _csv(tmp_path, [f"{i},{'ab'[i % 2]}" for i in range(20)])
+    with pytest.raises(UserError, match=r"value 'a' is not a number, so the target cannot be"):
+        load_dataset(DataConfig(csv=path, target="t"), task="regression")

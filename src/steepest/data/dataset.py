@@ -50,19 +50,49 @@ class Dataset:
         return len(self.y_test) > 0
 
 
+# Keys that only one kind of source reads, by the `[data]` key naming that source.
+_SOURCE_KEYS = {
+    "csv": ("target", "features"),
+    "images": ("image_size", "grayscale", "fit", "classes", "merge", "path_column", "label_column"),
+}
+
+
+def _refuse_keys_that_do_not_apply(cfg: DataConfig) -> None:
+    """A key the user set that this source ignores is refused, not silently dropped (say,
+    `features` beside a built-in set, which would train on every feature). Only keys the
+    user set count (`model_fields_set`): defaults apply to nothing."""
+    for source, keys in _SOURCE_KEYS.items():
+        if getattr(cfg, source) is None:
+            for key in keys:
+                if key in cfg.model_fields_set:
+                    raise UserError(f"[data] {key}: applies to {source} only")
+    if cfg.name is not None and cfg.split_column is not None:
+        raise UserError("[data] split_column: applies to a CSV or images, not built-in sets")
+    if cfg.images is None and cfg.name != "digits_images" and cfg.augment.model_fields_set:
+        key = sorted(cfg.augment.model_fields_set)[0]
+        raise UserError(f"[data.augment] {key}: applies to images or digits_images only")
+
+
+def _refuse_single_class(examples: Examples) -> None:
+    """One class leaves nothing to tell apart: the network would learn a constant."""
+    if examples.class_names is not None and len(examples.class_names) < 2:
+        raise UserError(
+            f"[data] {examples.name!r} has only one class ({examples.class_names[0]!r}); "
+            "classification needs at least 2"
+        )
+
+
 def _examples(cfg: DataConfig, task: Task | None) -> Examples:
-    if cfg.images is None:
-        for key in ("classes", "merge"):
-            if getattr(cfg, key) is not None:
-                raise UserError(f"[data] {key}: applies to images only")
+    _refuse_keys_that_do_not_apply(cfg)
     if cfg.name is not None:
-        if cfg.split_column is not None:
-            raise UserError("[data] split_column: applies to a CSV or images, not built-in sets")
-        return load_builtin(cfg.name)
-    if cfg.csv is not None:
+        examples = load_builtin(cfg.name)
+    elif cfg.csv is not None:
         assert cfg.target is not None  # DataConfig requires it with csv
-        return load_table(cfg.csv, cfg.target, cfg.features, cfg.split_column, task)
-    return load_images(cfg)
+        examples = load_table(cfg.csv, cfg.target, cfg.features, cfg.split_column, task)
+    else:
+        examples = load_images(cfg)
+    _refuse_single_class(examples)
+    return examples
 
 
 def _split(examples: Examples, cfg: DataConfig) -> Split:
@@ -115,8 +145,9 @@ def load_dataset(cfg: DataConfig, task: Task | None = None) -> Dataset:
 
     `task`, when given (the loss decides), must match the data; for a CSV with a
     numeric target, ``task="classification"`` turns the values into classes.
-    Refused in one line: an empty training or validation split; the test split is
-    empty only when test_fraction = 0 (`Dataset.has_test`).
+    Refused in one line: a key the source ignores, a single class, and an empty
+    training or validation split; the test split is empty only when test_fraction = 0
+    (`Dataset.has_test`).
     """
     examples = _examples(cfg, task)
     if task is not None and examples.task != task:
