@@ -417,3 +417,32 @@ def test_an_asked_trial_names_its_worker_before_its_params_are_drawn(tmp_path, m
     monkeypatch.setattr(SearchSpace, "suggest", suggest_and_look)
     tune(write(tmp_path, sampler="random", trials=3, epochs=1), storage=str(storage))
     assert len(seen) == 3 and all("worker" in attrs for attrs in seen)
+
+
+def test_a_resumed_seeded_study_draws_new_params(tmp_path):
+    """Resumed with a larger budget, a seeded study goes on drawing instead of replaying
+    the draws of its first trials."""
+    path = write(tmp_path, sampler="random", pruner="none", trials=3, epochs=1, population=3)
+    storage = str(tmp_path / "s.log")
+    tune(path, storage=storage)
+    trials = tune(path, storage=storage, trials=6).study.trials
+    assert len(trials) == 6
+    assert len({(t.params["lr"], t.params["momentum"]) for t in trials}) == 6
+
+
+@pytest.mark.parametrize("sampler", ["random", "tpe", "qmc", "coarse_to_fine"])
+def test_two_workers_of_one_seed_draw_different_params(tmp_path, sampler):
+    """Two processes with the same seed on one storage, each asking while the other's
+    trial runs (simulated by two samplers made alike): their trials differ."""
+    from steepest.config import TuneConfig
+    from steepest.tune.space import SearchSpace
+    from steepest.tune.study import open_study
+
+    settings = TuneConfig.model_validate(
+        {"sampler": sampler, "seed": 0, "space": {"lr": {"type": "uniform", "low": 0, "high": 1}}}
+    )
+    space = SearchSpace(settings.space)
+    storage = str(tmp_path / "s.log")
+    workers = [open_study("shared", storage, settings, space, True) for _ in range(2)]
+    drawn = [space.suggest(worker.ask()) for worker in workers for _ in range(2)]
+    assert len({params["lr"] for params in drawn}) == 4

@@ -8,14 +8,20 @@ commits on every report); any Optuna storage URL works for several machines.
 import os
 import socket
 import time
+import warnings
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import optuna
+from optuna.distributions import BaseDistribution
+from optuna.samplers import BaseSampler
 from optuna.storages import JournalStorage
-from optuna.trial import TrialState
+from optuna.trial import FrozenTrial, TrialState
 
 from steepest.config import TuneConfig
 from steepest.errors import UserError, first_line
+from steepest.rng import derive_key
 from steepest.tune.journal import JournalFile
 from steepest.tune.space import SearchSpace
 
@@ -52,17 +58,95 @@ def _open_database(url: str, attempts: int = 5) -> optuna.storages.RDBStorage:
         raise UserError(f"storage {url}: cannot open ({reason})") from None
 
 
-def make_sampler(tune: TuneConfig) -> optuna.samplers.BaseSampler:
+def make_sampler(tune: TuneConfig) -> BaseSampler:
     """Optuna's sampler for `tune.sampler`; coarse-to-fine draws at random inside the
-    stage's narrowed space, and grid draws nothing (its points are enqueued trials)."""
+    stage's narrowed space, and grid draws nothing (its points are enqueued trials).
+
+    With a seed, each trial draws from a sampler seeded by (seed, its number)
+    (`TrialSeeded`): a resumed study or a second worker goes on where the study is
+    instead of replaying the draws of its first trials, and one worker's study is the
+    same run to run. QMC's sequence keeps the one seed (its position in the sequence is
+    kept in the study); only its independent draws (the first trial) are per trial."""
     seed = tune.seed
     if tune.sampler == "tpe":
-        return optuna.samplers.TPESampler(
-            seed=seed, n_startup_trials=tune.startup_trials, constant_liar=True
+        return _per_trial(
+            lambda key: optuna.samplers.TPESampler(
+                seed=key, n_startup_trials=tune.startup_trials, constant_liar=True
+            ),
+            seed,
         )
+    random = _per_trial(lambda key: optuna.samplers.RandomSampler(seed=key), seed)
     if tune.sampler == "qmc":
-        return optuna.samplers.QMCSampler(seed=seed, scramble=True, warn_independent_sampling=False)
-    return optuna.samplers.RandomSampler(seed=seed)
+        with warnings.catch_warnings():  # steepest chose it; the user wrote no Optuna code
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            return optuna.samplers.QMCSampler(
+                seed=seed,
+                scramble=True,
+                independent_sampler=random,
+                warn_independent_sampling=False,
+            )
+    return random
+
+
+def _per_trial(make: Callable[[int | None], BaseSampler], seed: int | None) -> BaseSampler:
+    """`make(None)` for an unseeded study, else a `TrialSeeded` sampler of `make`."""
+    return make(None) if seed is None else TrialSeeded(make, seed)
+
+
+class TrialSeeded(BaseSampler):
+    """The sampler `make(key)` for each trial, the key derived from (seed, trial number).
+
+    Optuna's samplers hold one generator seeded once per process, so every process
+    started with the same seed (a resume, a second worker) draws the same values again.
+    Here a trial's draws depend on its own number alone. The samplers we wrap keep no
+    state between trials but that generator (TPE reads the history from the study), so
+    a fresh one per trial loses nothing; the current trial's is kept, as a trial draws
+    all its parameters in a row."""
+
+    def __init__(self, make: Callable[[int], BaseSampler], seed: int) -> None:
+        self._make = make
+        self._seed = seed
+        self._current: tuple[int, BaseSampler] | None = None
+
+    def _for(self, trial: FrozenTrial) -> BaseSampler:
+        if self._current is None or self._current[0] != trial.number:
+            self._current = (trial.number, self._build(trial.number))
+        return self._current[1]
+
+    def _build(self, number: int) -> BaseSampler:
+        return self._make(int(derive_key(self._seed, number)))
+
+    def infer_relative_search_space(
+        self, study: optuna.Study, trial: FrozenTrial
+    ) -> dict[str, BaseDistribution]:
+        return self._for(trial).infer_relative_search_space(study, trial)
+
+    def sample_relative(
+        self, study: optuna.Study, trial: FrozenTrial, search_space: dict[str, BaseDistribution]
+    ) -> dict[str, Any]:
+        return self._for(trial).sample_relative(study, trial, search_space)
+
+    def sample_independent(
+        self,
+        study: optuna.Study,
+        trial: FrozenTrial,
+        param_name: str,
+        param_distribution: BaseDistribution,
+    ) -> Any:
+        return self._for(trial).sample_independent(study, trial, param_name, param_distribution)
+
+    def before_trial(self, study: optuna.Study, trial: FrozenTrial) -> None:
+        self._for(trial).before_trial(study, trial)
+
+    def after_trial(
+        self,
+        study: optuna.Study,
+        trial: FrozenTrial,
+        state: TrialState,
+        values: Sequence[float] | None,
+    ) -> None:
+        # A trial ends long after its draws: the sampler of the trial drawing now stays
+        self._build(trial.number).after_trial(study, trial, state, values)
 
 
 def make_pruner(tune: TuneConfig) -> optuna.pruners.BasePruner:
