@@ -446,3 +446,21 @@ def test_two_workers_of_one_seed_draw_different_params(tmp_path, sampler):
     workers = [open_study("shared", storage, settings, space, True) for _ in range(2)]
     drawn = [space.suggest(worker.ask()) for worker in workers for _ in range(2)]
     assert len({params["lr"] for params in drawn}) == 4
+
+
+def test_a_fixed_entry_is_a_param_of_every_trial_and_of_the_final_run(tmp_path, monkeypatch):
+    from steepest.tune import run
+
+    space = """lr = { type = "fixed", value = 0.3 }
+hidden = { type = "fixed", value = [8] }
+momentum = { type = "uniform", low = 0.5, high = 0.95 }"""
+    path = write(tmp_path, sampler="random", pruner="none", trials=2, epochs=1, space=space)
+    result = tune(path, storage=str(tmp_path / "s.log"))
+    assert all(t.params["lr"] == 0.3 and t.params["hidden"] == "[8]" for t in result.study.trials)
+    assert result.summary["best_params"]["lr"] == 0.3
+    assert result.summary["best_params"]["hidden"] == [8]
+    retrained = []
+    monkeypatch.setattr(run, "train", lambda experiment, **_: retrained.append(experiment))
+    monkeypatch.setattr(run, "write_outputs", lambda _: {"best_val": 0.0})
+    run.retrain_best(path, result.study)
+    assert retrained[0].train.lr == 0.3 and retrained[0].model.hidden == [8]

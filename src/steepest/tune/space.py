@@ -188,8 +188,11 @@ def narrow(ranges: dict[str, Range], best: list[dict[str, Any]], margin: float) 
 
 
 def _suggest_one(trial: optuna.Trial, name: str, spec: ParamSpec) -> Any:
+    """One parameter drawn through `trial`. A fixed value is a one-value choice, so the
+    trial's params hold it: --final, the summary, the report and Optuna's dashboard read
+    a trial's values from there."""
     if spec.type == "fixed":
-        return spec.value
+        return _decode(trial.suggest_categorical(name, [_encode(spec.value)]))
     if spec.type == "choice":
         return _decode(trial.suggest_categorical(name, [_encode(v) for v in spec.values]))
     if spec.type == "int":
