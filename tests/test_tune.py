@@ -464,3 +464,15 @@ momentum = { type = "uniform", low = 0.5, high = 0.95 }"""
     monkeypatch.setattr(run, "write_outputs", lambda _: {"best_val": 0.0})
     run.retrain_best(path, result.study)
     assert retrained[0].train.lr == 0.3 and retrained[0].model.hidden == [8]
+
+
+def test_final_monitors_what_the_study_monitored(tmp_path, monkeypatch):
+    """[tune] monitor = "val_loss" overrides [train]'s val_metric: the retrained run
+    picks its best epoch by validation loss too, and its val is the trial's loss."""
+    from steepest.tune.run import retrain_best
+
+    monkeypatch.chdir(tmp_path)
+    path = write(tmp_path, trials=2, pruner="none", tune_lines='monitor = "val_loss"')
+    result = tune(path, storage=str(tmp_path / "s.log"))
+    final = retrain_best(path, result.study)
+    assert final["val"] == pytest.approx(result.study.best_value, abs=1e-6)

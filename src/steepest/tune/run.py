@@ -51,6 +51,7 @@ from steepest.tune.space import (
 from steepest.tune.study import CRASHED_ATTR, WORKER_ATTR, open_study, recover_crashed, worker_id
 
 STAGES_ATTR = "stages"
+METRIC_ATTR = "metric"  # the monitored column: "val_loss" or "val_<metric>"
 
 
 @dataclass
@@ -311,7 +312,7 @@ def tune(
         name, storage or settings.storage or f"runs/{name}.log", settings, space, monitor.maximize
     )
     study.set_user_attr(
-        "metric",
+        METRIC_ATTR,
         f"val_{task.metric_name}" if monitor.column == "val_metric" else "val_loss",
     )
     recover_crashed(study)
@@ -428,9 +429,16 @@ def retrain_best(
     best = study.best_trial
     concrete = _trial_raw(raw, decode_params(best.params), best.number)
     concrete["train"]["out"] = str(Path("runs") / f"{study.study_name}-best")
+    concrete["train"]["monitor"] = _monitor_of(study)
     summary = write_outputs(train(validate(concrete), write=False, model=model))
     tested = {k: v for k, v in summary.items() if k.startswith("test_")}
     return {"val": summary["best_val"], **tested}
+
+
+def _monitor_of(study: optuna.Study) -> str:
+    """The ``[train] monitor`` the study's trials trained with (its ``[tune] monitor``,
+    which overrides the file's ``[train]`` one), read from its "metric" attr."""
+    return "val_loss" if study.user_attrs.get(METRIC_ATTR) == "val_loss" else "val_metric"
 
 
 def _trial_raw(raw: dict[str, Any], params: dict[str, Any], number: int) -> dict[str, Any]:
