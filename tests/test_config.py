@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from steepest.cli import main
-from steepest.config import expand_grid, load_experiments, validate
+from steepest.config import expand_grid, load_experiments
 from steepest.errors import UserError
 
 DIGITS = {"data": {"name": "digits"}}
@@ -27,18 +27,49 @@ DIGITS = {"data": {"name": "digits"}}
             "[train] epochs = 'ten': expected a valid integer",
         ),
         ({**DIGITS, "model": {"dropout": 1.0}}, "[model] dropout = 1.0: expected less than 1"),
-        ({"data": {}}, "[data]: give exactly one of name, csv or images (got none)"),
+        ({"data": {}}, "[data] give exactly one of name, csv or images (got none)"),
         ({"data": {"csv": "x.csv"}}, "csv needs target"),
         ({**DIGITS, "train": {"schedule": {"gamma": {"kind": "step"}}}}, "schedule.gamma"),
         (
             {**DIGITS, "tune": {"space": {"lr": {"type": "uniform", "low": 1, "high": 0}}}},
             "[tune] space.lr",
         ),
+        # a union: what each of its branches takes, not pydantic's branch names
+        (
+            {**DIGITS, "train": {"batch_size": "all"}},
+            "[train] batch_size = 'all': expected a valid integer or 'full'",
+        ),
+        (
+            {**DIGITS, "train": {"population": 0}},
+            "[train] population = 0: expected greater than 0 or 'auto'",
+        ),
+        (
+            {**DIGITS, "train": {"schedule": {"lr": {"kind": "step", "epochs": 0}}}},
+            "[train] schedule.lr.epochs = 0: expected greater than 0",
+        ),
+        ({**DIGITS, "model": {"hiden": [8]}}, "[model] hiden = [8]: unknown key"),
+        # a schedule keeps its hyperparameter where the key itself must be
+        (
+            {**DIGITS, "train": {"schedule": {"momentum": {"kind": "linear", "end": 1.5}}}},
+            "[train] schedule.momentum: reaches 1.02 at epoch 3; momentum must stay in [0, 1)",
+        ),
+        (
+            {**DIGITS, "train": {"schedule": {"beta1": {"kind": "step", "factor": 1.2}}}},
+            "[train] schedule.beta1: reaches 1.08 at epoch 11; beta1 must stay in [0, 1)",
+        ),
+        (
+            {**DIGITS, "train": {"schedule": {"lr": {"kind": "linear", "end": -0.1}}}},
+            "[train] schedule.lr: reaches -0.01 at epoch 5; lr must stay in [0, inf)",
+        ),
+        (
+            {**DIGITS, "train": {"schedule": {"lr": {"kind": "step", "start": 0.1}}}},
+            "[train] schedule.lr: schedule step: start/end belong to kind linear",
+        ),
     ],
 )
 def test_bad_values_name_key_value_and_expectation(raw, message):
     with pytest.raises(UserError) as error:
-        validate(raw)
+        expand_grid(raw)
     assert message in str(error.value)
     assert "\n" not in str(error.value)
 

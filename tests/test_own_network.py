@@ -188,7 +188,7 @@ def test_a_network_named_in_the_file_trains_from_the_command(tmp_path, capsys):
             "importing it failed (No module named 'no_such_package')",
         ),
         ('module = "nets.py"', "expected 'FILE.py:NAME' or 'package:NAME'"),
-        ('module = "nets.py:Net"\nhidden = [8]', "[model]: hidden: not used with module = "),
+        ('module = "nets.py:Net"\nhidden = [8]', "[model] hidden: not used with module = "),
     ],
     ids=["no file", "no name", "no package", "no colon", "mlp keys"],
 )

@@ -9,6 +9,7 @@ Every mistake becomes one `UserError` line naming the key, the value and what wa
 """
 
 import itertools
+import math
 import tomllib
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -25,6 +26,13 @@ BUILTIN_DATASETS = ("digits", "digits_images", "iris", "wine", "breast_cancer", 
 DEVICES = ("auto", "cpu", "cuda")
 
 SCHEDULABLE = ("lr", "momentum", "weight_decay", "beta1", "beta2", "rho")
+# low ≤ value < high at every epoch for a scheduled hyperparameter (an annealed lr may
+# reach 0: cosine's min_value is 0 by default).
+_SCHEDULED_RANGE = {
+    "lr": (0.0, math.inf),
+    "weight_decay": (0.0, math.inf),
+    **{name: (0.0, 1.0) for name in ("momentum", "beta1", "beta2", "rho")},
+}
 
 Fraction = Annotated[float, Field(ge=0.0, lt=1.0)]
 Positive = Annotated[float, Field(gt=0.0)]
@@ -159,9 +167,26 @@ class TrainConfig(_Section):
 
     @model_validator(mode="after")
     def _schedulable(self) -> "TrainConfig":
-        for name in self.schedule:
+        """Each schedule is well formed and keeps its hyperparameter in range at every
+        epoch (a linear ramp to 1.5 would give momentum 1.5, which `momentum = 1.5` is
+        refused for)."""
+        from steepest.optim.schedules import build, values_over  # it imports this module
+
+        for name, spec in self.schedule.items():
             if name not in SCHEDULABLE:
                 raise ValueError(f"schedule.{name}: expected one of {', '.join(SCHEDULABLE)}")
+            try:
+                values = values_over(build(spec), getattr(self, name), self.epochs)
+            except UserError as error:
+                raise ValueError(f"schedule.{name}: {error}") from None
+            low, high = _SCHEDULED_RANGE[name]
+            outside = [(t, v) for t, v in enumerate(values.tolist()) if not low <= v < high]
+            if outside:
+                t, value = outside[0]
+                raise ValueError(
+                    f"schedule.{name}: reaches {value:.4g} at epoch {t + 1}; "
+                    f"{name} must stay in [{low:g}, {high:g})"
+                )
         return self
 
 
@@ -257,10 +282,15 @@ _LIST_FIELDS = {"hidden", "channels"}
 def _sweep_axes(raw: dict[str, Any]) -> list[tuple[str, str, list[Any]]]:
     """(section, key, values) for every value in [model]/[train] given as a list to compare."""
     axes = []
-    for section in ("model", "train"):
+    for section, fields in (
+        ("model", ModelConfig.model_fields),
+        ("train", TrainConfig.model_fields),
+    ):
         for key, value in raw.get(section, {}).items():
-            is_sweep = isinstance(value, list) and (
-                key not in _LIST_FIELDS or (value and isinstance(value[0], list))
+            is_sweep = (
+                key in fields
+                and isinstance(value, list)
+                and (key not in _LIST_FIELDS or (value and isinstance(value[0], list)))
             )
             if is_sweep:
                 if not value:
@@ -269,13 +299,29 @@ def _sweep_axes(raw: dict[str, Any]) -> list[tuple[str, str, list[Any]]]:
     return axes
 
 
+def _key_path(loc: tuple) -> list[str]:
+    """An error's location as the user's keys: without the names pydantic gives the
+    branches of a union ('constrained-int', "literal['full']", 'ScheduleConfig', …) or
+    its validators ('function-after[…]'), none of which a user wrote."""
+    parts = [str(p) for p in loc]
+    return [p for p in parts if not ("[" in p or "-" in p or p[:1].isupper())]
+
+
 def _format_error(error: ValidationError) -> str:
-    """The first pydantic error as one line: `[section] key = value: what was expected`."""
-    first = error.errors()[0]
-    loc = [str(p) for p in first["loc"] if not str(p).startswith("function-after")]
+    """The first pydantic error as one line: `[section] key = value: what was expected`.
+    A value that fits no branch of a union (`batch_size = "all"`) lists what each branch
+    expected: "expected a valid integer or 'full'"."""
+    errors = error.errors()
+    first = errors[0]
+    loc = _key_path(first["loc"])
     message = first["msg"].removeprefix("Value error, ")
     if first["type"] == "extra_forbidden":
         message = "unknown key"
+    branches = [e["msg"] for e in errors if _key_path(e["loc"]) == loc]
+    if len(branches) > 1 and all(b.startswith("Input should be ") for b in branches):
+        message = "Input should be " + " or ".join(
+            b.removeprefix("Input should be ").split(",")[0] for b in branches
+        )
     message = message.replace("Input should be", "expected")
     if not loc:
         return message
@@ -284,6 +330,8 @@ def _format_error(error: ValidationError) -> str:
         return f"{where}: missing, and it has no default"
     if "input" in first and len(loc) > 1:
         return f"{where} = {first['input']!r}: {message}"
+    if len(loc) == 1:  # a section's own check: its message names the keys it is about
+        return f"{where} {message}"
     return f"{where}: {message}"
 
 

@@ -77,6 +77,11 @@ class Schedule:
         return value.item() if scalar else value
 
 
+def values_over(schedule: Schedule, base: float, epochs: int) -> Tensor:
+    """The value at each epoch t = 0 … epochs − 1 of a member with this base value [epochs]."""
+    return schedule(torch.tensor(base, dtype=torch.float64), torch.arange(epochs))
+
+
 def _check(spec: ScheduleConfig, position: int) -> None:
     """UserError for settings the table above gives no meaning."""
     where = f"schedule {spec.kind}" + (f" (chain position {position})" if position else "")
