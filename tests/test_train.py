@@ -155,6 +155,28 @@ def test_a_run_where_every_member_diverged_leaves_an_earlier_runs_files_alone(tm
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before
 
 
+def test_a_run_without_a_test_split_saves_everything_but_test_figures(tmp_path):
+    run = train(validate(experiment(tmp_path, data={"name": "iris", "test_fraction": 0.0})))
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    assert summary["best_val"] > 0.5 and not any(key.startswith("test_") for key in summary)
+    assert (tmp_path / "run" / "best.pt").is_file()
+    with pytest.raises(UserError, match="no test split"):
+        run.evaluate("test")
+
+
+def test_a_csv_of_numeric_labels_is_classes_when_the_loss_says_so(tmp_path, capsys):
+    """0/1 labels under an explicit classification loss are two classes; under the
+    default loss the error says which loss to set for either reading."""
+    rows = [f"{i % 7},{i % 5},{int(i % 7 > i % 5)}" for i in range(140)]
+    (tmp_path / "t.csv").write_text("a,b,y\n" + "\n".join(rows) + "\n")
+    raw = experiment(tmp_path, data={"csv": str(tmp_path / "t.csv"), "target": "y"})
+    del raw["data"]["name"]
+    run = train(validate({**raw, "train": {**raw["train"], "loss": "cross_entropy"}}))
+    assert run.dataset.class_names == ["0", "1"]
+    with pytest.raises(UserError, match='the loss is the default: set .* loss = "mse", or'):
+        train(validate(raw))
+
+
 def test_loss_that_does_not_fit_the_data_is_a_user_error(tmp_path, capsys):
     path = tmp_path / "exp.toml"
     path.write_text('[data]\nname = "diabetes"\n[train]\nloss = "cross_entropy"\n')

@@ -127,13 +127,27 @@ class Task:
         return self.metric.maximize
 
 
+def load_for(experiment: Experiment) -> Dataset:
+    """The experiment's data, read as its loss asks: a CSV's numeric target (0/1, digits
+    0–9) is classes when ``[train] loss`` is set to a classification loss. Under the
+    default loss it stays numbers, and `task_for` asks which was meant: a forgotten
+    ``loss = "mse"`` would otherwise make every distinct price or count a class."""
+    chosen = "loss" in experiment.train.model_fields_set
+    return load_dataset(experiment.data, LOSSES[experiment.train.loss].task if chosen else None)
+
+
 def task_for(experiment: Experiment, dataset: Dataset) -> Task:
     """Check the loss fits the data set and derive the output layer and metric."""
     spec = LOSSES[experiment.train.loss]
     if spec.task != dataset.task:
+        hint = ""
+        if "loss" not in experiment.train.model_fields_set:  # numbers under the default loss
+            hint = '; the loss is the default: set a regression loss such as loss = "mse"'
+            if experiment.data.csv is not None:
+                hint += f', or loss = "{experiment.train.loss}" to read the numbers as classes'
         raise UserError(
             f"[train] loss = {experiment.train.loss!r}: a {spec.task} loss, but data set "
-            f"{dataset.name!r} is {dataset.task}"
+            f"{dataset.name!r} is {dataset.task}{hint}"
         )
     if dataset.task == "classification":
         targets = len(dataset.class_names or [])
@@ -322,6 +336,8 @@ class Run:
         """Loss and metric of a member's best checkpoint on `train`, `val` or `test`."""
         if split not in ("train", "val", "test"):
             raise UserError(f"split = {split!r}: expected 'train', 'val' or 'test'")
+        if split == "test" and not self.dataset.has_test:
+            raise UserError("split = 'test': this run has no test split (test_fraction = 0)")
         result = self.best if member_id is None else self._result(member_id)
         task = task_for(self.experiments[result.member.id], self.dataset)
         x = getattr(self.dataset, f"x_{split}").to(self.device)
@@ -369,7 +385,7 @@ def train(
     _one_value_per_run(experiments)
     first = experiments[0]
     _make_out(first.train.out)
-    dataset = load_dataset(first.data)
+    dataset = load_for(first)
     device = resolve_device(first.train.device)
     task = task_for(first, dataset)
     setting = population or first.train.population
@@ -595,9 +611,9 @@ def _as_experiments(value: Any) -> list[Experiment]:
 
 def write_outputs(run: Run) -> dict[str, Any]:
     """history.csv, members.json, summary.json and best.pt in the run's folder; returns
-    the summary."""
+    the summary (with the best member's test figures when the data has a test split)."""
     best = run.best  # first: a run with no best member must not overwrite an older run's
-    test = run.evaluate("test")
+    test = run.evaluate("test") if run.dataset.has_test else {}
     run.out.mkdir(parents=True, exist_ok=True)
     _write_history(run.out / "history.csv", run.history)
     members = [
@@ -622,8 +638,7 @@ def write_outputs(run: Run) -> dict[str, Any]:
         "best_label": best.member.tag,
         "best_epoch": best.best_epoch,
         "best_val": best.best_value,
-        "test_loss": test["loss"],
-        f"test_{run.metric_name}": test[run.metric_name],
+        **{f"test_{name}": value for name, value in test.items()},
         "members": len(run.results),
         "out": str(run.out),
     }

@@ -143,18 +143,15 @@ def _sizes(examples: Examples) -> str:
 def load_dataset(cfg: DataConfig, task: Task | None = None) -> Dataset:
     """Load, split and preprocess the data `cfg` names.
 
-    `task`, when given (the loss decides), must match the data; for a CSV with a
-    numeric target, ``task="classification"`` turns the values into classes.
+    `task`, when given (the loss decides), is how a CSV's target is read: with
+    ``task="classification"`` numeric values become classes. Built-in sets and images
+    have a task of their own, which the caller checks against its loss
+    (`steepest.training.task_for` names the loss and the data in its message).
     Refused in one line: a key the source ignores, a single class, and an empty
     training or validation split; the test split is empty only when test_fraction = 0
     (`Dataset.has_test`).
     """
     examples = _examples(cfg, task)
-    if task is not None and examples.task != task:
-        raise UserError(
-            f"[data] {examples.name!r} is a {examples.task} data set; expected {task} "
-            "data for this loss"
-        )
     x = as_float(examples.x)
     split = _split(examples, cfg)
     _refuse_empty_splits(split, examples, cfg)
