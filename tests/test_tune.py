@@ -476,3 +476,48 @@ def test_final_monitors_what_the_study_monitored(tmp_path, monkeypatch):
     result = tune(path, storage=str(tmp_path / "s.log"))
     final = retrain_best(path, result.study)
     assert final["val"] == pytest.approx(result.study.best_value, abs=1e-6)
+
+
+def test_a_timeout_leaves_no_trial_running_and_a_resume_trains_the_unstarted(tmp_path, monkeypatch):
+    """Trials asked for the populations of other shapes never start once time is out:
+    they fail, queued again, and the summary does not count them; a resume trains them
+    first, and they do not count against its budget."""
+    from steepest.tune import run
+
+    clock = Clock()
+    monkeypatch.setattr(run, "time", clock)
+    report = run.StructureSource.report
+
+    def report_after_the_deadline(self, rows):
+        clock.now = 61.0
+        return report(self, rows)
+
+    monkeypatch.setattr(run.StructureSource, "report", report_after_the_deadline)
+    space = NUMERIC + '\nhidden = { type = "choice", values = [[4], [8], [12]] }'
+    path = write(
+        tmp_path,
+        sampler="random",
+        pruner="none",
+        trials=8,
+        epochs=1,
+        population=2,
+        space=space,
+        tune_lines="timeout = 60",
+    )
+    storage = str(tmp_path / "s.log")
+    result = tune(path, storage=storage)
+    trials = result.study.trials
+    unstarted = [t for t in trials if t.user_attrs.get("status") == run.NOT_STARTED]
+    assert unstarted and TrialState.RUNNING not in states(result.study)
+    assert all(t.state == TrialState.FAIL for t in unstarted)
+    assert result.summary["trials"] == len(trials) - 2 * len(unstarted)  # less the queued copies
+    monkeypatch.setattr(run.StructureSource, "report", report)
+    clock.now = 0.0
+    resumed = tune(path, storage=storage).study.trials
+    requeued = {
+        t.user_attrs["requeued_from"]: t for t in resumed if "requeued_from" in t.user_attrs
+    }
+    assert sorted(requeued) == [t.number for t in unstarted]
+    assert all(requeued[t.number].params == t.params for t in unstarted)
+    counted = [t for t in resumed if t.state == TrialState.COMPLETE]
+    assert len(counted) == 8

@@ -48,9 +48,17 @@ from steepest.tune.space import (
     decode_params,
     narrow,
 )
-from steepest.tune.study import CRASHED_ATTR, WORKER_ATTR, open_study, recover_crashed, worker_id
+from steepest.tune.study import (
+    CRASHED_ATTR,
+    WORKER_ATTR,
+    open_study,
+    recover_crashed,
+    requeue,
+    worker_id,
+)
 
 STAGES_ATTR = "stages"
+NOT_STARTED = "not started before the timeout: queued again"  # a trial's status attr
 METRIC_ATTR = "metric"  # the monitored column: "val_loss" or "val_<metric>"
 
 
@@ -345,6 +353,7 @@ def tune(
             lambda: deadline is not None and time.perf_counter() > deadline,
             lambda: live.update(tally.table(study)),
         )
+        _requeue_unstarted(feed)
     if not live.console.is_terminal:  # rich ends the table with a newline on terminals only
         live.console.line()
     return TuneResult(study, _summary(study, tally))
@@ -416,6 +425,20 @@ def _run_populations(
             trainer.advance()
 
 
+def _requeue_unstarted(feed: StudyFeed) -> None:
+    """Trials still held when the populations stop were asked for a population that
+    never started before the timeout: `requeue` them (FAIL, status `NOT_STARTED`, their
+    params queued again) rather than leave them RUNNING. Their params were drawn from
+    what the study knew, and the budget does not lose them: a resume trains them first."""
+    unstarted = list(feed.trials.values())
+    with deferred_appends():
+        for trial in unstarted:
+            trial.set_user_attr("status", NOT_STARTED)
+    requeue(feed.study, unstarted)
+    feed.trials.clear()
+    feed.queues.clear()
+
+
 def retrain_best(
     path: str | Path, study: optuna.Study, model: NetworkFactory | None = None
 ) -> dict[str, float]:
@@ -480,7 +503,7 @@ def _summary(study: optuna.Study, tally: Tally) -> dict[str, Any]:
         best = study.best_trial
     except ValueError:
         pass
-    states = [t.state for t in study.get_trials(deepcopy=False)]
+    states = [t.state for t in study.get_trials(deepcopy=False) if _ran(t)]
     return {
         "study": study.study_name,
         "trials": len(states),
@@ -492,6 +515,12 @@ def _summary(study: optuna.Study, tally: Tally) -> dict[str, Any]:
         "best_trial": None if best is None else best.number,
         "seconds": time.perf_counter() - tally.started,
     }
+
+
+def _ran(trial: FrozenTrial) -> bool:
+    """Whether a trial trained (or trains now): not a queued one (a grid point, a
+    requeued trial) nor one a timeout kept from starting."""
+    return trial.state != TrialState.WAITING and trial.user_attrs.get("status") != NOT_STARTED
 
 
 def _label(params: dict[str, Any]) -> str:

@@ -26,7 +26,7 @@ from steepest.tune.journal import JournalFile
 from steepest.tune.space import SearchSpace
 
 WORKER_ATTR = "worker"
-CRASHED_ATTR = "crashed_trials"
+CRASHED_ATTR = "crashed_trials"  # crashed or never started: failed and queued again
 
 
 def open_storage(storage: str) -> optuna.storages.BaseStorage:
@@ -208,21 +208,29 @@ def worker_id() -> str:
 
 
 def recover_crashed(study: optuna.Study) -> list[int]:
-    """Trials RUNNING for a process of this host that no longer exists died with it: mark
-    them FAIL, remember them as crashed (they do not count against the budget) and queue
-    their parameters again. Trials of live processes or other hosts are left alone."""
+    """Trials RUNNING for a process of this host that no longer exists died with it:
+    `requeue` them. Trials of live processes or other hosts are left alone."""
     host = socket.gethostname()
-    crashed = list(study.user_attrs.get(CRASHED_ATTR, []))
+    dead = []
     for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
         worker = trial.user_attrs.get(WORKER_ATTR, "")
         worker_host, _, pid = worker.rpartition(":")
-        if worker_host != host or not pid.isdigit() or _alive(int(pid)):
-            continue
+        if worker_host == host and pid.isdigit() and not _alive(int(pid)):
+            dead.append(trial)
+    return requeue(study, dead)
+
+
+def requeue(study: optuna.Study, trials: Sequence[FrozenTrial | optuna.Trial]) -> list[int]:
+    """Mark `trials` (running, never to finish here) FAIL, remember them in the study's
+    `CRASHED_ATTR` (they do not count against the budget) and queue their parameters
+    again, so the next run trains them. Returns every trial so remembered."""
+    requeued = list(study.user_attrs.get(CRASHED_ATTR, []))
+    for trial in trials:
         study.tell(trial.number, state=TrialState.FAIL)
-        crashed.append(trial.number)
+        requeued.append(trial.number)
         study.enqueue_trial(trial.params, user_attrs={"requeued_from": trial.number})
-    study.set_user_attr(CRASHED_ATTR, crashed)
-    return crashed
+    study.set_user_attr(CRASHED_ATTR, requeued)
+    return requeued
 
 
 def _alive(pid: int) -> bool:
