@@ -443,7 +443,7 @@ def test_two_workers_of_one_seed_draw_different_params(tmp_path, sampler):
     )
     space = SearchSpace(settings.space)
     storage = str(tmp_path / "s.log")
-    workers = [open_study("shared", storage, settings, space, True) for _ in range(2)]
+    workers = [open_study("shared", storage, settings, space, True, 3) for _ in range(2)]
     drawn = [space.suggest(worker.ask()) for worker in workers for _ in range(2)]
     assert len({params["lr"] for params in drawn}) == 4
 
@@ -521,3 +521,16 @@ def test_a_timeout_leaves_no_trial_running_and_a_resume_trains_the_unstarted(tmp
     assert all(requeued[t.number].params == t.params for t in unstarted)
     counted = [t for t in resumed if t.state == TrialState.COMPLETE]
     assert len(counted) == 8
+
+
+@pytest.mark.parametrize("pruner", ["asha", "hyperband"])
+def test_asha_and_hyperband_prune_a_study_that_fits_one_population(tmp_path, pruner):
+    """All trials train together, so none has finished when the first verdicts fall:
+    the pruners take their resources from the epochs instead of a finished trial."""
+    space = 'lr = { type = "loguniform", low = 1e-5, high = 0.5 }'
+    path = write(
+        tmp_path, pruner=pruner, sampler="random", trials=8, epochs=4, space=space, population=8
+    )
+    study = tune(path, storage=str(tmp_path / "s.log")).study
+    assert {t.user_attrs["population"] for t in study.trials} == {0}
+    assert TrialState.PRUNED in states(study)

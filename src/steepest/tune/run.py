@@ -317,7 +317,12 @@ def tune(
     monitor = monitor_for(base.model_copy(update={"train": train_with_monitor}), task)
     name = settings.study or Path(path).stem
     study = open_study(
-        name, storage or settings.storage or f"runs/{name}.log", settings, space, monitor.maximize
+        name,
+        storage or settings.storage or f"runs/{name}.log",
+        settings,
+        space,
+        monitor.maximize,
+        int(space.largest("epochs", base.train.epochs)),
     )
     study.set_user_attr(
         METRIC_ATTR,

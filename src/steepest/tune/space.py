@@ -79,6 +79,15 @@ class SearchSpace:
                 chosen[name] = _suggest_one(trial, name, spec)
         return chosen
 
+    def largest(self, name: str, default: float) -> Any:
+        """The largest value `name` takes: the most the space offers, or `default` (the
+        experiment's own) where it is larger or the key is not searched."""
+        spec = self.params.get(name)
+        if spec is None:
+            return default
+        offered = {"choice": spec.values, "fixed": [spec.value]}.get(spec.type, [spec.high])
+        return max(default, *offered)
+
     def ranges(self) -> dict[str, Range]:
         """The numeric parameters' intervals."""
         return {

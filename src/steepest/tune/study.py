@@ -149,28 +149,35 @@ class TrialSeeded(BaseSampler):
         self._build(trial.number).after_trial(study, trial, state, values)
 
 
-def make_pruner(tune: TuneConfig) -> optuna.pruners.BasePruner:
-    """Optuna's pruner for `tune.pruner`, fed one value per member per epoch."""
+def make_pruner(tune: TuneConfig, epochs: int) -> optuna.pruners.BasePruner:
+    """Optuna's pruner for `tune.pruner`, fed one value per member per epoch; `epochs`:
+    the most epochs a trial may train.
+
+    ASHA and Hyperband get their resources from `epochs`, as Optuna's "auto" would from
+    the first finished trial (min: a hundredth of its steps; max: its last step + 1):
+    here trials start together and none has finished when the first verdicts fall, so
+    with "auto" they pruned nothing whenever the whole budget fit in one population."""
     if tune.pruner == "median":
         return optuna.pruners.MedianPruner(
             n_startup_trials=tune.startup_trials, n_warmup_steps=tune.warmup_epochs
         )
     if tune.pruner == "asha":
-        return optuna.pruners.SuccessiveHalvingPruner()
+        return optuna.pruners.SuccessiveHalvingPruner(min_resource=max(epochs // 100, 1))
     if tune.pruner == "hyperband":
-        return optuna.pruners.HyperbandPruner()
+        return optuna.pruners.HyperbandPruner(max_resource=epochs + 1)
     return optuna.pruners.NopPruner()
 
 
 def open_study(
-    name: str, storage: str, tune: TuneConfig, space: SearchSpace, maximize: bool
+    name: str, storage: str, tune: TuneConfig, space: SearchSpace, maximize: bool, epochs: int
 ) -> optuna.Study:
-    """Create the study or continue it (same name, same storage)."""
+    """Create the study or continue it (same name, same storage); `epochs`: the most
+    epochs a trial may train (`make_pruner`)."""
     study = optuna.create_study(
         study_name=name,
         storage=open_storage(storage),
         sampler=make_sampler(tune),
-        pruner=make_pruner(tune),
+        pruner=make_pruner(tune, epochs),
         direction="maximize" if maximize else "minimize",
         load_if_exists=True,
     )
