@@ -8,6 +8,7 @@ import torch
 from torch import nn
 
 from steepest import gradcheck as gc
+from steepest.cli import main
 from steepest.config import TrainConfig, validate
 from steepest.errors import UserError
 from steepest.gradcheck import ParameterCheck, config_penalty, gradcheck, gradcheck_experiment
@@ -253,3 +254,51 @@ def test_command_prints_the_table_and_exits_one_when_a_gradient_is_wrong(
     rows = {name: next(line for line in lines if f" {name} " in line) for name in NAMES}
     assert "wrong" in rows["blocks.0.0.weight"] and "wrong" in rows["blocks.0.0.bias"]
     assert "fine" in rows["head.1.weight"] and "fine" in rows["head.1.bias"]
+
+
+@pytest.mark.parametrize("h", [float("inf"), float("-inf"), float("nan")])
+def test_a_step_that_is_not_finite_is_refused(h):
+    x, y = batch()
+    with pytest.raises(UserError, match=f"h = {h!r}: expected a positive finite step"):
+        gradcheck(mlp(), LOSSES["cross_entropy"].fn, x, y, h=h)
+
+
+def test_a_slightly_wrong_backward_is_wrong_at_the_default_step():
+    x, y = batch()
+    checks = gradcheck(mlp(act=CustomTanh(scale=1.001)), LOSSES["cross_entropy"].fn, x, y)
+    assert verdicts(checks)["0.weight"] == "wrong" and verdicts(checks)["0.bias"] == "wrong"
+    assert all(c.unresolved == 0 and not c.unresolved_because for c in checks)
+
+
+@pytest.mark.parametrize("h", [1e-12, 1e-20, 1e-30])
+def test_a_step_too_small_to_see_f_change_is_inconclusive_not_fine(h):
+    x, y = batch()
+    checks = gradcheck(mlp(act=CustomTanh(scale=1.001)), LOSSES["cross_entropy"].fn, x, y, h=h)
+    assert set(verdicts(checks).values()) == {"inconclusive"}
+    assert all(c.unresolved == c.checked for c in checks)
+    assert all(gc.LOST_IN_ROUND_OFF in c.unresolved_because for c in checks)
+    assert gc.ROUNDED_STEP in checks[0].unresolved_because  # weights: w + h rounds
+
+
+def test_command_calls_a_step_too_small_inconclusive_and_exits_one(tmp_path, capsys):
+    path = write(tmp_path, experiment(activation="tanh", dropout=0.0))
+    with pytest.raises(SystemExit) as stop:
+        run_command(["gradcheck", str(path), "--batch", "4", "--step", "1e-12"])
+    assert stop.value.code == 1
+    out = " ".join(capsys.readouterr().out.split())  # the note wraps at the terminal's width
+    assert out.count("inconclusive") == len(NAMES) + 1  # each row and the note
+    assert "use a larger --step (default 1e-5)" in out
+    with pytest.raises(SystemExit):
+        run_command(["gradcheck", str(path), "--batch", "4", "--step", "1e-12", "--json"])
+    report = json.loads(capsys.readouterr().out)
+    assert report["inconclusive"] and not report["wrong"]
+    assert {c["verdict"] for c in report["checks"]} == {"inconclusive"}
+    assert gc.LOST_IN_ROUND_OFF in report["checks"][0]["unresolved_because"]
+
+
+def test_command_refuses_an_infinite_step_in_one_line(tmp_path, capsys):
+    path = write(tmp_path, experiment())
+    assert main(["gradcheck", str(path), "--step", "inf", "--json"]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err == "steepest: error: h = inf: expected a positive finite step\n"

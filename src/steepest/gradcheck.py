@@ -11,6 +11,14 @@ Per parameter tensor the verdict is from the largest relᵢ: below 1e-7 fine, be
 suspicious, otherwise wrong. A tensor with more than `max_elements` entries is checked on
 a seeded random sample of them.
 
+Steps too small. A comparison can only call out an error that the step shows. An element
+is unresolved when its allowance rᵢ exceeds 1e-7 of the gradient's scale, the larger of
+|nᵢ| and the largest |a| over all parameters (f's change over the step is lost in
+rounding), or when w ± h does not move w by h to within 1e-7 of h (h below w's float64
+spacing, w + h = w at worst; the half-ulp rounding at the default step, about 1e-12 of
+h, biases nᵢ by no more). A tensor none of whose compared elements is resolved is
+inconclusive, whatever its errors read: rounding, not the gradient, sets them.
+
 Kinks. ReLU, leaky ReLU, Maxout, the hinge and L1 have kinks where the slope jumps; a
 step that crosses one spoils nᵢ without any bug. The one-sided differences then disagree,
 (f(w+h) − f(w))/h − (f(w) − f(w−h))/h = Δ₀/h with Δ₀ = f(w+h) − 2f(w) + f(w−h), by more
@@ -51,6 +59,9 @@ SUSPICIOUS = 1e-4
 # Round-off allowance of a spread of second differences, in units of eps·max|f|.
 _ROUND_OFF = 1000.0
 _EPS = torch.finfo(torch.float64).eps
+# Why an element is unresolved (module doc).
+ROUNDED_STEP = "w ± h is not h away from w in float64 (h is below w's spacing)"
+LOST_IN_ROUND_OFF = f"round-off 4ε·|f|/h exceeds {FINE:g} of the gradient (f's change is lost)"
 
 Penalty = Callable[[nn.Module], Tensor]
 
@@ -60,7 +71,9 @@ class ParameterCheck:
     """The comparison for one parameter tensor.
 
     `checked` elements were compared (all of them, or a sample); `kinks` of those had
-    their estimate spoilt by a kink and are left out of `max_error` and `mean_error`.
+    their estimate spoilt by a kink and are left out of `max_error` and `mean_error`;
+    `unresolved` of the others had a step too small to show an error, for the reasons
+    in `unresolved_because` (module doc).
     """
 
     name: str
@@ -69,6 +82,8 @@ class ParameterCheck:
     kinks: int
     max_error: float
     mean_error: float
+    unresolved: int = 0
+    unresolved_because: tuple[str, ...] = ()
 
     @property
     def size(self) -> int:
@@ -76,7 +91,10 @@ class ParameterCheck:
 
     @property
     def verdict(self) -> str:
-        """fine (< 1e-7), suspicious (< 1e-4) or wrong, from the largest relative error."""
+        """inconclusive when the step resolved no compared element; otherwise fine
+        (< 1e-7), suspicious (< 1e-4) or wrong, from the largest relative error."""
+        if 0 < self.unresolved == self.checked - self.kinks:
+            return "inconclusive"
         if self.max_error < FINE:
             return "fine"
         return "suspicious" if self.max_error < SUSPICIOUS else "wrong"
@@ -132,11 +150,29 @@ def _is_kink(
     return spread > round_off and spread >= 0.5 * h * abs(a - n)
 
 
+def _unresolved(w: float, h: float, n: float, round_off: float, largest: float) -> set[str]:
+    """Why the step at w cannot show an error a fine verdict forbids (module doc; `largest`
+    is the largest |a| of all parameters); empty when it can."""
+    reasons = set()
+    if abs((w + h) - w - h) > FINE * h or abs(w - (w - h) - h) > FINE * h:
+        reasons.add(ROUNDED_STEP)
+    if round_off > FINE * max(abs(n), largest) > 0:
+        reasons.add(LOST_IN_ROUND_OFF)
+    return reasons
+
+
 def _check_tensor(
-    name: str, p: Tensor, grad: Tensor, index: Tensor, f: Callable[[], Tensor], f0: float, h: float
+    name: str,
+    p: Tensor,
+    grad: Tensor,
+    index: Tensor,
+    f: Callable[[], Tensor],
+    f0: float,
+    h: float,
+    largest: float,
 ) -> ParameterCheck:
     flat, analytic = p.detach().view(-1), grad.reshape(-1)
-    errors, kinks = [], 0
+    errors, kinks, unresolved, reasons = [], 0, 0, set()
     for i in index.tolist():
         original = flat[i].item()
 
@@ -148,11 +184,15 @@ def _check_tensor(
 
         fp, fm = at(h), at(-h)
         a, n = analytic[i].item(), (fp - fm) / (2 * h)
-        error = _relative(a, n, 4 * _EPS * max(abs(fp), abs(fm)) / h)
+        round_off = 4 * _EPS * max(abs(fp), abs(fm)) / h
+        error = _relative(a, n, round_off)
         if error >= FINE and _is_kink(at, f0, fp, fm, h, a, n):
             kinks += 1
-        else:
-            errors.append(error)
+            continue
+        errors.append(error)
+        why = _unresolved(original, h, n, round_off, largest)
+        unresolved += bool(why)
+        reasons |= why
     return ParameterCheck(
         name=name,
         shape=tuple(p.shape),
@@ -160,7 +200,17 @@ def _check_tensor(
         kinks=kinks,
         max_error=max(errors, default=0.0),
         mean_error=sum(errors) / len(errors) if errors else 0.0,
+        unresolved=unresolved,
+        unresolved_because=tuple(sorted(reasons)),
     )
+
+
+def _check_settings(h: float, max_elements: int) -> None:
+    """A positive finite step (an infinite one makes every estimate NaN) and an element."""
+    if not (math.isfinite(h) and h > 0):
+        raise UserError(f"h = {h!r}: expected a positive finite step")
+    if max_elements < 1:
+        raise UserError(f"max_elements = {max_elements!r}: expected at least 1")
 
 
 def gradcheck(
@@ -179,10 +229,7 @@ def gradcheck(
     Works on a CPU float64 copy of `module` in training mode; `x` and floating `y` are
     cast to float64. `seed` fixes the element sample and the RNG state of every evaluation.
     """
-    if not h > 0:
-        raise UserError(f"h = {h!r}: expected a positive step")
-    if max_elements < 1:
-        raise UserError(f"max_elements = {max_elements!r}: expected at least 1")
+    _check_settings(h, max_elements)
     module = copy.deepcopy(module).to("cpu", torch.float64).train()
     x, y = x.cpu(), y.cpu()
     f = _objective(module, loss_fn, _float64(x), _float64(y), penalty, seed)
@@ -191,16 +238,22 @@ def gradcheck(
         value = f()
         value.backward()
         f0 = value.item()
+        grads = {
+            name: torch.zeros_like(p) if p.grad is None else p.grad
+            for name, p in module.named_parameters()
+        }
+        largest = max((g.abs().max().item() for g in grads.values() if g.numel()), default=0.0)
         with torch.no_grad():
             return [
                 _check_tensor(
                     name,
                     p,
-                    torch.zeros_like(p) if p.grad is None else p.grad,
+                    grads[name],
                     _sample(p.numel(), max_elements, generator),
                     f,
                     f0,
                     h,
+                    largest,
                 )
                 for name, p in module.named_parameters()
             ]
@@ -235,6 +288,7 @@ def gradcheck_experiment(
 
     if batch < 1:
         raise UserError(f"batch = {batch!r}: expected at least 1 example")
+    _check_settings(h, max_elements)  # before the data set loads
     if not isinstance(experiment, Experiment):
         experiment = load_experiments(experiment)[0]
     dataset = load_dataset(experiment.data)
@@ -248,11 +302,11 @@ def gradcheck_experiment(
     return gradcheck(module, task.loss, x, y, penalty, h, max_elements, seed)
 
 
-_STYLE = {"fine": "green", "suspicious": "yellow", "wrong": "bold red"}
+_STYLE = {"fine": "green", "suspicious": "yellow", "wrong": "bold red", "inconclusive": "magenta"}
 
 
 def _table(checks: list[ParameterCheck]) -> Table:
-    table = Table(box=box.SIMPLE_HEAD)
+    table = Table(box=box.SIMPLE_HEAD, collapse_padding=True)
     for column in ("parameter", "shape", "checked", "max err", "mean err", "kinks", "verdict"):
         left = column in ("parameter", "verdict")
         table.add_column(column, justify="left" if left else "right", no_wrap=True)
@@ -275,6 +329,7 @@ def _run(args: argparse.Namespace) -> None:
         experiments[0], args.batch, args.step, args.max_elements, args.seed
     )
     wrong = any(c.verdict == "wrong" for c in checks)
+    inconclusive = [c for c in checks if c.verdict == "inconclusive"]
     if args.json:
         print(
             json.dumps(
@@ -284,6 +339,7 @@ def _run(args: argparse.Namespace) -> None:
                     "max_elements": args.max_elements,
                     "seed": args.seed,
                     "wrong": wrong,
+                    "inconclusive": bool(inconclusive),
                     "checks": [c.as_dict() for c in checks],
                 }
             )
@@ -307,14 +363,27 @@ def _run(args: argparse.Namespace) -> None:
             notes.append(f"checked the first of the file's {len(experiments)} experiments")
         for note in notes:
             console.print(f"[dim]{note}[/]")
-    if wrong:
+        if inconclusive:
+            reasons = sorted({reason for c in inconclusive for reason in c.unresolved_because})
+            console.print(
+                f"[magenta]inconclusive: the step resolved no element of "
+                f"{', '.join(c.name for c in inconclusive)} ({'; '.join(reasons)}): "
+                "use a larger --step (default 1e-5)[/]"
+            )
+    if wrong or inconclusive:
         raise SystemExit(1)
 
 
 def add_command(commands: argparse._SubParsersAction) -> None:
-    """`steepest gradcheck experiment.toml`: exit status 1 when a gradient is wrong."""
+    """`steepest gradcheck experiment.toml`: exit status 1 when a gradient is wrong or
+    the step was too small to tell (inconclusive): either way it did not pass."""
     command = commands.add_parser(
-        "gradcheck", help="compare backprop's gradients with centred finite differences"
+        "gradcheck",
+        help="compare backprop's gradients with centred finite differences",
+        description="Compare backprop's gradient of each parameter tensor with centred "
+        "finite differences. Verdicts: fine, suspicious, wrong, or inconclusive when the "
+        "step is too small for f's change to show. Exit status 0 when every tensor is "
+        "fine or suspicious, 1 when one is wrong or inconclusive, 2 for a usage error.",
     )
     command.add_argument("experiment", type=Path)
     command.add_argument("--batch", type=int, default=16, help="training examples (16)")
