@@ -109,3 +109,18 @@ def test_augmentation_params_land_in_data_augment_and_leave_the_file_alone():
     space = SearchSpace({"crop_padding": spec(type="choice", values=[0, -1])})
     with pytest.raises(UserError, match=r"crop_padding = -1: \[data\] augment.crop_padding"):
         space.check_against({"data": {"name": "digits"}})
+
+
+def test_a_stepped_range_narrows_on_its_grid_and_keeps_the_best():
+    ranges = {
+        "momentum": Range(0.1, 0.9, log=False, integer=False, step=0.2),
+        "epochs": Range(1, 9, log=False, integer=True, step=4),
+    }
+    out = narrow(ranges, [{"momentum": 0.5, "epochs": 9}], margin=0.1)
+    assert (out["momentum"].low, out["momentum"].high) == (0.3, 0.7)
+    assert (out["epochs"].low, out["epochs"].high) == (5, 9)
+    # Optuna takes the narrowed range as it is: a whole number of steps
+    assert optuna.distributions.FloatDistribution(0.3, 0.7, step=0.2).high == 0.7
+    out = narrow(ranges, [{"momentum": 0.1, "epochs": 1}], margin=0.1)
+    assert (out["momentum"].low, out["momentum"].high) == (0.1, 0.3)
+    assert (out["epochs"].low, out["epochs"].high) == (1, 5)

@@ -132,7 +132,7 @@ class StudyFeed:
             last = recorded[-1]["space"]
             self.space = self.space.with_ranges(
                 {
-                    name: Range(last[name]["low"], last[name]["high"], r.log, r.integer)
+                    name: Range(last[name]["low"], last[name]["high"], r.log, r.integer, r.step)
                     for name, r in ranges.items()
                     if name in last
                 }

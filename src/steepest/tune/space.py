@@ -36,12 +36,14 @@ _PRIMITIVE = (bool, int, float, str, type(None))
 
 @dataclass(frozen=True)
 class Range:
-    """A numeric interval searched in linear or log space."""
+    """A numeric interval searched in linear or log space; `step`: its grid's spacing
+    (values low + k·step), None for a continuous one (an integer's default is 1)."""
 
     low: float
     high: float
     log: bool
     integer: bool
+    step: float | None = None
 
 
 class SearchSpace:
@@ -92,7 +94,11 @@ class SearchSpace:
         """The numeric parameters' intervals."""
         return {
             name: Range(
-                spec.low, spec.high, spec.log or spec.type == "loguniform", spec.type == "int"
+                spec.low,
+                spec.high,
+                spec.log or spec.type == "loguniform",
+                spec.type == "int",
+                spec.step,
             )
             for name, spec in self.params.items()
             if spec.type in ("uniform", "loguniform", "int")
@@ -189,11 +195,30 @@ def narrow(ranges: dict[str, Range], best: list[dict[str, Any]], margin: float) 
         back = math.exp if old.log else float
         low = max(old.low, back(lo - margin * span))
         high = min(old.high, back(hi + margin * span))
-        if old.integer:
-            low, high = math.floor(low), math.ceil(high)
-            high = max(high, low + 1)
-        narrowed[name] = Range(low, high, old.log, old.integer)
+        if old.integer or old.step is not None:
+            low, high = _on_grid(low, high, old)
+        narrowed[name] = Range(low, high, old.log, old.integer, old.step)
     return narrowed
+
+
+def _on_grid(low: float, high: float, old: Range) -> tuple[float, float]:
+    """`low` down and `high` up to the nearest points of `old`'s grid (old.low + k·step),
+    at least a step apart inside `old`: Optuna draws a stepped range only on its grid,
+    from its low, so a narrowed range off the grid would move every value it can draw
+    (and could lose the best ones). Values are rounded to 12 digits, so that Optuna finds
+    the range a whole number of steps."""
+    step = old.step or 1
+    points = math.floor((old.high - old.low) / step + 1e-9)  # the grid's last point's k
+    k_low = math.floor((low - old.low) / step + 1e-9)
+    k_high = min(points, math.ceil((high - old.low) / step - 1e-9))
+    if k_high <= k_low:
+        k_low, k_high = (k_low, k_low + 1) if k_low < points else (points - 1, points)
+
+    def point(k: int) -> float:
+        value = float(f"{old.low + k * step:.12g}")
+        return int(value) if old.integer else value
+
+    return point(k_low), point(k_high)
 
 
 def _suggest_one(trial: optuna.Trial, name: str, spec: ParamSpec) -> Any:
