@@ -534,3 +534,15 @@ def test_asha_and_hyperband_prune_a_study_that_fits_one_population(tmp_path, pru
     study = tune(path, storage=str(tmp_path / "s.log")).study
     assert {t.user_attrs["population"] for t in study.trials} == {0}
     assert TrialState.PRUNED in states(study)
+
+
+def test_a_bad_range_is_refused_before_the_study_opens(tmp_path, capsys):
+    """Optuna refused a step of 0 at the first draw: a traceback, and a RUNNING trial
+    without params left in the journal."""
+    space = 'momentum = { type = "uniform", low = 0.5, high = 0.95, step = 0 }'
+    storage = tmp_path / "s.log"
+    command = ["tune", str(write(tmp_path, space=space)), "--storage", str(storage), "--quiet"]
+    assert main(command) == 2
+    err = capsys.readouterr().err
+    assert err == "steepest: error: [tune.space] momentum: step = 0: expected a step > 0\n"
+    assert not storage.exists()

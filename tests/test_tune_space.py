@@ -1,6 +1,7 @@
 """Search spaces: conditional parameters, coarse-to-fine narrowing, grid, validation."""
 
 import math
+import re
 
 import optuna
 import pytest
@@ -124,3 +125,76 @@ def test_a_stepped_range_narrows_on_its_grid_and_keeps_the_best():
     out = narrow(ranges, [{"momentum": 0.1, "epochs": 1}], margin=0.1)
     assert (out["momentum"].low, out["momentum"].high) == (0.1, 0.3)
     assert (out["epochs"].low, out["epochs"].high) == (1, 5)
+
+
+@pytest.mark.parametrize(
+    ("entry", "message"),
+    [
+        (dict(type="uniform", low=0.1, high=0.9, step=0), "lr: step = 0: expected a step > 0"),
+        (dict(type="int", low=1, high=9, step=-2), "lr: step = -2: expected a step > 0"),
+        (
+            dict(type="uniform", low=0.1, high=0.9, step=0.1, log=True),
+            "lr: step = 0.1: a log-scaled range takes no step",
+        ),
+        (
+            dict(type="loguniform", low=0.1, high=0.9, step=0.1),
+            "lr: step = 0.1: a log-scaled range takes no step",
+        ),
+        (
+            dict(type="int", low=1, high=64, step=2, log=True),
+            "lr: step = 2: a log-scaled range takes no step",
+        ),
+        (dict(type="int", low=1.5, high=9), "lr: low = 1.5: an int range needs whole numbers"),
+        (dict(type="int", low=1, high=9, step=1.5), "lr: step = 1.5: an int range needs whole"),
+        (
+            dict(type="uniform", low=0.1, high=0.2, step=0.5),
+            "lr: step = 0.5 is wider than the range 0.1 to 0.2",
+        ),
+    ],
+)
+def test_a_range_optuna_would_refuse_or_change_is_refused(entry, message):
+    with pytest.raises(UserError, match=f"^\\[tune.space\\] {re.escape(message)}"):
+        SearchSpace({"lr": spec(**entry)})
+
+
+def test_an_int_log_range_with_step_one_is_accepted():
+    SearchSpace({"batch_size": spec(type="int", low=4, high=64, log=True, step=1)})
+
+
+@pytest.mark.parametrize(
+    ("parent", "when", "message"),
+    [
+        (
+            spec(type="choice", values=["sgd", "momentum"]),
+            {"optimizer": "momentun"},
+            "optimizer = 'momentun' never happens (optimizer takes one of ['sgd', 'momentum'])",
+        ),
+        (
+            spec(type="choice", values=["sgd", "momentum"]),
+            {"optimizer": ["sgd", "adam"]},
+            "optimizer = 'adam' never happens",
+        ),
+        (
+            spec(type="fixed", value="sgd"),
+            {"optimizer": "adam"},
+            "optimizer = 'adam' never happens (optimizer takes only 'sgd')",
+        ),
+    ],
+)
+def test_a_condition_its_parent_never_meets_is_refused(parent, when, message):
+    entries = {"optimizer": parent, "lr": spec(type="uniform", low=0.1, high=0.9, when=when)}
+    with pytest.raises(UserError, match=re.escape(f"[tune.space] lr.when: {message}")):
+        SearchSpace(entries)
+
+
+def test_a_condition_on_a_numeric_range_must_lie_in_it():
+    parent = spec(type="int", low=1, high=9)
+    child = spec(type="uniform", low=0.1, high=0.9, when={"epochs": 12})
+    with pytest.raises(UserError, match=r"epochs = 12 never happens \(epochs takes values from"):
+        SearchSpace({"epochs": parent, "lr": child})
+    SearchSpace({"epochs": parent, "lr": child.model_copy(update={"when": {"epochs": 9}})})
+
+
+def test_an_empty_space_is_refused():
+    with pytest.raises(UserError, match=r"^\[tune.space\]: empty; list at least one key"):
+        SearchSpace({})

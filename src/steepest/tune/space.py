@@ -50,19 +50,21 @@ class SearchSpace:
     """An ordered set of hyperparameters to draw; conditions refer to earlier entries."""
 
     def __init__(self, params: dict[str, ParamSpec]) -> None:
-        seen: set[str] = set()
+        if not params:
+            raise UserError("[tune.space]: empty; list at least one key to search")
         for name, spec in params.items():
             if name not in SECTION_OF or name in _NOT_SEARCHABLE:
                 raise UserError(
                     f"[tune.space] {name}: not a searchable key of [model], [train] "
                     "or [data.augment]"
                 )
-            for other in spec.when or {}:
-                if other not in seen:
+            _check_range(name, spec)
+            for other, allowed in (spec.when or {}).items():
+                if other not in params or list(params).index(other) > list(params).index(name):
                     raise UserError(
                         f"[tune.space] {name}.when: {other!r} must be a parameter listed before it"
                     )
-            seen.add(name)
+                _check_condition(name, other, allowed, params[other])
         self.params = params
 
     def applies(self, name: str, chosen: dict[str, Any]) -> bool:
@@ -161,6 +163,48 @@ class SearchSpace:
                     validate(apply_params(raw, {name: value}))
                 except UserError as error:
                     raise UserError(f"[tune.space] {name} = {value!r}: {error}") from None
+
+
+def _check_range(name: str, spec: ParamSpec) -> None:
+    """Refuse a numeric range Optuna would refuse mid-study (leaving a trial RUNNING) or
+    quietly change: a step that is not positive, a step on a log scale, int bounds or
+    steps that are not whole numbers (Optuna truncates them), a step wider than the
+    range (which leaves one value)."""
+    if spec.type not in ("uniform", "loguniform", "int"):
+        return
+    where = f"[tune.space] {name}"
+    log = spec.log or spec.type == "loguniform"
+    if spec.step is not None and spec.step <= 0:
+        raise UserError(f"{where}: step = {spec.step:g}: expected a step > 0")
+    if spec.type == "int":
+        for key, value in (("low", spec.low), ("high", spec.high), ("step", spec.step)):
+            if value is not None and value != int(value):
+                raise UserError(f"{where}: {key} = {value:g}: an int range needs whole numbers")
+    if log and spec.step not in (None, 1 if spec.type == "int" else None):
+        raise UserError(f"{where}: step = {spec.step:g}: a log-scaled range takes no step")
+    if spec.step is not None and spec.step > spec.high - spec.low:
+        raise UserError(
+            f"{where}: step = {spec.step:g} is wider than the range {spec.low:g} to {spec.high:g}"
+        )
+
+
+def _check_condition(name: str, other: str, allowed: Any, parent: ParamSpec) -> None:
+    """Refuse a `when` value the parameter `other` can never take: the entry would never
+    be searched."""
+    for value in allowed if isinstance(allowed, list) else [allowed]:
+        if parent.type == "choice":
+            takes, offered = value in parent.values, f"one of {parent.values}"
+        elif parent.type == "fixed":
+            takes, offered = value == parent.value, f"only {parent.value!r}"
+        else:
+            number = isinstance(value, int | float) and not isinstance(value, bool)
+            takes = number and parent.low <= value <= parent.high
+            offered = f"values from {parent.low:g} to {parent.high:g}"
+        if not takes:
+            raise UserError(
+                f"[tune.space] {name}.when: {other} = {value!r} never happens ({other} takes "
+                f"{offered})"
+            )
 
 
 def apply_params(raw: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:
