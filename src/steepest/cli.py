@@ -80,9 +80,9 @@ def _tune(args: argparse.Namespace) -> None:
 
 def _report(args: argparse.Namespace) -> None:
     from steepest.report.html import write_report
-    from steepest.tune.study import load_study
+    from steepest.report.source import study_to_report
 
-    study = load_study(str(args.storage), args.study)
+    study = study_to_report(args.storage, args.study)
     path = write_report(study, args.output)
     print(f"report: {path}")
 

@@ -11,6 +11,7 @@ from typing import NamedTuple
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
+from steepest.errors import UserError
 from steepest.report import canvas, study_figures
 from steepest.report.assets import CONTENT_SECURITY_POLICY, SCRIPT, STYLE
 from steepest.report.study import (
@@ -228,8 +229,9 @@ def _sections(study: optuna.Study, trials: list[FrozenTrial], summary: Summary) 
 
 
 def write_report(study: optuna.Study, path: Path) -> Path:
-    """Write the HTML report of ``study`` to ``path`` (one file, no external resources)
-    and return ``path``. The study may still be running."""
+    """Write the HTML report of ``study`` to ``path`` (one file, no external resources;
+    missing parent folders are made) and return ``path``. The study may still be
+    running."""
     trials = study.get_trials(deepcopy=False)  # one snapshot for every section
     summary = summarize(study, trials)
     sections = _sections(study, trials, summary)
@@ -259,5 +261,9 @@ def write_report(study: optuna.Study, path: Path) -> Path:
 </html>
 """
     path = Path(path)
-    path.write_text(page, encoding="utf-8")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(page, encoding="utf-8")
+    except OSError as error:  # a folder, /proc, no permission, a full disk
+        raise UserError(f"{path}: cannot write the report ({error.strerror})") from None
     return path
