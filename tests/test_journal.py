@@ -134,3 +134,34 @@ def test_deferred_appends_write_once_in_order_and_flush_before_other_ops(tmp_pat
     assert reread.trials[0].user_attrs == {"seed": 7} and reread.trials[0].value == 0.5
     assert reread.trials[0].intermediate_values == {0: 0.0, 1: 0.1, 2: 0.2}
     assert reread.trials[1].intermediate_values == {0: 0.0, 1: 0.2, 2: 0.4}
+
+
+def test_a_torn_last_line_is_cut_before_the_next_append(tmp_path):
+    """A power cut mid-write leaves a last line without its newline; the next writer cuts
+    it (under the lock) instead of appending after it, and every complete line stays."""
+    import optuna
+    from optuna.storages import JournalStorage
+
+    from steepest.tune.journal import JournalFile
+    from steepest.tune.study import load_study
+
+    journal = tmp_path / "s.log"
+    study = optuna.create_study(study_name="s", storage=JournalStorage(JournalFile(str(journal))))
+    study.tell(study.ask({"x": optuna.distributions.FloatDistribution(0, 1)}), 0.5)
+    complete = journal.read_bytes()
+    with journal.open("ab") as file:
+        file.write(b'{"op_code": 5, "worker')
+    resumed = load_study(str(journal))
+    resumed.tell(resumed.ask(), 0.25)
+    assert journal.read_bytes().startswith(complete)
+    assert [t.value for t in load_study(str(journal)).trials] == [0.5, 0.25]
+
+
+def test_a_torn_line_longer_than_a_read_is_cut_whole(tmp_path):
+    from steepest.tune.journal import _cut_torn_tail
+
+    journal = tmp_path / "s.log"
+    journal.write_bytes(b'{"op_code":0}\n' + b"x" * 10_000)
+    with journal.open("a+b") as file:
+        _cut_torn_tail(file)
+    assert journal.read_bytes() == b'{"op_code":0}\n'

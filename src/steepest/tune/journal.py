@@ -15,7 +15,8 @@ import os
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from pathlib import Path
+from typing import Any, BinaryIO
 
 from optuna.storages.journal import JournalFileBackend
 from optuna.trial import TrialState
@@ -28,6 +29,8 @@ from optuna.trial import TrialState
 # creation must be written at once, for the storage reads the new trial's id back.
 _DEFERRABLE_OPS = frozenset({5, 7, 8, 9})  # SET_TRIAL_PARAM, _INTERMEDIATE_VALUE, _*_ATTR
 _CREATE_TRIAL = 4
+_JOURNAL_START = b'{"op_code"'  # how every journal line starts, Optuna's and ours
+_TAIL_CHUNK = 4096  # bytes read at a time, backwards, to find a torn line's start
 
 # This thread's open `deferred_appends` blocks and the journals holding deferred ops; its
 # open `one_fsync` block and the journals written without their fsync.
@@ -82,6 +85,41 @@ def one_fsync() -> Iterator[None]:
         journals, _deferral.unsynced = _deferral.unsynced, None
         for journal in journals:
             journal.fsync()
+
+
+def is_journal(path: Path) -> bool:
+    """Whether `path` may be a journal: missing or empty (a new one), or starting as
+    every Optuna journal line does. An SQLite file or a text file given as a journal
+    would otherwise fail deep inside Optuna's reader, or be appended to."""
+    try:
+        with open(path, "rb") as file:
+            head = file.read(len(_JOURNAL_START))
+    except FileNotFoundError:
+        return True
+    return head == _JOURNAL_START[: len(head)]  # a first line cut short too
+
+
+def _cut_torn_tail(file: BinaryIO) -> None:
+    """Cut a last line that has no newline: a write cut short by a power cut. Optuna's
+    reader skips such a line while it is last, but a line appended after it would join
+    it, and the journal would no longer read at all. Call with the journal's lock held
+    (no writer is mid-line then); every complete line stays."""
+    end = file.seek(0, os.SEEK_END)
+    if end == 0:
+        return
+    file.seek(end - 1)
+    if file.read(1) == b"\n":
+        return
+    cut = end
+    while cut > 0:
+        start = max(0, cut - _TAIL_CHUNK)
+        file.seek(start)
+        newline = file.read(cut - start).rfind(b"\n")
+        if newline >= 0:
+            cut = start + newline + 1
+            break
+        cut = start
+    file.truncate(cut)
 
 
 class FlockLock:
@@ -146,7 +184,8 @@ class JournalFile(JournalFileBackend):
             sync = False
         self._flock.acquire()
         try:
-            with open(self._path, "ab") as file:
+            with open(self._path, "a+b") as file:
+                _cut_torn_tail(file)
                 file.write(lines.encode("utf-8"))
                 file.flush()
                 if sync:
