@@ -546,3 +546,27 @@ def test_a_bad_range_is_refused_before_the_study_opens(tmp_path, capsys):
     err = capsys.readouterr().err
     assert err == "steepest: error: [tune.space] momentum: step = 0: expected a step > 0\n"
     assert not storage.exists()
+
+
+def test_a_file_that_is_no_journal_is_refused_untouched(tmp_path, capsys):
+    """An SQLite file given without sqlite:///, a text file: one line, exit 2, for tune
+    and report, and the file stays as it was."""
+    sqlite = tmp_path / "s.db"
+    optuna.create_study(study_name="other", storage=f"sqlite:///{sqlite}")
+    text = tmp_path / "notes.txt"
+    text.write_text("garbage")
+    for path in (sqlite, text):
+        before = path.read_bytes()
+        assert main(["tune", str(write(tmp_path)), "--storage", str(path), "--quiet"]) == 2
+        expected = f"{path}: not an Optuna journal file (for SQLite use sqlite:///{path})"
+        assert capsys.readouterr().err == f"steepest: error: {expected}\n"
+        assert main(["report", str(path), "-o", str(tmp_path / "r.html")]) == 2
+        assert capsys.readouterr().err.count("\n") == 1
+        assert path.read_bytes() == before
+
+
+def test_an_empty_storage_is_refused(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert main(["tune", str(write(tmp_path)), "--storage", "", "--quiet"]) == 2
+    assert "storage '': expected a journal file or an Optuna storage URL" in capsys.readouterr().err
+    assert not (tmp_path / "runs").exists()

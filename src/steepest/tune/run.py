@@ -316,9 +316,11 @@ def tune(
     train_with_monitor = base.train.model_copy(update={"monitor": monitor_name})
     monitor = monitor_for(base.model_copy(update={"train": train_with_monitor}), task)
     name = settings.study or Path(path).stem
+    if storage is None:
+        storage = f"runs/{name}.log" if settings.storage is None else settings.storage
     study = open_study(
         name,
-        storage or settings.storage or f"runs/{name}.log",
+        storage,
         settings,
         space,
         monitor.maximize,

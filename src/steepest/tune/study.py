@@ -22,7 +22,7 @@ from optuna.trial import FrozenTrial, TrialState
 from steepest.config import TuneConfig
 from steepest.errors import UserError, first_line
 from steepest.rng import derive_key
-from steepest.tune.journal import JournalFile
+from steepest.tune.journal import JournalFile, is_journal
 from steepest.tune.space import SearchSpace
 
 WORKER_ATTR = "worker"
@@ -34,12 +34,20 @@ def open_storage(storage: str) -> optuna.storages.BaseStorage:
     if "://" in storage:
         return _open_database(storage)
     path = Path(storage)
+    if not storage:
+        raise UserError("storage '': expected a journal file or an Optuna storage URL")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        return JournalStorage(JournalFile(str(path)))
+        if not is_journal(path):
+            raise UserError(
+                f"{storage}: not an Optuna journal file (for SQLite use sqlite:///{storage})"
+            )
+        return JournalStorage(JournalFile(str(path)))  # reads the whole journal
     except OSError as error:
         reason = error.strerror
         raise UserError(f"storage {storage}: cannot write a journal there ({reason})") from None
+    except ValueError as error:  # a broken line further on: not UTF-8, not JSON, cut short
+        raise UserError(f"{storage}: not a readable Optuna journal ({first_line(error)})") from None
 
 
 def _open_database(url: str, attempts: int = 5) -> optuna.storages.RDBStorage:
