@@ -175,6 +175,8 @@ def test_command_json_matches_the_api(tmp_path, capsys):
         (["--start", "1"], "--start '1'"),
         (["--start=1,inf"], "start = (1.0, inf)"),
         (["--steps", "0"], "steps = 0"),
+        (["--lr", "sgd=1e-3,sgd=0.1"], "--lr sgd: given twice (0.001 and 0.1)"),
+        (["--lr", "adam=0.1", "--lr", "adam=0.1"], "--lr adam: given twice"),
     ],
 )
 def test_bad_input_is_one_line_and_status_2(args, names, tmp_path, capsys):
@@ -182,3 +184,20 @@ def test_bad_input_is_one_line_and_status_2(args, names, tmp_path, capsys):
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and err.startswith("steepest: error: ") and names in err
     assert not (tmp_path / "out").exists()
+
+
+def test_an_out_that_cannot_be_a_folder_is_refused_before_anything_runs(
+    tmp_path, capsys, monkeypatch
+):
+    monkeypatch.setattr(pg, "run_playground", lambda *args: pytest.fail("ran the optimizers"))
+    afile = tmp_path / "afile"
+    afile.write_text("kept")
+    for out, says in [
+        (afile, "is a file; expected a folder"),
+        (afile / "sub", "cannot write there (Not a directory)"),
+        ("/proc/nope", "cannot write there ("),
+    ]:
+        assert main(["playground", "quadratic", "--out", str(out)]) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and f"steepest: error: --out {out}: {says}" in err
+    assert afile.read_text() == "kept"

@@ -28,6 +28,7 @@ CLI imports this module at start-up, and every other command would pay for it.
 import argparse
 import json
 import math
+import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -264,14 +265,19 @@ def parse_optimizers(text: str) -> list[str]:
 
 
 def parse_lrs(texts: Sequence[str]) -> dict[str, float]:
-    """['adam=0.1,sgd=1e-3', 'momentum=0.01'] → {'adam': 0.1, 'sgd': 0.001, ...}."""
+    """['adam=0.1,sgd=1e-3', 'momentum=0.01'] → {'adam': 0.1, 'sgd': 0.001, ...}; an
+    optimizer given two rates is refused, as one listed twice in --optimizers is."""
     lrs: dict[str, float] = {}
     for item in (part.strip() for text in texts for part in text.split(",") if part.strip()):
         name, _, value = item.partition("=")  # no '=': value '' is no number either
+        name = name.strip()
         try:
-            lrs[name.strip()] = float(value)
+            lr = float(value)
         except ValueError:
             raise UserError(f"--lr {item!r}: expected OPTIMIZER=RATE, e.g. adam=0.1") from None
+        if name in lrs:
+            raise UserError(f"--lr {name}: given twice ({lrs[name]:g} and {lr:g}): give one rate")
+        lrs[name] = lr
     return lrs
 
 
@@ -629,7 +635,21 @@ def _number(value: float | None) -> str:
     return "diverged" if value is None else f"{value:.4g}"
 
 
+def _check_out(out: Path) -> None:
+    """--out is a folder the plots can be written to, or one that can be made: known
+    before anything is computed. A temporary file in the nearest existing folder tries
+    it without leaving anything behind (permission bits do not tell for root or /proc)."""
+    if out.exists() and not out.is_dir():
+        raise UserError(f"--out {out}: is a file; expected a folder to write the plots into")
+    existing = next(folder for folder in (out, *out.parents) if folder.exists())
+    try:
+        tempfile.TemporaryFile(dir=existing).close()
+    except OSError as error:
+        raise UserError(f"--out {out}: cannot write there ({error.strerror})") from None
+
+
 def _run(args: argparse.Namespace) -> None:
+    _check_out(args.out)
     landscape = landscape_named(args.function)
     optimizers = OPTIMIZERS if args.optimizers is None else parse_optimizers(args.optimizers)
     start = None if args.start is None else parse_start(args.start)
