@@ -570,3 +570,16 @@ def test_an_empty_storage_is_refused(tmp_path, capsys, monkeypatch):
     assert main(["tune", str(write(tmp_path)), "--storage", "", "--quiet"]) == 2
     assert "storage '': expected a journal file or an Optuna storage URL" in capsys.readouterr().err
     assert not (tmp_path / "runs").exists()
+
+
+def test_the_summary_counts_the_grid_points_that_ran(tmp_path):
+    path = write(tmp_path, sampler="grid", space=GRID, pruner="none", trials=2, epochs=1)
+    result = tune(path, storage=str(tmp_path / "s.log"))
+    assert len(result.study.trials) == 4  # every point queued
+    assert result.summary["trials"] == result.summary["complete"] == 2
+
+
+def test_a_qmc_study_warns_of_nothing_the_user_did_not_write(tmp_path, recwarn):
+    path = write(tmp_path, sampler="qmc", pruner="none", trials=2, epochs=1)
+    tune(path, storage=str(tmp_path / "s.log"))
+    assert not [w for w in recwarn if issubclass(w.category, optuna.exceptions.ExperimentalWarning)]
