@@ -231,6 +231,15 @@ def test_a_seeded_study_sizes_auto_populations_without_timing(tmp_path, monkeypa
     assert [t.value for t in first] == [t.value for t in second]
 
 
+def test_a_searched_augmentation_beside_a_table_is_refused_before_the_study(tmp_path, capsys):
+    path = write(tmp_path, space='flip = { type = "choice", values = [true, false] }')
+    storage = tmp_path / "study.log"
+    assert main(["tune", str(path), "--quiet", "--storage", str(storage)]) == 2
+    err = capsys.readouterr().err
+    assert "[data.augment] flip: applies to images or digits_images only" in err
+    assert not storage.exists() and err.count("\n") == 1
+
+
 def test_bad_tune_section_is_one_line_exit_2(tmp_path, capsys):
     path = write(tmp_path, sampler="annealing")
     assert main(["tune", str(path), "--quiet"]) == 2

@@ -20,7 +20,7 @@ from rich.live import Live
 from rich.table import Table
 
 from steepest.config import Experiment, TuneConfig, read_toml, validate
-from steepest.data import Dataset, load_dataset
+from steepest.data import Dataset
 from steepest.errors import UserError
 from steepest.fit import MemberResult, PopulationTrainer
 from steepest.population import Member
@@ -28,6 +28,7 @@ from steepest.training import (
     NetworkFactory,
     build_population,
     check_network,
+    load_for,
     make_member,
     monitor_for,
     own_network,
@@ -307,7 +308,7 @@ def tune(
     space.check_against(raw)
     if model is not None:  # a [model] module refuses them itself (`ModelConfig`)
         _refuse_model_keys(space)
-    dataset = load_dataset(base.data)
+    dataset = load_for(_with_searched_augment(base, space))
     task = task_for(base, dataset)
     network = model or own_network(base)
     if network is not None:
@@ -364,6 +365,18 @@ def tune(
     if not live.console.is_terminal:  # rich ends the table with a newline on terminals only
         live.console.line()
     return TuneResult(study, _summary(study, tally))
+
+
+def _with_searched_augment(base: Experiment, space: SearchSpace) -> Experiment:
+    """`base` with the searched [data.augment] keys counted as set, so that loading the
+    data refuses them beside a table before the study starts, as it refuses them in a
+    file (else every trial would train without them and --final would fail at the end)."""
+    augment = base.data.augment
+    searched = {
+        n: getattr(augment, n) for n in space.params if SECTION_OF[n] == ("data", "augment")
+    }
+    data = base.data.model_copy(update={"augment": augment.model_copy(update=searched)})
+    return base.model_copy(update={"data": data})
 
 
 def _run_populations(
