@@ -2,6 +2,8 @@
 
 import argparse
 import json
+import os
+import signal
 import sys
 import warnings
 from pathlib import Path
@@ -13,6 +15,7 @@ from steepest.config import DEVICES
 from steepest.errors import UserError
 
 EXIT_USAGE = 2
+EXIT_BROKEN_PIPE = 128 + signal.SIGPIPE  # what a shell reports for a tool SIGPIPE stopped
 
 
 def _train(args: argparse.Namespace) -> None:
@@ -94,6 +97,8 @@ def _data(args: argparse.Namespace) -> None:
         _write_digit_pngs(args.name)
         return
     if args.action == "list":
+        if args.name is not None:
+            raise UserError(f"steepest data list takes no NAME (got {args.name!r})")
         for name in names():
             info = describe(name)
             print(f"{name:15s} {info['task']:15s} {info['shape']}")
@@ -184,9 +189,8 @@ def _one_line_warning(
     return _python_format(message, category, filename, lineno, line)
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Entry point of the console script."""
-    warnings.formatwarning = _one_line_warning
+def _run(argv: list[str] | None) -> int:
+    """Parse the command line and run the command; the exit status."""
     arguments = parser()
     try:
         args = arguments.parse_args(argv)
@@ -197,7 +201,23 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("steepest: interrupted", file=sys.stderr)
         return 130
+    finally:  # after --help and exit 1 too: a closed pipe fails here, not at Python's exit
+        sys.stdout.flush()
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the console script."""
+    warnings.formatwarning = _one_line_warning
+    try:
+        return _run(argv)
+    except BrokenPipeError:
+        # The reader left (`steepest data list | head -2`): stop quietly, as Unix tools do.
+        # Python's documented recipe: stdout to /dev/null, where the flush at exit succeeds.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+        return EXIT_BROKEN_PIPE
 
 
 if __name__ == "__main__":
