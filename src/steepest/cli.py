@@ -201,7 +201,7 @@ def _run(argv: list[str] | None) -> int:
     except KeyboardInterrupt:
         print("steepest: interrupted", file=sys.stderr)
         return 130
-    finally:  # after --help and exit 1 too: a closed pipe fails here, not at Python's exit
+    finally:  # on SystemExit too (gradcheck exit 1): a closed pipe fails here, not at exit
         sys.stdout.flush()
     return 0
 

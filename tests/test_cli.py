@@ -1,0 +1,47 @@
+"""The command as a whole: a reader that leaves early, extra arguments, and the package's
+documented submodules after a plain `import steepest` (in a fresh interpreter)."""
+
+import os
+import subprocess
+import sys
+
+from steepest.cli import EXIT_BROKEN_PIPE, main
+
+
+def test_a_reader_that_leaves_early_ends_the_command_quietly(monkeypatch, capfd):
+    read, write = os.pipe()
+    os.close(read)  # the reader is gone before a line is written: `| head -0`
+    with open(write, "w") as closed_pipe:
+        monkeypatch.setattr(sys, "stdout", closed_pipe)
+        assert main(["data", "list"]) == EXIT_BROKEN_PIPE == 141
+    assert capfd.readouterr().err == ""
+
+
+def test_data_list_refuses_a_name(capsys):
+    assert main(["data", "list", "iris"]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err == "steepest: error: steepest data list takes no NAME (got 'iris')\n"
+
+
+def test_documented_submodules_come_with_a_plain_import_and_only_when_used():
+    script = """
+import sys
+import steepest
+print("steepest.playground" in sys.modules, "optuna" in sys.modules)
+print(len(steepest.playground.run_playground("beale", ["sgd", "adam"], steps=2)))
+print(steepest.gradcheck.__name__, steepest.report.__name__, "optuna" in sys.modules)
+try:
+    steepest.no_such_module
+except AttributeError as error:
+    print(error)
+"""
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert done.stdout.splitlines() == [
+        "False False",
+        "2",
+        "steepest.gradcheck steepest.report True",
+        "module 'steepest' has no attribute 'no_such_module'",
+    ]
