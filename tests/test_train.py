@@ -155,13 +155,19 @@ def test_a_run_where_every_member_diverged_leaves_an_earlier_runs_files_alone(tm
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before
 
 
-def test_a_run_without_a_test_split_saves_everything_but_test_figures(tmp_path):
-    run = train(validate(experiment(tmp_path, data={"name": "iris", "test_fraction": 0.0})))
+def test_a_run_without_a_test_split_saves_everything_but_test_figures(tmp_path, capsys):
+    path = tmp_path / "exp.toml"
+    path.write_text(
+        '[data]\nname = "iris"\ntest_fraction = 0.0\n'
+        f'[train]\nepochs = 5\nout = "{tmp_path / "run"}"\n'
+    )
+    assert main(["train", str(path)]) == 0
+    assert ", no test split" in capsys.readouterr().out
     summary = json.loads((tmp_path / "run" / "summary.json").read_text())
     assert summary["best_val"] > 0.5 and not any(key.startswith("test_") for key in summary)
     assert (tmp_path / "run" / "best.pt").is_file()
     with pytest.raises(UserError, match="no test split"):
-        run.evaluate("test")
+        train(path, write=False).evaluate("test")
 
 
 def test_a_csv_of_numeric_labels_is_classes_when_the_loss_says_so(tmp_path, capsys):

@@ -310,7 +310,9 @@ def test_final_retrains_the_best_trial_to_its_value_and_tests_it(tmp_path, capsy
     assert set(final) == {"val", "test_loss", "test_accuracy"} and final["test_accuracy"] > 0.8
     assert (tmp_path / "runs" / "study-best" / "best.pt").is_file()
     assert main(command) == 0
-    assert f"best trial retrained: val {final['val']:.4f}; test loss" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert f"best val_accuracy {summary['best_value']} with" in printed
+    assert f"best trial retrained: val_accuracy {final['val']:.4f}; test loss" in printed
 
 
 def test_a_val_loss_study_minimizes_in_sqlite(tmp_path):

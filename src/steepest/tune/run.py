@@ -526,6 +526,7 @@ def _summary(study: optuna.Study, tally: Tally) -> dict[str, Any]:
     states = [t.state for t in study.get_trials(deepcopy=False) if _ran(t)]
     return {
         "study": study.study_name,
+        "metric": study.user_attrs.get(METRIC_ATTR),
         "trials": len(states),
         "complete": states.count(TrialState.COMPLETE),
         "pruned": states.count(TrialState.PRUNED),
