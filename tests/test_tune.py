@@ -566,10 +566,11 @@ def test_a_file_that_is_no_journal_is_refused_untouched(tmp_path, capsys):
     optuna.create_study(study_name="other", storage=f"sqlite:///{sqlite}")
     text = tmp_path / "notes.txt"
     text.write_text("garbage")
-    for path in (sqlite, text):
+    hints = {sqlite: f" (for SQLite use sqlite:///{sqlite})", text: ""}
+    for path, hint in hints.items():
         before = path.read_bytes()
         assert main(["tune", str(write(tmp_path)), "--storage", str(path), "--quiet"]) == 2
-        expected = f"{path}: not an Optuna journal file (for SQLite use sqlite:///{path})"
+        expected = f"{path}: not an Optuna journal file{hint}"
         assert capsys.readouterr().err == f"steepest: error: {expected}\n"
         assert main(["report", str(path), "-o", str(tmp_path / "r.html")]) == 2
         assert capsys.readouterr().err.count("\n") == 1

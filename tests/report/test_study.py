@@ -5,7 +5,7 @@ from datetime import UTC, datetime, timedelta
 
 import optuna
 import pytest
-from optuna.distributions import FloatDistribution
+from optuna.distributions import CategoricalDistribution, FloatDistribution
 
 from steepest.report.study import param_axes, param_importances, stages, summarize
 
@@ -81,6 +81,31 @@ def test_importance_needs_two_complete_trials():
 
 def test_importance_of_a_single_parameter_is_all_of_it():
     assert param_importances(_single_param_study([0.1, 0.5, -0.3])) == {"x": 1.0}
+
+
+def test_importance_leaves_fixed_entries_out():
+    """A fixed entry is a one-value choice: it would take all the importance of a study
+    of one parameter, and beside a searched one it has none to rank."""
+    fixed = {"lr": CategoricalDistribution([0.3])}
+    only_fixed, both = optuna.create_study(), _single_param_study([0.1, 0.5, -0.3])
+    for trial in both.get_trials():
+        only_fixed.add_trial(
+            optuna.trial.create_trial(value=trial.value, params={"lr": 0.3}, distributions=fixed)
+        )
+    assert (
+        param_importances(only_fixed)
+        == "Parameter importance needs a searched parameter that varies."
+    )
+    mixed = optuna.create_study()
+    for trial in both.get_trials():
+        mixed.add_trial(
+            optuna.trial.create_trial(
+                value=trial.value,
+                params={**trial.params, "lr": 0.3},
+                distributions={**trial.distributions, **fixed},
+            )
+        )
+    assert param_importances(mixed) == {"x": 1.0}
 
 
 def test_stages_group_trials_and_measure_narrowing():

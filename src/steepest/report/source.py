@@ -1,14 +1,13 @@
-"""The study `steepest report` reads, refused in one line when the storage named holds
-none, before Optuna opens it: Optuna would decode a checkpoint as text, read a CSV as a
-journal with a broken line, read a one-line text file as an empty journal, and create a
-new, empty SQLite database for a URL whose file does not exist."""
+"""The study `steepest report` reads, refused in one line when what is named holds none:
+a `steepest train` run folder (pointing at what it holds instead), another folder, or an
+SQLite URL whose file does not exist (Optuna would create an empty database). Files that
+are no journal are refused by `load_study`, as `steepest tune` refuses them."""
 
-import json
 from pathlib import Path
 
 import optuna
 
-from steepest.errors import UserError, first_line
+from steepest.errors import UserError
 from steepest.tune.study import load_study
 
 # What `steepest train` writes into its run folder (`summary.json` always).
@@ -17,34 +16,12 @@ RUN_FILES = ("summary.json", "history.csv", "members.json", "best.pt")
 
 def study_to_report(storage: str, name: str | None = None) -> optuna.Study:
     """The study in `storage` (a journal file or an Optuna storage URL): the only one, or
-    `name`."""
+    `name`. `load_study` refuses a file that is no journal and one that holds no study."""
     if "://" in storage:
         _check_sqlite_file(storage)
-    else:
-        _check_journal(Path(storage))
-    try:
-        return load_study(storage, name)
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:  # a broken line further on
-        raise UserError(f"{storage}: not a readable Optuna journal ({first_line(error)})") from None
-
-
-def _check_journal(path: Path) -> None:
-    """A folder is no journal (a train run's gets a pointer to what it holds); a file must
-    start with a journal entry, a JSON object with an op_code."""
-    if path.is_dir():
-        _refuse_folder(path)
-    if not path.is_file():
-        return  # load_study names the missing file
-    with path.open("rb") as file:
-        first = file.readline()
-    if not first.strip():
-        raise UserError(f"{path}: holds no Optuna study (the file is empty)")
-    try:
-        entry = json.loads(first)
-    except ValueError:  # bytes that are no UTF-8 text, or text that is no JSON
-        entry = None
-    if not (isinstance(entry, dict) and "op_code" in entry):
-        raise UserError(f"{path}: holds no Optuna study (not an Optuna journal file)")
+    elif Path(storage).is_dir():
+        _refuse_folder(Path(storage))
+    return load_study(storage, name)
 
 
 def _refuse_folder(path: Path) -> None:

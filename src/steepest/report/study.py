@@ -135,9 +135,15 @@ def param_importances(study: optuna.Study) -> dict[str, float] | str:
     complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
     if len(complete) < 2:
         return "Parameter importance needs at least 2 complete trials."
+    # What Optuna ranks by default (the parameters every complete trial has), less the
+    # fixed entries: a one-value choice would take all the importance of a study of one.
+    shared = set.intersection(*(set(t.distributions) for t in complete))
+    varying = sorted(n for n in shared if not complete[0].distributions[n].single())
+    if not varying:
+        return "Parameter importance needs a searched parameter that varies."
     evaluator = optuna.importance.FanovaImportanceEvaluator(seed=0)
     try:
-        return optuna.importance.get_param_importances(study, evaluator=evaluator)
+        return optuna.importance.get_param_importances(study, evaluator=evaluator, params=varying)
     except (ValueError, RuntimeError) as error:
         return f"Parameter importance is not available: {error}"
 

@@ -30,6 +30,7 @@ from optuna.trial import TrialState
 _DEFERRABLE_OPS = frozenset({5, 7, 8, 9})  # SET_TRIAL_PARAM, _INTERMEDIATE_VALUE, _*_ATTR
 _CREATE_TRIAL = 4
 _JOURNAL_START = b'{"op_code"'  # how every journal line starts, Optuna's and ours
+_SQLITE_START = b"SQLite format 3\x00"  # the first 16 bytes of every SQLite database
 _TAIL_CHUNK = 4096  # bytes read at a time, backwards, to find a torn line's start
 
 # This thread's open `deferred_appends` blocks and the journals holding deferred ops; its
@@ -97,6 +98,12 @@ def is_journal(path: Path) -> bool:
     except FileNotFoundError:
         return True
     return head == _JOURNAL_START[: len(head)]  # a first line cut short too
+
+
+def is_sqlite(path: Path) -> bool:
+    """Whether `path` is an SQLite database file (it starts with SQLite's header string)."""
+    with open(path, "rb") as file:
+        return file.read(len(_SQLITE_START)) == _SQLITE_START
 
 
 def _cut_torn_tail(file: BinaryIO) -> None:

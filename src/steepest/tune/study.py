@@ -22,7 +22,7 @@ from optuna.trial import FrozenTrial, TrialState
 from steepest.config import TuneConfig
 from steepest.errors import UserError, first_line
 from steepest.rng import derive_key
-from steepest.tune.journal import JournalFile, is_journal
+from steepest.tune.journal import JournalFile, is_journal, is_sqlite
 from steepest.tune.space import SearchSpace
 
 WORKER_ATTR = "worker"
@@ -39,9 +39,8 @@ def open_storage(storage: str) -> optuna.storages.BaseStorage:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         if not is_journal(path):
-            raise UserError(
-                f"{storage}: not an Optuna journal file (for SQLite use sqlite:///{storage})"
-            )
+            hint = f" (for SQLite use sqlite:///{storage})" if is_sqlite(path) else ""
+            raise UserError(f"{storage}: not an Optuna journal file{hint}")
         return JournalStorage(JournalFile(str(path)))  # reads the whole journal
     except OSError as error:
         reason = error.strerror
@@ -205,11 +204,12 @@ def load_study(storage: str, name: str | None = None) -> optuna.Study:
         raise UserError(f"{storage}: no such study file")
     opened = open_storage(storage)
     names = [s.study_name for s in optuna.study.get_all_study_summaries(opened)]
+    if not names:
+        raise UserError(f"{storage}: holds no Optuna study")
     if name is None:
         if len(names) != 1:
             raise UserError(
-                f"{storage} holds {len(names)} studies ({', '.join(names) or 'none'}): "
-                "name one with --study"
+                f"{storage} holds {len(names)} studies ({', '.join(names)}): name one with --study"
             )
         name = names[0]
     if name not in names:
