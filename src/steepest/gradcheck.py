@@ -52,7 +52,7 @@ from torch import Tensor, nn
 from steepest.config import Experiment, TrainConfig, load_experiments
 from steepest.errors import UserError
 from steepest.nn.regularizers import weight_mask, weight_penalty
-from steepest.training import PENALTY_KEYS, build_population, make_member, task_for
+from steepest.training import PENALTY_KEYS, build_population, load_for, make_member, task_for
 
 FINE = 1e-7
 SUSPICIOUS = 1e-4
@@ -284,14 +284,12 @@ def gradcheck_experiment(
     """`gradcheck` of an experiment's model, loss and penalty on its first `batch`
     training examples; the model is built and initialised exactly as training builds
     member 0 (a file with lists of values: its first experiment)."""
-    from steepest.data import load_dataset
-
     if batch < 1:
         raise UserError(f"batch = {batch!r}: expected at least 1 example")
     _check_settings(h, max_elements)  # before the data set loads
     if not isinstance(experiment, Experiment):
         experiment = load_experiments(experiment)[0]
-    dataset = load_dataset(experiment.data)
+    dataset = load_for(experiment)
     task = task_for(experiment, dataset)
     with torch.random.fork_rng(devices=[]):
         population = build_population(experiment, dataset, task, torch.device("cpu"))
