@@ -24,7 +24,7 @@ from collections.abc import Mapping
 import torch
 from torch import Tensor
 
-from steepest.optim.foreach import Hyper, add_scaled_, per_member
+from steepest.optim.foreach import Hyper, add_scaled_, scale_add_
 from steepest.optim.state import State
 
 DEFAULTS: dict[str, float] = {"lr": 1e-3, "momentum": 0.9, "weight_decay": 0.0}
@@ -40,8 +40,7 @@ def accumulate(
 ) -> list[Tensor]:
     """v ← μ·v + g + λ·w in place in `state`; returns v."""
     velocity = state["momentum_buffer"]
-    torch._foreach_mul_(velocity, per_member(hp["momentum"], velocity))
-    torch._foreach_add_(velocity, grads)
+    scale_add_(velocity, hp["momentum"], grads)
     add_scaled_(velocity, hp["weight_decay"], params)
     return velocity
 
