@@ -20,10 +20,11 @@ diverged) and join between epochs; parameters, buffers, optimizer state and data
 are compacted or extended without disturbing the others.
 """
 
+import contextlib
 import copy
 import inspect
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -446,8 +447,9 @@ class Population:
                 continue
             rows = slice(first, end)
 
-            def again(rows: slice = rows) -> tuple[Tensor, list[Tensor]]:
-                fresh_losses, fresh_grads = self._loss_and_gradients(x, y)
+            def again(counted: Tensor, rows: slice = rows) -> tuple[Tensor, list[Tensor]]:
+                with self._buffers_kept_but(rows, counted):
+                    fresh_losses, fresh_grads = self._loss_and_gradients(x, y)
                 return self._objective(fresh_losses)[rows], [g[rows] for g in fresh_grads]
 
             RULES[name].update(
@@ -458,6 +460,24 @@ class Population:
                 self._objective(losses)[rows],
                 again,
             )
+
+    @contextlib.contextmanager
+    def _buffers_kept_but(self, rows: slice, counted: Tensor) -> Iterator[None]:
+        """Every member's buffers as they were, after the block, except those of the
+        `counted` rows of `rows`. A rule's extra evaluation (L-BFGS) runs the whole
+        population in train mode, which moves batch-norm statistics and dropout
+        counters; a member outside the block, or one that stopped iterating, would not
+        have evaluated alone."""
+        if not self.buffers:
+            yield
+            return
+        kept = {name: buffer.clone() for name, buffer in self.buffers.items()}
+        yield
+        moved = torch.zeros(len(self.members), dtype=torch.bool, device=self.device)
+        moved[rows] = counted
+        for name, buffer in self.buffers.items():
+            rows_of = moved.view(-1, *([1] * (buffer.dim() - 1)))
+            buffer.copy_(torch.where(rows_of, buffer, kept[name]))
 
     def _objective(self, losses: Tensor) -> Tensor:
         """Each member's loss plus its weight penalty [K]."""

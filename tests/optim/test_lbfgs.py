@@ -13,7 +13,7 @@ from steepest.nn.losses import make_loss
 from steepest.nn.metrics import correct_each
 from steepest.optim import lbfgs, wolfe
 from steepest.population import Member, Population
-from tests.test_population import data, factory, population, train_losses
+from tests.test_population import data, factory, train_losses
 
 LRS = (1.0, 0.5, 0.1)
 
@@ -82,10 +82,32 @@ def test_each_member_follows_torch_lbfgs(by_hand, line_search):
         assert iterations[k] == n_iter
 
 
-def test_lbfgs_and_momentum_members_train_as_alone():
+@pytest.mark.parametrize(
+    ("cfg", "dropout"),
+    [
+        (ModelConfig(hidden=[16]), False),
+        (ModelConfig(hidden=[16], batch_norm=True), False),
+        (ModelConfig(hidden=[16]), True),
+    ],
+    ids=["mlp", "batch norm", "dropout"],
+)
+def test_lbfgs_and_momentum_members_train_as_alone(cfg, dropout):
     """Minibatches, weight penalties and two rules in one population: L-BFGS iterates on
-    each batch while the momentum members take one step."""
-    make = factory(ModelConfig(hidden=[16]))
+    each batch while the momentum members take one step. L-BFGS's extra evaluations run
+    the whole population in train mode; batch-norm statistics and dropout masks must
+    move only for the members that would evaluate alone (the L-BFGS members still
+    iterating), not for the momentum members nor for an L-BFGS member that stopped.
+    In float64: L-BFGS would amplify float32 rounding, which differs between vmap over
+    two members and one module alone, past any tolerance."""
+    make32 = factory(cfg, dropout=dropout)
+
+    def make() -> torch.nn.Module:
+        return make32().double()
+
+    def population(make: Callable[[], torch.nn.Module]) -> Population:
+        x, y = data()
+        loss = make_loss("cross_entropy", per_example=True)
+        return Population(make, loss, correct_each, x.double(), y, 16)
 
     def mixed() -> list[Member]:
         return [
@@ -93,7 +115,7 @@ def test_lbfgs_and_momentum_members_train_as_alone():
                 id=i,
                 seed=20 + i,
                 optimizer=("lbfgs", "momentum")[i % 2],
-                hparams={"lr": 0.05 * (i + 1), "l2": 1e-3 * i},
+                hparams={"lr": 0.05 * (i + 1), "l2": 1e-3 * i, "dropout": 0.2 * dropout},
                 epochs=2,
             )
             for i in range(4)
@@ -108,6 +130,8 @@ def test_lbfgs_and_momentum_members_train_as_alone():
         alone.add([mixed()[member.id]])
         torch.testing.assert_close(losses[row], torch.stack(train_losses(alone, 2), 1)[0])
         torch.testing.assert_close(together.flat[row], alone.flat[0])
+        for name, buffer in together.buffers.items():
+            torch.testing.assert_close(buffer[row], alone.buffers[name][0])
 
 
 def test_members_leave_and_join_with_their_histories():
@@ -153,7 +177,7 @@ def test_strong_wolfe_brackets_and_zooms_as_torch_does(monkeypatch):
     w = starts.clone()
     state = lbfgs.init([w])
 
-    def evaluate() -> tuple[torch.Tensor, list[torch.Tensor]]:
+    def evaluate(members: torch.Tensor | None = None) -> tuple[torch.Tensor, list[torch.Tensor]]:
         leaf = w.clone().requires_grad_()
         values = rosenbrock(leaf)
         (grad,) = torch.autograd.grad(values.sum(), leaf)

@@ -40,7 +40,10 @@ TOLERANCE_GRAD = 1e-7
 TOLERANCE_CHANGE = 1e-9
 CURVATURE = 1e-10
 
-Evaluate = Callable[[], tuple[Tensor, list[Tensor]]]
+# f and ∇f of every member at the current parameters; the mask [K] says whose evaluation
+# counts (the members still iterating): the others' buffers (batch-norm statistics,
+# dropout counters) must stay as they would be alone.
+Evaluate = Callable[[Tensor], tuple[Tensor, list[Tensor]]]
 
 
 def init(params: list[Tensor]) -> State:
@@ -71,7 +74,8 @@ def update(
     evaluate: Evaluate,
 ) -> None:
     """Up to MAX_ITER iterations of every member from `loss` [K] and `grads` at the
-    current parameters; `evaluate()` gives both again after the parameters move."""
+    current parameters; `evaluate(members)` gives both again after the parameters move
+    (`members`: those whose evaluation counts, as they would evaluate alone)."""
     lr = torch.as_tensor(hp["lr"], dtype=loss.dtype, device=loss.device).expand(len(loss))
     searches = _line_search(hp)
     gradient = _flat(grads)
@@ -110,7 +114,7 @@ def update(
         if iteration == MAX_ITER or not active.any():
             return
         if not searches:
-            new_loss, new_grads = evaluate()
+            new_loss, new_grads = evaluate(active)
             loss = torch.where(active, new_loss, loss)
             gradient = where_rows(active, _flat(new_grads), gradient)
             evaluations += active
@@ -135,9 +139,9 @@ def _prober(params: list[Tensor], direction: Tensor, evaluate: Evaluate) -> Prob
 
     start = [p.clone() for p in params]
 
-    def probe(step_sizes: Tensor) -> tuple[Tensor, Tensor]:
+    def probe(step_sizes: Tensor, members: Tensor) -> tuple[Tensor, Tensor]:
         _add_flat(params, direction * step_sizes.unsqueeze(1))
-        loss, grads = evaluate()
+        loss, grads = evaluate(members)
         for p, saved in zip(params, start, strict=True):
             p.copy_(saved)
         return loss, _flat(grads)

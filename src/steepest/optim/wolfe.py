@@ -26,8 +26,9 @@ CURVATURE = 0.9
 MAX_EVALUATIONS = 25
 TOLERANCE_CHANGE = 1e-9
 
-# f and ∇f (flattened, [K, P]) of every member at w + t·d for the given t [K]
-Probe = Callable[[Tensor], tuple[Tensor, Tensor]]
+# f and ∇f (flattened, [K, P]) of every member at w + t·d for the given t [K]; the mask
+# [K] says whose evaluation counts (the members probing this round)
+Probe = Callable[[Tensor, Tensor], tuple[Tensor, Tensor]]
 # A point of every member's line: t, f(t), ∇f(t), f'(t), [K], [K], [K, P], [K]
 Point = tuple[Tensor, Tensor, Tensor, Tensor]
 
@@ -39,7 +40,7 @@ def strong_wolfe(
     from step t, direction d, f(0), ∇f(0) and f'(0) = gtd; the others' rows are left
     as given (t, f, g) with 0 evaluations."""
     d_norm = d.abs().amax(1)
-    f_new, g_new = probe(t * searching)
+    f_new, g_new = probe(t * searching, searching)
     gtd_new = (g_new * d).sum(1)
     evaluations = searching.long()
     origin = (torch.zeros_like(t), f, g, gtd)
@@ -182,7 +183,7 @@ def _probe_where(
     probe: Probe, rows: Tensor, t: Tensor, d: Tensor, f: Tensor, g: Tensor, gtd: Tensor
 ) -> tuple[Tensor, Tensor, Tensor]:
     """f, ∇f and f' at t for `rows` (the others keep theirs)."""
-    f_new, g_new = probe(t * rows)
+    f_new, g_new = probe(t * rows, rows)
     gtd_new = (g_new * d).sum(1)
     return where_rows(rows, f_new, f), where_rows(rows, g_new, g), where_rows(rows, gtd_new, gtd)
 
