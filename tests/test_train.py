@@ -183,6 +183,19 @@ def test_a_csv_of_numeric_labels_is_classes_when_the_loss_says_so(tmp_path, caps
         train(validate(raw))
 
 
+def test_optimizer_keys_left_unset_take_the_rules_own_defaults(tmp_path):
+    """[train]'s momentum 0.9 and weight decay 0 are momentum's and SGD's; RMSProp keeps
+    torch's momentum 0 and AdamW its weight decay 1e-2 unless the file sets them."""
+    raw = experiment(tmp_path, data={"name": "iris"}, train={"epochs": 1})
+    run = train(expand_grid({**raw, "train": {**raw["train"], "optimizer": ["rmsprop", "adamw"]}}))
+    rmsprop, adamw = (r.history[0] for r in run.results)
+    assert rmsprop["momentum"] == 0.0 and adamw["weight_decay"] == pytest.approx(1e-2)
+    run = train(
+        validate({**raw, "train": {**raw["train"], "optimizer": "rmsprop", "momentum": 0.5}})
+    )
+    assert run.results[0].history[0]["momentum"] == 0.5
+
+
 def test_loss_that_does_not_fit_the_data_is_a_user_error(tmp_path, capsys):
     path = tmp_path / "exp.toml"
     path.write_text('[data]\nname = "diabetes"\n[train]\nloss = "cross_entropy"\n')

@@ -91,7 +91,12 @@ def make_member(
     With `user_network` (a user's network), the dropout rate is the network's own unless
     ``[model] dropout`` is set."""
     t = experiment.train
-    hparams = {k: getattr(t, k) for k in HPARAM_KEYS + PENALTY_KEYS if getattr(t, k) is not None}
+    # lr always (steepest's 0.05 serves every rule); the other optimizer keys only when
+    # set, so that each rule keeps torch's own defaults where [train]'s differ (RMSProp's
+    # momentum 0 and AdamW's weight decay 1e-2, not momentum 0.9 and weight decay 0).
+    given = {"lr", *PENALTY_KEYS, *t.model_fields_set}
+    keys = [k for k in HPARAM_KEYS + PENALTY_KEYS if k in given]
+    hparams = {k: getattr(t, k) for k in keys if getattr(t, k) is not None}
     user_network = user_network or experiment.model.module is not None
     if t.optimizer == "lbfgs":
         hparams["line_search"] = float(t.line_search == "strong_wolfe")
