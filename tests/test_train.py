@@ -196,6 +196,30 @@ def test_optimizer_keys_left_unset_take_the_rules_own_defaults(tmp_path):
     assert run.results[0].history[0]["momentum"] == 0.5
 
 
+def test_monitoring_val_loss_picks_the_member_of_least_loss(tmp_path, capsys):
+    """A run monitoring val_loss keeps the member of lowest validation loss (it kept the
+    highest, reading the loss as if it were the accuracy), says so and ranks by it."""
+    from steepest.report.runfiles import read_run
+    from steepest.report.table import results_table
+
+    path = tmp_path / "exp.toml"
+    path.write_text(
+        '[data]\nname = "iris"\n[model]\nhidden = [8]\n'
+        '[train]\nlr = [3.0, 0.1, 1e-4]\nepochs = 8\nmonitor = "val_loss"\n'
+        f'out = "{tmp_path / "run"}"\n'
+    )
+    assert main(["train", str(path)]) == 0
+    assert ", val loss 0." in capsys.readouterr().out
+    run = read_run(tmp_path / "run")
+    losses = {m: run.best_validation(m)[1] for m in run.history}
+    assert run.summary["monitor"] == "val_loss" and run.best_member == min(losses, key=losses.get)
+    assert run.summary["best_val"] == pytest.approx(min(losses.values()))
+    assert run.ranked_members() == sorted(losses, key=losses.get)
+    assert "sorted by validation loss (lower is better)" in str(
+        results_table(tmp_path / "run").title
+    )
+
+
 def test_loss_that_does_not_fit_the_data_is_a_user_error(tmp_path, capsys):
     path = tmp_path / "exp.toml"
     path.write_text('[data]\nname = "diabetes"\n[train]\nloss = "cross_entropy"\n')

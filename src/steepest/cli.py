@@ -38,10 +38,10 @@ def _train(args: argparse.Namespace) -> None:
         print(json.dumps(summary))
         return
     out = Console(quiet=args.quiet)
-    metric = summary["metric"]
+    monitored = summary["metric"] if summary["monitor"] == "val_metric" else "loss"
     out.print(
         f"best: {summary['best_label']} epoch {summary['best_epoch']}, "
-        f"val {metric} {summary['best_val']:.4f}, {_test_figures(summary)}"
+        f"val {monitored} {summary['best_val']:.4f}, {_test_figures(summary)}"
     )
     out.print(
         f"files: {run.out}/ (history.csv, best.pt, "

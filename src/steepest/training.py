@@ -306,18 +306,19 @@ class Run:
     dataset: Dataset
     results: list[MemberResult]
     metric_name: str
-    maximize: bool
+    maximize: bool  # the metric's direction
+    monitor: Monitor  # the column each member's best epoch, and the best member, go by
     out: Path
     device: torch.device
     network: NetworkFactory | None = None  # the user's own, if it replaced [model]
 
     @property
     def best(self) -> MemberResult:
-        """The member whose best validation value is best."""
+        """The member whose best value of the monitored column is best."""
         scored = [r for r in self.results if r.best_value is not None]
         if not scored:
             raise UserError("every member diverged: no checkpoint to evaluate (lower lr?)")
-        pick = max if self.maximize else min
+        pick = max if self.monitor.maximize else min
         return pick(scored, key=lambda r: r.best_value)
 
     @property
@@ -416,6 +417,7 @@ def train(
         results,
         task.metric_name,
         task.maximize,
+        monitor_for(first, task),
         first.train.out,
         device,
         model,
@@ -637,7 +639,8 @@ def write_outputs(run: Run) -> dict[str, Any]:
     (run.out / "members.json").write_text(json.dumps(members, indent=2))
     summary = {
         "metric": run.metric_name,
-        "direction": "maximize" if run.maximize else "minimize",
+        "direction": "maximize" if run.maximize else "minimize",  # the metric's
+        "monitor": run.monitor.column,  # what best_epoch, best_val and best_member go by
         "task": run.dataset.task,
         "best_member": best.member.id,
         "best_label": best.member.tag,

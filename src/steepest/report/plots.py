@@ -64,7 +64,7 @@ def _rank_bar(fig: Figure, axes: list[Axes], run: Run) -> None:
     if len(run.history) > 1:
         mappable = ScalarMappable(cmap=canvas.RANKS, norm=Normalize(1, len(run.history)))
         bar = fig.colorbar(mappable, ax=axes, pad=0.01, aspect=30)
-        bar.set_label(f"member rank by best validation {run.metric} (1 = best)")
+        bar.set_label(f"member rank by best validation {run.monitored} (1 = best)")
         bar.ax.invert_yaxis()
 
 

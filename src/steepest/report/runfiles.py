@@ -50,6 +50,22 @@ class Run:
         return self.summary.get("direction", "maximize") == "maximize"
 
     @property
+    def monitor(self) -> str:
+        """The history column the trainer picked best epochs and the best member by:
+        ``val_metric``, or ``val_loss`` (``[train] monitor``)."""
+        return self.summary.get("monitor", "val_metric")
+
+    @property
+    def monitored(self) -> str:
+        """The monitored quantity's name: the metric's, or ``loss``."""
+        return self.metric if self.monitor == "val_metric" else "loss"
+
+    @property
+    def monitor_maximize(self) -> bool:
+        """Whether a larger monitored value is better (a loss never is)."""
+        return self.maximize and self.monitor == "val_metric"
+
+    @property
     def best_member(self) -> int:
         """The id of the member the trainer picked as best (``summary.json``)."""
         return int(self.summary["best_member"])
@@ -59,25 +75,26 @@ class Run:
         return next((m for m in self.members if m["member"] == member), {})
 
     def best_validation(self, member: int) -> tuple[int | None, float]:
-        """(epoch, value) of ``member``'s best validation metric, read from the history
-        (so it holds whichever column the trainer monitored); (None, NaN) when the member
-        never recorded a finite one."""
+        """(epoch, value) of ``member``'s best value of the monitored column, read from
+        the history (the epoch whose weights best.pt would hold); (None, NaN) when the
+        member never recorded a finite one."""
         history = self.history[member]
-        values = history["val_metric"]
+        values = history[self.monitor]
         if not np.isfinite(values).any():
             return None, math.nan
-        finite = np.where(np.isfinite(values), values, -np.inf if self.maximize else np.inf)
-        index = int(np.argmax(finite) if self.maximize else np.argmin(finite))
+        up = self.monitor_maximize
+        finite = np.where(np.isfinite(values), values, -np.inf if up else np.inf)
+        index = int(np.argmax(finite) if up else np.argmin(finite))
         return int(history["epoch"][index]), float(values[index])
 
     def ranked_members(self) -> list[int]:
-        """Member ids from best to worst validation metric; members that never recorded
+        """Member ids from best to worst monitored value; members that never recorded
         one (diverged at once) come last."""
 
         def key(member: int) -> tuple[bool, float]:
             value = self.best_validation(member)[1]
             missing = math.isnan(value)
-            return missing, 0.0 if missing else (-value if self.maximize else value)
+            return missing, 0.0 if missing else (-value if self.monitor_maximize else value)
 
         return sorted(self.history, key=key)
 
