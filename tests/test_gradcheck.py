@@ -302,3 +302,29 @@ def test_command_refuses_an_infinite_step_in_one_line(tmp_path, capsys):
     captured = capsys.readouterr()
     assert captured.out == ""
     assert captured.err == "steepest: error: h = inf: expected a positive finite step\n"
+
+
+def test_a_plain_mlp_is_checked_through_the_backward_training_runs(monkeypatch):
+    """A plain MLP trains through stacked's hand-written backward, not autograd: a wrong
+    closed-form loss gradient there must show (it passed as 'fine', autograd being
+    right), and the right one passes, penalty gradient included."""
+    from steepest import stacked
+    from steepest.config import expand_grid
+    from steepest.gradcheck import gradcheck_experiment
+    from steepest.nn import losses
+
+    experiment = expand_grid(
+        {
+            "data": {"name": "iris"},
+            "model": {"hidden": [8], "activation": "tanh"},
+            "train": {"loss": "hinge", "l2": 0.01, "l1": 0.001},
+        }
+    )[0]
+    assert {c.verdict for c in gradcheck_experiment(experiment)} == {"fine"}
+
+    def tripled(output, target):
+        each, grad = stacked._hinge(output, target)
+        return each, 3 * grad
+
+    monkeypatch.setitem(stacked._CLOSED_FORMS, losses.hinge_each, tripled)
+    assert {c.verdict for c in gradcheck_experiment(experiment)} == {"wrong"}

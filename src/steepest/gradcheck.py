@@ -49,9 +49,10 @@ from rich.console import Console
 from rich.table import Table
 from torch import Tensor, nn
 
+from steepest import stacked
 from steepest.config import Experiment, TrainConfig, load_experiments
 from steepest.errors import UserError
-from steepest.nn.regularizers import weight_mask, weight_penalty
+from steepest.nn.regularizers import weight_mask, weight_penalty, weight_penalty_gradient
 from steepest.training import PENALTY_KEYS, build_population, load_for, make_member, task_for
 
 FINE = 1e-7
@@ -64,6 +65,8 @@ ROUNDED_STEP = "w ± h is not h away from w in float64 (h is below w's spacing)"
 LOST_IN_ROUND_OFF = f"round-off 4ε·|f|/h exceeds {FINE:g} of the gradient (f's change is lost)"
 
 Penalty = Callable[[nn.Module], Tensor]
+# Backprop other than autograd's: (module, x, y) → ∂f/∂θ by parameter name.
+Gradients = Callable[[nn.Module, Tensor, Tensor], dict[str, Tensor]]
 
 
 @dataclass(frozen=True)
@@ -222,17 +225,20 @@ def gradcheck(
     h: float = 1e-5,
     max_elements: int = 200,
     seed: int = 0,
+    gradients: Gradients | None = None,
 ) -> list[ParameterCheck]:
     """Compare backprop's gradient of f = loss_fn(module(x), y) [+ penalty(module)] with
     centred differences, for every parameter tensor (see module docstring).
 
     Works on a CPU float64 copy of `module` in training mode; `x` and floating `y` are
     cast to float64. `seed` fixes the element sample and the RNG state of every evaluation.
+    Backprop is autograd's, or `gradients(module, x, y)` (name → ∂f/∂θ) when given: the
+    backward a trainer runs instead of autograd, which is what then needs checking.
     """
     _check_settings(h, max_elements)
     module = copy.deepcopy(module).to("cpu", torch.float64).train()
-    x, y = x.cpu(), y.cpu()
-    f = _objective(module, loss_fn, _float64(x), _float64(y), penalty, seed)
+    x, y = _float64(x.cpu()), _float64(y.cpu())
+    f = _objective(module, loss_fn, x, y, penalty, seed)
     generator = torch.Generator().manual_seed(seed)
     with torch.random.fork_rng(devices=[]):  # the caller's RNG state stays as it was
         value = f()
@@ -242,6 +248,9 @@ def gradcheck(
             name: torch.zeros_like(p) if p.grad is None else p.grad
             for name, p in module.named_parameters()
         }
+        if gradients is not None:
+            with torch.no_grad():
+                grads = gradients(module, x, y)
         largest = max((g.abs().max().item() for g in grads.values() if g.numel()), default=0.0)
         with torch.no_grad():
             return [
@@ -297,7 +306,26 @@ def gradcheck_experiment(
         module = population.member_module(0)
     x, y = dataset.x_train[:batch], dataset.y_train[:batch]
     penalty = config_penalty(experiment.train)
-    return gradcheck(module, task.loss, x, y, penalty, h, max_elements, seed)
+    gradients = None
+    if stacked.supports(module):  # training runs the hand-written backward, not autograd
+        gradients = _hand_written(task.loss_each, experiment.train)
+    return gradcheck(module, task.loss, x, y, penalty, h, max_elements, seed, gradients)
+
+
+def _hand_written(loss_each: Callable[[Tensor, Tensor], Tensor], train: TrainConfig) -> Gradients:
+    """∂f/∂θ as a population computes it for a plain MLP: `stacked`'s hand-written
+    backward for the loss, plus the penalty's closed-form gradient, for one member."""
+    penalty_gradient = weight_penalty_gradient({key: getattr(train, key) for key in PENALTY_KEYS})
+
+    def gradients(module: nn.Module, x: Tensor, y: Tensor) -> dict[str, Tensor]:
+        params = {name: p.unsqueeze(0) for name, p in module.named_parameters()}
+        _, grads = stacked.Plan(module).loss_and_gradients(params, x[None], y[None], loss_each)
+        if penalty_gradient is not None:
+            weights = [name for name, is_weight in weight_mask(module).items() if is_weight]
+            penalty_gradient([params[n] for n in weights], [grads[n] for n in weights])
+        return {name: grad[0] for name, grad in grads.items()}
+
+    return gradients
 
 
 _STYLE = {"fine": "green", "suspicious": "yellow", "wrong": "bold red", "inconclusive": "magenta"}
@@ -348,6 +376,8 @@ def _run(args: argparse.Namespace) -> None:
         notes = [
             f"float64, training mode (dropout masks fixed, BatchNorm batch statistics), "
             f"{args.batch} training examples, centred step h = {args.step:g}",
+            "a: the backward training runs (for a plain MLP steepest's hand-written one, "
+            "else autograd); n: the centred difference",
             "error: |a − n|/max(|a|, |n|) beyond n's round-off 4ε·|f|/h; "
             f"fine < {FINE:g} ≤ suspicious < {SUSPICIOUS:g} ≤ wrong",
             "kinks: elements whose step crossed a kink (ReLU, max, hinge, |w|); "
