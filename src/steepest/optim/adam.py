@@ -68,7 +68,9 @@ def update(
 def _bias_corrections(step: Tensor, beta1: Hyper, beta2: Hyper) -> tuple[Hyper, Hyper]:
     """(1 − β1ᵗ, √(1 − β2ᵗ)). Python floats for one member on the CPU with float betas,
     as torch.optim computes them, so every foreach op takes its scalar fast path; [K]
-    tensors otherwise (reading t back from a GPU would stall it)."""
+    tensors otherwise (reading t back from a GPU would stall it), computed in float64 as
+    the floats are and rounded once: 1 − β2 from a float32 β2 = 0.999 is off by 1.3e-5,
+    which made a float32 member of a population step unlike itself alone."""
     if (
         step.numel() == 1
         and step.device.type == "cpu"
@@ -77,4 +79,11 @@ def _bias_corrections(step: Tensor, beta1: Hyper, beta2: Hyper) -> tuple[Hyper, 
     ):
         t = step.item()
         return 1 - beta1**t, math.sqrt(1 - beta2**t)
-    return 1 - beta1**step, (1 - beta2**step).sqrt()
+    t = step.double()
+    first = 1 - _float64(beta1) ** t
+    second = (1 - _float64(beta2) ** t).sqrt()
+    return first.to(step.dtype), second.to(step.dtype)
+
+
+def _float64(value: Hyper) -> Hyper:
+    return value.double() if isinstance(value, Tensor) else value
