@@ -6,15 +6,16 @@ import torch
 import steepest
 from steepest.config import DataConfig
 from steepest.data.builtin import load_builtin
+from steepest.data.images import load_images
 from steepest.data.splits import random_split
 from steepest.errors import UserError
 
 
-def run_and_load(tmp_path, data: str, train: str = "", model: str = ""):
+def run_and_load(tmp_path, data: str, train: str = "", model: str = "", epochs: int = 15):
     path = tmp_path / "exp.toml"
     path.write_text(
         f"[data]\n{data}\n[model]\nhidden = [16]\n{model}\n"
-        f'[train]\nepochs = 15\nout = "{tmp_path / "out"}"\n{train}\n'
+        f'[train]\nepochs = {epochs}\nout = "{tmp_path / "out"}"\n{train}\n'
     )
     run = steepest.train(path)
     return run, steepest.load(tmp_path / "out" / "best.pt")
@@ -67,3 +68,21 @@ def test_a_file_that_is_not_a_checkpoint_is_a_user_error(tmp_path):
     for name in ("history.csv", "other.pt"):
         with pytest.raises(UserError, match="not a checkpoint written by steepest"):
             steepest.load(tmp_path / name)
+
+
+def test_image_pixels_may_come_as_uint8_integers_or_scaled_floats(tmp_path, digits_folder):
+    """A CNN trained on image files takes uint8 pixels, integer lists of them, or floats
+    already in [0, 1] alike; 0–255 floats would reach the network 255 times too bright
+    (every prediction the same class) and are refused."""
+    data = f'images = "{digits_folder}"\nimage_size = 8\ngrayscale = true'
+    run, model = run_and_load(tmp_path, data, model='kind = "cnn"\nchannels = [4]', epochs=1)
+    cfg = run.experiments[0].data
+    examples = load_images(cfg)
+    split = random_split(examples.y, examples.task, cfg.val_fraction, cfg.test_fraction, cfg.seed)
+    pixels = examples.x[split.test][:20]
+    expected = model.predict(pixels)
+    assert torch.equal(expected, run.model()(run.dataset.x_test[:20]).argmax(1))
+    assert torch.equal(model.predict(pixels.tolist()), expected)
+    assert torch.equal(model.predict(pixels.float() / 255), expected)
+    with pytest.raises(UserError, match=r"float pixels must lie in \[0, 1\]"):
+        model.predict(pixels.float())

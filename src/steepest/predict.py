@@ -7,8 +7,9 @@ data was.
     model.labels(x)           # class names
 
 Raw inputs are what the data source yields before preprocessing: feature tables as
-float [N, F], images as uint8 [N, C, S, S] (divided by 255, as in training); a tensor, a
-NumPy array or nested lists.
+float [N, F], image files' pixels as uint8 [N, C, S, S] (divided by 255, as in
+training) or floats already in [0, 1]; a tensor, a NumPy array or nested lists (of
+0–255 integers, for image files).
 """
 
 from collections.abc import Callable
@@ -31,7 +32,8 @@ from steepest.nn.user import network_from
 class Predictor:
     """The network (eval mode) and its preprocessing; `task` is classification or
     regression, `loss` the training loss (it decides how outputs become classes),
-    `input_shape` the shape of one raw example."""
+    `input_shape` the shape of one raw example; `uint8_pixels` whether training read
+    the inputs as uint8 pixels (image files)."""
 
     network: nn.Module
     preprocessor: Preprocessor
@@ -39,6 +41,7 @@ class Predictor:
     task: str
     loss: str
     input_shape: tuple[int, ...]
+    uint8_pixels: bool = False
 
     @torch.no_grad()
     def outputs(self, x: Any) -> Tensor:
@@ -50,6 +53,8 @@ class Predictor:
             raise UserError(
                 f"predict: inputs of shape {list(x.shape)}; this model takes [{expected}]"
             )
+        if self.uint8_pixels:
+            x = _pixels(x)
         return self.network(self.preprocessor.transform(as_float(x)))
 
     def predict(self, x: Any) -> Tensor:
@@ -100,9 +105,27 @@ def load(path: str | Path, model: Callable[[], nn.Module] | None = None) -> Pred
     raw_shape = tuple(saved["input_shape"])  # after preprocessing: PCA changes the width
     if preprocessor.components is not None:
         raw_shape = (preprocessor.components.shape[1],)
+    pixels = saved.get("uint8_pixels", False)  # absent from checkpoints before 2026-12-02
     return Predictor(
-        network.eval(), preprocessor, saved["class_names"], saved["task"], loss, raw_shape
+        network.eval(), preprocessor, saved["class_names"], saved["task"], loss, raw_shape, pixels
     )
+
+
+def _pixels(x: Tensor) -> Tensor:
+    """Image inputs as training saw them: uint8 as they are, other integers (nested
+    lists) as the 0–255 pixels they must be, floats as already scaled to [0, 1]. Anything
+    else is refused: float pixels of 0–255 would reach the network 255 times too bright."""
+    if x.dtype == torch.uint8:
+        return x
+    if not x.is_floating_point():
+        if x.numel() and (x.min() < 0 or x.max() > 255):
+            raise UserError("predict: integer pixels must lie in 0–255")
+        return x.to(torch.uint8)
+    if x.numel() and (x.min() < 0 or x.max() > 1):
+        raise UserError(
+            "predict: float pixels must lie in [0, 1] (divide 0–255 pixels by 255, or pass uint8)"
+        )
+    return x
 
 
 _CHECKPOINT_KEYS = {"experiment", "state", "preprocessor", "class_names", "input_shape", "task"}

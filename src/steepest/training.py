@@ -658,6 +658,7 @@ def write_outputs(run: Run) -> dict[str, Any]:
             "preprocessor": run.dataset.preprocessor.state_dict(),
             "class_names": run.dataset.class_names,
             "input_shape": run.dataset.input_shape,
+            "uint8_pixels": run.dataset.uint8_pixels,
             "task": run.dataset.task,
             "out_features": task_for(run.experiments[best.member.id], run.dataset).out_features,
             "own_network": run.network is not None,  # [model] module is in "experiment"

@@ -42,6 +42,7 @@ class Dataset:
     input_shape: tuple[int, ...]
     preprocessor: Preprocessor
     name: str
+    uint8_pixels: bool = False  # raw inputs were uint8 pixels, scaled by 1/255 (images)
 
     @property
     def has_test(self) -> bool:
@@ -174,4 +175,5 @@ def load_dataset(cfg: DataConfig, task: Task | None = None) -> Dataset:
         input_shape=tuple(xs[0].shape[1:]),
         preprocessor=preprocessor,
         name=examples.name,
+        uint8_pixels=examples.x.dtype == torch.uint8,
     )
