@@ -201,3 +201,19 @@ def test_an_out_that_cannot_be_a_folder_is_refused_before_anything_runs(
         err = capsys.readouterr().err
         assert err.count("\n") == 1 and f"steepest: error: --out {out}: {says}" in err
     assert afile.read_text() == "kept"
+
+
+def test_a_path_running_off_to_minus_infinity_leaves_the_others_readable():
+    """On the saddle L-BFGS runs off towards −∞ (f ≈ −8e4 in 100 steps): a linear f axis
+    would squash every other path onto 0; the axis turns symmetric-log, linear within
+    ±|f(start)|. A run that stays near its start keeps a linear axis."""
+    import matplotlib.pyplot as plt
+
+    runaway = pg.run_playground("saddle", ["sgd", "lbfgs"])
+    assert runaway[1].values.min() < -1e3 * abs(runaway[0].values[0])
+    tame = pg.run_playground("saddle", ["sgd"])  # 1 down to −0.75
+    for trajectories, scale in ((runaway, "symlog"), (tame, "linear")):
+        fig, ax = plt.subplots()
+        pg._draw_values(ax, trajectories, ["C0", "C1"][: len(trajectories)])
+        assert ax.get_yscale() == scale
+        plt.close(fig)

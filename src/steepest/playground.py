@@ -465,7 +465,9 @@ def _draw_paths(ax: "Axes", trajectories: Sequence[Trajectory], colors: Sequence
 def _draw_values(ax: "Axes", trajectories: Sequence[Trajectory], colors: Sequence) -> None:
     """f(w) after each step; a log y axis when every finite value is positive (however
     many decades they span: a quadratic run reaches 1e-28, and `canvas.log_scale` keeps
-    labelled ticks there)."""
+    labelled ticks there). Where f may fall without bound (the saddle), a path that runs
+    off to −1e27 would flatten every other onto one line: past a thousand times f(start)
+    the axis is symmetric-log, linear within ±|f(start)|."""
     from steepest.report import canvas
 
     finite = []
@@ -475,8 +477,11 @@ def _draw_values(ax: "Axes", trajectories: Sequence[Trajectory], colors: Sequenc
         ax.plot(np.arange(len(values)), values, color=color, linewidth=1.4)
         finite.append(values[np.isfinite(values)])
     finite = np.concatenate(finite)
+    start = abs(float(trajectories[0].values[0])) or 1.0
     if finite.size and finite.min() > 0:
         canvas.log_scale(ax, "y")
+    elif finite.size and np.abs(finite).max() > 1e3 * start:
+        ax.set_yscale("symlog", linthresh=start)
     ax.set(title="f(w) per step", xlabel="step", ylabel="f(w)")
 
 
