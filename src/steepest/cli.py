@@ -152,7 +152,7 @@ def parser() -> argparse.ArgumentParser:
     train.add_argument("--population", type=int, help="members trained at once")
     train.add_argument("--out", type=Path, help="output folder (default: [train] out)")
     train.add_argument("--resume", action="store_true", help="continue a killed run")
-    _add_run_flags(train, quiet_help="no progress bar")
+    _add_run_flags(train, quiet_help="print nothing but errors (no progress bar nor summary)")
     train.set_defaults(run=_train)
 
     tune = commands.add_parser("tune", help="run or continue the study of an experiment file")
@@ -161,7 +161,7 @@ def parser() -> argparse.ArgumentParser:
     tune.add_argument("--seed", type=int, help="sampler seed: same trials, same values")
     tune.add_argument("--trials", type=int, help="trial budget (default: [tune] trials)")
     tune.add_argument("--final", action="store_true", help="retrain the best trial, test it")
-    _add_run_flags(tune, quiet_help="no live table")
+    _add_run_flags(tune, quiet_help="print nothing but errors (no live table nor summary)")
     tune.set_defaults(run=_tune)
 
     report = commands.add_parser("report", help="a study as one self-contained HTML file")
