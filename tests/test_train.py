@@ -26,6 +26,17 @@ def experiment(tmp_path, **sections):
     return raw
 
 
+def refused(tmp_path, capsys, text: str, *flags: str) -> str:
+    """The one line `steepest train` prints for an experiment file of `text` (and
+    `flags`), having exited with status 2."""
+    path = tmp_path / "exp.toml"
+    path.write_text(text)
+    assert main(["train", str(path), "--quiet", *flags]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    return err
+
+
 def test_classification_on_wine_reaches_a_sensible_accuracy(tmp_path):
     raw = experiment(tmp_path, data={"name": "wine"}, train={"epochs": 30, "lr": 0.05})
     run = train(validate(raw))
@@ -118,27 +129,24 @@ def test_members_of_one_population_keep_their_own_patience(tmp_path):
     [("monitor", ["val_metric", "val_loss"]), ("population", [1, 2]), ("device", ["cpu", "auto"])],
 )
 def test_a_run_key_given_as_a_list_is_refused(tmp_path, capsys, key, values):
-    path = tmp_path / "exp.toml"
-    path.write_text(f'[data]\nname = "iris"\n[train]\n{key} = {json.dumps(values)}\n')
-    assert main(["train", str(path), "--quiet"]) == 2
-    assert f"[train] {key}: one value for the whole run" in capsys.readouterr().err
+    err = refused(
+        tmp_path, capsys, f'[data]\nname = "iris"\n[train]\n{key} = {json.dumps(values)}\n'
+    )
+    assert f"[train] {key}: one value for the whole run" in err
 
 
 def test_batch_norm_at_batch_size_one_is_refused(tmp_path, capsys):
-    path = tmp_path / "exp.toml"
-    path.write_text('[data]\nname = "iris"\n[model]\nbatch_norm = true\n[train]\nbatch_size = 1\n')
-    assert main(["train", str(path), "--quiet"]) == 2
-    assert "[train] batch_size = 1: batch norm needs at least 2 examples" in capsys.readouterr().err
+    text = '[data]\nname = "iris"\n[model]\nbatch_norm = true\n[train]\nbatch_size = 1\n'
+    err = refused(tmp_path, capsys, text)
+    assert "[train] batch_size = 1: batch norm needs at least 2 examples" in err
 
 
 def test_an_out_path_that_is_a_file_is_refused_before_training(tmp_path, capsys):
-    path = tmp_path / "exp.toml"
-    path.write_text('[data]\nname = "iris"\n')
     (tmp_path / "afile").write_text("keep me")
-    assert main(["train", str(path), "--quiet", "--out", str(tmp_path / "afile")]) == 2
-    err = capsys.readouterr().err
+    text = '[data]\nname = "iris"\n'
+    err = refused(tmp_path, capsys, text, "--out", str(tmp_path / "afile"))
     assert "afile' ([train] out or --out): a file, not a folder" in err
-    assert err.count("\n") == 1 and (tmp_path / "afile").read_text() == "keep me"
+    assert (tmp_path / "afile").read_text() == "keep me"
 
 
 def test_a_run_where_every_member_diverged_leaves_an_earlier_runs_files_alone(tmp_path, capsys):
@@ -221,10 +229,8 @@ def test_monitoring_val_loss_picks_the_member_of_least_loss(tmp_path, capsys):
 
 
 def test_loss_that_does_not_fit_the_data_is_a_user_error(tmp_path, capsys):
-    path = tmp_path / "exp.toml"
-    path.write_text('[data]\nname = "diabetes"\n[train]\nloss = "cross_entropy"\n')
-    assert main(["train", str(path), "--quiet"]) == 2
-    assert "a classification loss, but data set 'diabetes' is regression" in capsys.readouterr().err
+    err = refused(tmp_path, capsys, '[data]\nname = "diabetes"\n[train]\nloss = "cross_entropy"\n')
+    assert "a classification loss, but data set 'diabetes' is regression" in err
 
 
 def test_cli_json_summary(tmp_path, capsys):
@@ -241,11 +247,10 @@ def test_cli_json_summary(tmp_path, capsys):
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="asks for CUDA where there is none")
 def test_device_flag_asking_for_a_missing_gpu_is_a_user_error(tmp_path, capsys):
-    path = tmp_path / "exp.toml"
-    path.write_text('[data]\nname = "iris"\n[train]\nepochs = 1\n')
-    assert main(["train", str(path), "--quiet", "--device", "cuda"]) == 2
-    error = capsys.readouterr().err
-    assert "no CUDA device is available" in error and error.count("\n") == 1
+    err = refused(
+        tmp_path, capsys, '[data]\nname = "iris"\n[train]\nepochs = 1\n', "--device", "cuda"
+    )
+    assert "no CUDA device is available" in err
 
 
 def test_device_flag_cpu_trains_on_the_cpu(tmp_path):
@@ -299,11 +304,9 @@ def test_a_member_id_the_run_does_not_have_is_a_user_error(tmp_path):
 
 
 def test_a_population_below_one_is_refused_before_training(tmp_path, capsys):
-    path = tmp_path / "exp.toml"
-    path.write_text(f'[data]\nname = "iris"\n[train]\nepochs = 1\nout = "{tmp_path / "o"}"\n')
-    assert main(["train", str(path), "--quiet", "--population", "0"]) == 2
-    error = capsys.readouterr().err
-    assert error == "steepest: error: population = 0: expected at least 1 member\n"
+    text = f'[data]\nname = "iris"\n[train]\nepochs = 1\nout = "{tmp_path / "o"}"\n'
+    err = refused(tmp_path, capsys, text, "--population", "0")
+    assert err == "steepest: error: population = 0: expected at least 1 member\n"
     assert not (tmp_path / "o").exists()
 
 

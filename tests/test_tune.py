@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import optuna
@@ -16,7 +17,7 @@ from rich.console import Console
 
 from steepest.cli import main
 from steepest.errors import UserError
-from steepest.tune.run import tune
+from steepest.tune.run import NOT_STARTED, tune
 from steepest.tune.study import load_study, open_storage
 
 BASE = """
@@ -153,9 +154,11 @@ class Clock:
         return self.now
 
 
-def test_a_spent_timeout_asks_no_more_trials_and_lets_running_ones_finish(tmp_path, monkeypatch):
-    """Time runs out at the first epoch's reports: the four trials training then finish
-    all their epochs, and none of the 1,000 in the budget starts after them."""
+@pytest.fixture
+def deadline(monkeypatch) -> Callable[[], None]:
+    """The study's clock passes its 60 s timeout at the first epoch's reports; calling
+    the fixture's value puts the clock back at 0 and the reports as they were (for a
+    resume)."""
     from steepest.tune import run
 
     clock = Clock()
@@ -167,6 +170,17 @@ def test_a_spent_timeout_asks_no_more_trials_and_lets_running_ones_finish(tmp_pa
         return report(self, rows)
 
     monkeypatch.setattr(run.StructureSource, "report", report_after_the_deadline)
+
+    def lift() -> None:
+        monkeypatch.setattr(run.StructureSource, "report", report)
+        clock.now = 0.0
+
+    return lift
+
+
+def test_a_spent_timeout_asks_no_more_trials_and_lets_running_ones_finish(tmp_path, deadline):
+    """Time runs out at the first epoch's reports: the four trials training then finish
+    all their epochs, and none of the 1,000 in the budget starts after them."""
     path = write(
         tmp_path,
         sampler="random",
@@ -489,21 +503,10 @@ def test_final_monitors_what_the_study_monitored(tmp_path, monkeypatch):
     assert final["val"] == pytest.approx(result.study.best_value, abs=1e-6)
 
 
-def test_a_timeout_leaves_no_trial_running_and_a_resume_trains_the_unstarted(tmp_path, monkeypatch):
+def test_a_timeout_leaves_no_trial_running_and_a_resume_trains_the_unstarted(tmp_path, deadline):
     """Trials asked for the populations of other shapes never start once time is out:
     they fail, queued again, and the summary does not count them; a resume trains them
     first, and they do not count against its budget."""
-    from steepest.tune import run
-
-    clock = Clock()
-    monkeypatch.setattr(run, "time", clock)
-    report = run.StructureSource.report
-
-    def report_after_the_deadline(self, rows):
-        clock.now = 61.0
-        return report(self, rows)
-
-    monkeypatch.setattr(run.StructureSource, "report", report_after_the_deadline)
     space = NUMERIC + '\nhidden = { type = "choice", values = [[4], [8], [12]] }'
     path = write(
         tmp_path,
@@ -518,12 +521,11 @@ def test_a_timeout_leaves_no_trial_running_and_a_resume_trains_the_unstarted(tmp
     storage = str(tmp_path / "s.log")
     result = tune(path, storage=storage)
     trials = result.study.trials
-    unstarted = [t for t in trials if t.user_attrs.get("status") == run.NOT_STARTED]
+    unstarted = [t for t in trials if t.user_attrs.get("status") == NOT_STARTED]
     assert unstarted and TrialState.RUNNING not in states(result.study)
     assert all(t.state == TrialState.FAIL for t in unstarted)
     assert result.summary["trials"] == len(trials) - 2 * len(unstarted)  # less the queued copies
-    monkeypatch.setattr(run.StructureSource, "report", report)
-    clock.now = 0.0
+    deadline()
     resumed = tune(path, storage=storage).study.trials
     requeued = {
         t.user_attrs["requeued_from"]: t for t in resumed if "requeued_from" in t.user_attrs
