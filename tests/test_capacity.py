@@ -83,5 +83,5 @@ def test_memory_counts_the_largest_state_of_the_optimizers(new_population):
     assert capacity.state_bytes(population, "adam") == 2 * params + 4
     assert capacity.state_bytes(population, "lbfgs") > 20 * params
     lbfgs = capacity.member_bytes(population, ["lbfgs"])
-    assert lbfgs - capacity.member_bytes(population, ["adam"]) > 18 * params
+    assert lbfgs - capacity.member_bytes(population, ["adam"]) > 40 * params  # + temporaries
     assert capacity.member_bytes(population, ["adam", "lbfgs"]) == lbfgs

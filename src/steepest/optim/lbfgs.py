@@ -172,20 +172,27 @@ def _remember_pair(state: State, gradient: Tensor, members: Tensor) -> None:
 
 def _two_loop(state: State, gradient: Tensor) -> Tensor:
     """−H·g for every member by the two-loop recursion, newest pair first and then oldest
-    first; slot j of the newest-first order counts for member k when j < its length."""
+    first; slot j of the newest-first order counts for member k when j < its length.
+    Each pair is gathered from the ring when used, in both loops: kept from the first
+    loop for the second, the gathered copies would hold 20 more copies of every
+    member's parameters at once."""
     members = torch.arange(len(gradient), device=gradient.device)
+
+    def pair(slot: Tensor) -> tuple[Tensor, Tensor]:
+        return state["steps"][members, slot], state["gradient_changes"][members, slot]
+
     q = gradient.neg()
-    pairs = []
+    used = []
     for j in range(int(state["length"].max())):
         slot = (state["next_slot"] - 1 - j) % HISTORY
-        s = state["steps"][members, slot]
-        y = state["gradient_changes"][members, slot]
+        s, y = pair(slot)
         rho = state["inverse_curvatures"][members, slot] * (j < state["length"])
         alpha = (s * q).sum(1) * rho
         q.sub_(y * alpha.unsqueeze(1))
-        pairs.append((s, y, rho, alpha))
+        used.append((slot, rho, alpha))
     r = q.mul_(state["scale"].unsqueeze(1))
-    for s, y, rho, alpha in reversed(pairs):
+    for slot, rho, alpha in reversed(used):
+        s, y = pair(slot)
         beta = (y * r).sum(1) * rho
         r.add_(s * (alpha - beta).unsqueeze(1))
     return r
