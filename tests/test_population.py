@@ -275,6 +275,31 @@ def test_best_weights_are_kept_only_when_asked():
         assert (kept.best_epoch, kept.best_value) == (skipped.best_epoch, skipped.best_value)
 
 
+def test_a_verdict_at_the_last_epoch_prunes_the_member():
+    """Optuna's loop asks should_prune after every report, the last included: a member
+    its source prunes at its final epoch leaves pruned, not finished (it counted as
+    COMPLETE, and so in the median later trials were judged by)."""
+
+    class PruneAtTheEnd(MemberList):
+        def report(self, rows):
+            return {m.id for m, row in rows if m.id == 1 and row["epoch"] == m.epochs}
+
+    x_val, y_val = data()
+    source = PruneAtTheEnd(members(2))
+    fit(
+        PopulationTrainer(
+            population(factory(ModelConfig(hidden=[8]))),
+            source,
+            2,
+            x_val,
+            y_val,
+            Monitor("val_metric", True),
+        )
+    )
+    statuses = {r.member.id: (r.status, len(r.history)) for r in source.results}
+    assert statuses == {0: ("finished", 3), 1: ("pruned", 3)}
+
+
 def test_the_best_weights_kept_are_those_of_the_best_epoch():
     make = factory(ModelConfig(hidden=[16]))
     x_val, y_val = data()

@@ -154,7 +154,10 @@ class PopulationTrainer:
         )
         leaving: list[int] = []
         for row_index, (member, status) in enumerate(zip(members, statuses)):
-            if status is None and member.id in pruned:
+            # The pruner's verdict stands at the last epoch too, as in Optuna's loop
+            # (report, should_prune, raise TrialPruned): a trial below the median at
+            # its final step is pruned, not complete.
+            if status != "diverged" and member.id in pruned:
                 status = "pruned"
             if status is not None:
                 self.results[member.id].status = status
