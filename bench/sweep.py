@@ -40,7 +40,7 @@ pruner = "median"
 trials = {trials}
 seed = {seed}
 startup_trials = 8
-warmup_epochs = 2
+warmup_epochs = 1  # the plain side's n_warmup_steps = 2 on epochs counted from 1
 population = {population}
 [tune.space]
 lr = {{ type = "loguniform", low = 1e-3, high = 1.0 }}

@@ -103,6 +103,9 @@ def test_each_pruner_prunes_and_refills(tmp_path, pruner):
     got = states(result.study)
     assert len(got) == 12 and TrialState.RUNNING not in got
     assert got.count(TrialState.PRUNED) >= 1
+    if pruner == "median":  # warmup_epochs = 1: no verdict on a trial's first epoch
+        pruned = [t for t in result.study.trials if t.state == TrialState.PRUNED]
+        assert min(len(t.intermediate_values) for t in pruned) >= 2
     for trial in result.study.trials:
         assert set(trial.user_attrs) >= {"seed", "population", "seconds", "train_loss", "val_loss"}
         assert len(trial.user_attrs["val_loss"]) == len(trial.intermediate_values)

@@ -243,7 +243,7 @@ class TuneConfig(_Section):
     seed: int | None = None
     population: Annotated[int, Field(gt=0)] | Literal["auto"] = "auto"
     startup_trials: Annotated[int, Field(ge=0)] = 8
-    warmup_epochs: Annotated[int, Field(ge=0)] = 2
+    warmup_epochs: Annotated[int, Field(ge=0)] = 2  # epochs the median pruner never judges
     coarse_to_fine: CoarseToFineConfig = CoarseToFineConfig()
     space: dict[str, ParamSpec]
 

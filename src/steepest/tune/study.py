@@ -163,10 +163,14 @@ def make_pruner(tune: TuneConfig, epochs: int) -> optuna.pruners.BasePruner:
     ASHA and Hyperband get their resources from `epochs`, as Optuna's "auto" would from
     the first finished trial (min: a hundredth of its steps; max: its last step + 1):
     here trials start together and none has finished when the first verdicts fall, so
-    with "auto" they pruned nothing whenever the whole budget fit in one population."""
+    with "auto" they pruned nothing whenever the whole budget fit in one population.
+
+    The median pruner judges no trial in its first `warmup_epochs` epochs. Steps are
+    epochs counted from 1, and Optuna prunes from step n_warmup_steps on (its examples
+    count epochs from 0), so n_warmup_steps is warmup_epochs + 1."""
     if tune.pruner == "median":
         return optuna.pruners.MedianPruner(
-            n_startup_trials=tune.startup_trials, n_warmup_steps=tune.warmup_epochs
+            n_startup_trials=tune.startup_trials, n_warmup_steps=tune.warmup_epochs + 1
         )
     if tune.pruner == "asha":
         return optuna.pruners.SuccessiveHalvingPruner(min_resource=max(epochs // 100, 1))
