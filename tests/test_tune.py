@@ -106,9 +106,11 @@ def test_each_pruner_prunes_and_refills(tmp_path, pruner):
     if pruner == "median":  # warmup_epochs = 1: no verdict on a trial's first epoch
         pruned = [t for t in result.study.trials if t.state == TrialState.PRUNED]
         assert min(len(t.intermediate_values) for t in pruned) >= 2
+    assert result.summary["population_sizes"] == [4]  # the file's population = 4
     for trial in result.study.trials:
         assert set(trial.user_attrs) >= {"seed", "population", "seconds", "train_loss", "val_loss"}
         assert len(trial.user_attrs["val_loss"]) == len(trial.intermediate_values)
+        assert trial.user_attrs["population_size"] == 4
 
 
 def test_pruning_verdicts_are_those_of_should_prune(tmp_path, monkeypatch):

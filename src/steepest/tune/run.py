@@ -72,6 +72,7 @@ class Tally:
     failed: int = 0
     started: float = field(default_factory=time.perf_counter)
     occupancy: dict[str, tuple[int, int]] = field(default_factory=dict)
+    sizes: list[int] = field(default_factory=list)  # K of each population, as made
 
     def table(self, study: optuna.Study) -> Table:
         done = self.complete + self.pruned + self.failed
@@ -85,7 +86,12 @@ class Tally:
         table.add_row("best so far", "—" if best is None else f"{best:.4f}")
         busy = sum(n for n, _ in self.occupancy.values())
         slots = sum(c for _, c in self.occupancy.values())
-        table.add_row("populations", f"{len(self.occupancy)}, {busy}/{slots} slots busy")
+        sizes = ", ".join(map(str, self.sizes))
+        table.add_row(
+            "populations",
+            f"{len(self.occupancy)} of {len(self.sizes)} training (K = {sizes or '—'}), "
+            f"{busy}/{slots} slots busy",
+        )
         table.add_row("trials/minute", f"{done / max(minutes, 1e-9):.1f}")
         return table
 
@@ -258,6 +264,7 @@ class StructureSource:
         with deferred_appends():
             trial.set_user_attr("seed", result.member.seed)
             trial.set_user_attr("population", self.population)
+            trial.set_user_attr("population_size", self.feed.tally.sizes[self.population])
             trial.set_user_attr("seconds", sum(r["seconds"] for r in history))
             trial.set_user_attr("train_loss", [r["train_loss"] for r in history])
             trial.set_user_attr("val_loss", [r["val_loss"] for r in history])
@@ -419,6 +426,7 @@ def _run_populations(
                     measure=not seeded,
                     optimizers=feed.optimizers(experiment),
                 )
+                feed.tally.sizes.append(capacity)
                 trainers[key] = PopulationTrainer(
                     build_population(experiment, dataset, task, device, feed.network),
                     StructureSource(feed, key, monitor.column, len(trainers)),
@@ -535,6 +543,7 @@ def _summary(study: optuna.Study, tally: Tally) -> dict[str, Any]:
         "best_params": None if best is None else decode_params(best.params),
         "best_trial": None if best is None else best.number,
         "seconds": time.perf_counter() - tally.started,
+        "population_sizes": tally.sizes,  # K of each population this run made
     }
 
 
