@@ -7,7 +7,7 @@ from torch import nn
 
 
 class ResidualMLP(nn.Module):
-    """x → Linear → ReLU → (h + Linear(ReLU(LayerNorm h))) → Dropout → Linear."""
+    """x → Linear → ReLU → (h + ReLU(Linear(LayerNorm h))) → Dropout → Linear."""
 
     def __init__(
         self, inputs: int = 64, width: int = 128, classes: int = 10, dropout: float = 0.1

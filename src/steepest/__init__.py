@@ -3,7 +3,7 @@ many trials at once as one vectorized population.
 
     import steepest
     run = steepest.train("examples/digits.toml")      # a Run: .history, .model(), .evaluate()
-    opt = steepest.optim.Adam(model.parameters())     # drop-in torch.optim.Optimizer
+    opt = steepest.optim.Adam(run.model().parameters())   # a torch.optim.Optimizer
     model = steepest.load("runs/digits/best.pt")      # .predict(raw x): preprocessing saved
     steepest.playground.run_playground("beale", ["sgd", "adam"])   # imported on first use
 """

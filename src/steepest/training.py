@@ -373,7 +373,8 @@ def train(
     """Train every member an experiment file (or objects) describes; see module docstring.
 
     `population` caps how many members train at once (default: the file's
-    ``[train] population``, where ``auto`` means all members of a structure at once).
+    ``[train] population``, where ``auto`` measures the smallest K within 10 % of the
+    best throughput, `capacity.choose_capacity`).
     With a `console`, a progress bar shows each epoch. With `write`, the run's files
     (`write_outputs`) land in ``[train] out``. With `resume`, training continues from the
     checkpoint a killed run left there.

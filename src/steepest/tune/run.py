@@ -401,7 +401,7 @@ def _run_populations(
     Which trials TPE asks depends on how many train at once, so a seeded study takes
     ``auto`` as the largest population memory allows instead of a measured one: the
     same trials run to run. Per member-step, larger populations were never slower in
-    our measurements (bench/population.py: 16× at K=32, 19× at K=128)."""
+    our measurements (bench/population.py (a), whose figures the README's table keeps)."""
     trainers: dict[str, PopulationTrainer] = {}
     while True:
         stop = timed_out()
