@@ -78,6 +78,15 @@ def test_run_writes_history_summary_checkpoint(tmp_path):
     assert saved["preprocessor"] is not None
 
 
+def test_dead_units_are_recorded_for_relu_networks_only(tmp_path):
+    """A tanh unit below 0 for every example still passes gradient: 'dead ReLU' means
+    nothing there, and the column is left out rather than counting negative units."""
+    for activation, recorded in (("relu", True), ("tanh", False), ("leaky_relu", False)):
+        raw = experiment(tmp_path, model={"hidden": [16], "activation": activation})
+        run = train(validate({**raw, "train": {**raw["train"], "epochs": 1}}), write=False)
+        assert (DEAD_RELU in run.history[0]) is recorded, activation
+
+
 def test_grid_trains_every_member_side_by_side(tmp_path):
     raw = experiment(
         tmp_path, train={"lr": [0.1, 0.01], "optimizer": ["momentum", "adam"], "epochs": 3}
@@ -176,6 +185,14 @@ def test_a_run_without_a_test_split_saves_everything_but_test_figures(tmp_path, 
     assert (tmp_path / "run" / "best.pt").is_file()
     with pytest.raises(UserError, match="no test split"):
         train(path, write=False).evaluate("test")
+
+
+def test_a_member_whose_loss_does_not_fit_is_refused_before_any_trains(tmp_path, capsys):
+    text = '[data]\nname = "iris"\n[train]\nloss = ["cross_entropy", "mse"]\n'
+    text += f'out = "{tmp_path / "o"}"\n'
+    err = refused(tmp_path, capsys, text)
+    assert "[train] loss = 'mse': a regression loss, but data set 'iris' is classification" in err
+    assert not (tmp_path / "o" / "checkpoint.pt").exists()
 
 
 def test_a_csv_of_numeric_labels_is_classes_when_the_loss_says_so(tmp_path, capsys):

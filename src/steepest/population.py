@@ -136,7 +136,11 @@ class Population:
         self._weight_rows = [i for i, name in enumerate(self.names) if is_weight[name]]
         self.dtype = next(iter(named.values())).dtype
         self.base = copy.deepcopy(template).to("meta")
-        self.returns_hidden = "return_hidden" in inspect.signature(template.forward).parameters
+        # Dead units are ReLU's: a unit ≤ 0 for every example passes no gradient. A tanh or
+        # leaky-ReLU unit below 0 still does, so other networks record no such fraction.
+        self.returns_hidden = "return_hidden" in inspect.signature(
+            template.forward
+        ).parameters and any(type(m) is nn.ReLU for m in template.modules())
         # Plain MLPs: the baddbmm forward instead of vmap, and the hand-written backward
         # instead of autograd at every K, one included (benchmarks turn
         # `_backward_by_hand` off to time autograd's).

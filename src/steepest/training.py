@@ -395,6 +395,8 @@ def train(
     dataset = load_for(first)
     device = resolve_device(first.train.device)
     task = task_for(first, dataset)
+    for experiment in experiments[1:]:  # each member's loss must fit before any trains
+        task_for(experiment, dataset)
     setting = population or first.train.population
     for experiment in _one_per_network(experiments, model):
         check_network(
