@@ -17,7 +17,10 @@ is unresolved when its allowance rᵢ exceeds 1e-7 of the gradient's scale, the 
 rounding), or when w ± h does not move w by h to within 1e-7 of h (h below w's float64
 spacing, w + h = w at worst; the half-ulp rounding at the default step, about 1e-12 of
 h, biases nᵢ by no more). A tensor none of whose compared elements is resolved is
-inconclusive, whatever its errors read: rounding, not the gradient, sets them.
+inconclusive, whatever its errors read: rounding, not the gradient, sets them. So is a
+tensor most of whose steps crossed kinks (below) and whose other elements disagree: its
+pre-activations are smaller than h (a net initialised at 0.01·randn), and those few are
+likelier kinks the test missed than a wrong gradient; a smaller step resolves them.
 
 Kinks. ReLU, leaky ReLU, Maxout, the hinge and L1 have kinks where the slope jumps; a
 step that crosses one spoils nᵢ without any bug. The one-sided differences then disagree,
@@ -63,6 +66,9 @@ _EPS = torch.finfo(torch.float64).eps
 # Why an element is unresolved (module doc).
 ROUNDED_STEP = "w ± h is not h away from w in float64 (h is below w's spacing)"
 LOST_IN_ROUND_OFF = f"round-off 4ε·|f|/h exceeds {FINE:g} of the gradient (f's change is lost)"
+# Most of a tensor's steps crossed kinks: its pre-activations are smaller than h, and the
+# few elements the kink test passed are likelier kinks it missed than a wrong gradient.
+MOSTLY_KINKS = "most steps crossed a kink (pre-activations smaller than h)"
 
 Penalty = Callable[[nn.Module], Tensor]
 # Backprop other than autograd's: (module, x, y) → ∂f/∂θ by parameter name.
@@ -196,6 +202,8 @@ def _check_tensor(
         why = _unresolved(original, h, n, round_off, largest)
         unresolved += bool(why)
         reasons |= why
+    if 2 * kinks > len(index) and max(errors, default=0.0) >= FINE:
+        unresolved, reasons = len(errors), {*reasons, MOSTLY_KINKS}
     return ParameterCheck(
         name=name,
         shape=tuple(p.shape),
@@ -393,10 +401,11 @@ def _run(args: argparse.Namespace) -> None:
             console.print(f"[dim]{note}[/]")
         if inconclusive:
             reasons = sorted({reason for c in inconclusive for reason in c.unresolved_because})
+            advice = "a smaller" if MOSTLY_KINKS in reasons else "a larger"
             console.print(
                 f"[magenta]inconclusive: the step resolved no element of "
                 f"{', '.join(c.name for c in inconclusive)} ({'; '.join(reasons)}): "
-                "use a larger --step (default 1e-5)[/]"
+                f"use {advice} --step (default 1e-5)[/]"
             )
     if wrong or inconclusive:
         raise SystemExit(1)
