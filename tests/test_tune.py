@@ -259,6 +259,62 @@ def test_a_searched_augmentation_beside_a_table_is_refused_before_the_study(tmp_
     assert not storage.exists() and err.count("\n") == 1
 
 
+def test_a_trial_whose_values_do_not_go_together_fails_alone(tmp_path):
+    """Each value is valid alone, but batch norm at a batch size of 1 is not: that grid
+    point fails with the reason and the study goes on (it stopped the study, and every
+    resume failed at the same point again); a resume does not queue it again."""
+    space = (
+        'batch_norm = { type = "choice", values = [false, true] }\n'
+        'batch_size = { type = "choice", values = [1, 64] }'
+    )
+    path = write(tmp_path, sampler="grid", pruner="none", trials=4, epochs=1, space=space)
+    storage = str(tmp_path / "s.log")
+    study = tune(path, storage=storage).study
+    invalid = [t for t in study.trials if t.user_attrs["status"].startswith("invalid: ")]
+    assert [t.params for t in invalid] == [{"batch_norm": True, "batch_size": 1}]
+    assert (
+        invalid[0].state == TrialState.FAIL
+        and "batch norm needs" in invalid[0].user_attrs["status"]
+    )
+    assert len(study.trials) == 4 and TrialState.RUNNING not in states(study)
+    assert len(tune(path, storage=storage).study.trials) == 4
+
+
+def test_a_study_resumed_with_another_monitor_is_refused(tmp_path, capsys):
+    """Its values would mix two measures (val rmse, then val mse: both minimised, so the
+    study's direction does not tell them apart)."""
+    storage = str(tmp_path / "s.log")
+    path = write(tmp_path, sampler="random", pruner="none", trials=1, epochs=1)
+    text = path.read_text().replace('name = "digits"', 'name = "diabetes"')
+    path.write_text(text.replace("[train]\n", '[train]\nloss = "mse"\n'))
+    assert main(["tune", str(path), "--storage", storage, "--quiet"]) == 0
+    path.write_text(path.read_text().replace("[tune]\n", '[tune]\nmonitor = "val_loss"\n'))
+    assert main(["tune", str(path), "--storage", storage, "--quiet", "--trials", "2"]) == 2
+    err = capsys.readouterr().err
+    assert (
+        "[tune] monitor: study 'study' in" in err and "monitors val_rmse, this file val_loss" in err
+    )
+
+
+def test_numeric_labels_are_classes_when_the_searched_losses_classify(tmp_path):
+    rows = [f"{i % 7},{i % 5},{int(i % 7 > i % 5)}" for i in range(140)]
+    (tmp_path / "t.csv").write_text("a,b,y\n" + "\n".join(rows) + "\n")
+    path = write(
+        tmp_path,
+        sampler="random",
+        pruner="none",
+        trials=2,
+        epochs=1,
+        space='loss = { type = "choice", values = ["cross_entropy", "hinge"] }',
+    )
+    text = path.read_text().replace(
+        'name = "digits"', f'csv = "{tmp_path / "t.csv"}"\ntarget = "y"'
+    )
+    path.write_text(text)
+    study = tune(path, storage=str(tmp_path / "s.log")).study
+    assert states(study) == [TrialState.COMPLETE] * 2
+
+
 def test_bad_tune_section_is_one_line_exit_2(tmp_path, capsys):
     path = write(tmp_path, sampler="annealing")
     assert main(["tune", str(path), "--quiet"]) == 2

@@ -115,8 +115,12 @@ class StudyFeed:
         tally: Tally,
         first_wave: int = 0,
         network: NetworkFactory | None = None,
+        check: Callable[[Experiment], object] = lambda experiment: None,
     ) -> None:
+        """`check(experiment)` raises a UserError for a trial's experiment that cannot
+        train on the data (a searched loss that does not fit it)."""
         self.study = study
+        self.check = check
         self.first_wave = first_wave
         self.network = network  # the user's own, replacing [model]'s
         self.raw = raw
@@ -177,9 +181,21 @@ class StudyFeed:
         return {experiment.train.optimizer, *offered}
 
     def ask(self) -> str | None:
-        """Ask one trial; returns the structure key its member was queued under."""
-        if not self.can_ask():
-            return None
+        """Ask one trial; returns the structure key its member was queued under (None
+        when the budget allows no more). A trial whose values make an experiment that
+        cannot train (`_ask_one`) fails, and the next is asked."""
+        while self.can_ask():
+            key = self._ask_one()
+            if key is not None:
+                return key
+        return None
+
+    def _ask_one(self) -> str | None:
+        """One trial, queued; None when its values, valid one by one (`check_against`),
+        are not together (a schedule that takes a searched momentum past 1, batch norm
+        at a searched batch size of 1, a loss the data does not fit): it fails with the
+        reason in its status attr, and is not queued again (a resume would fail it again
+        and again)."""
         trial = self.study.ask()
         # The worker goes to the journal at once: a process killed while the sampler
         # draws leaves a RUNNING trial that a resume can fail and requeue only if the
@@ -189,7 +205,14 @@ class StudyFeed:
             if self.staged:
                 trial.set_user_attr("stage", self.stage)
             params = self.space.suggest(trial)
-        experiment = validate(_trial_raw(self.raw, params, trial.number))
+        try:
+            experiment = validate(_trial_raw(self.raw, params, trial.number))
+            self.check(experiment)
+        except UserError as error:
+            trial.set_user_attr("status", f"invalid: {error}")
+            self.study.tell(trial, state=TrialState.FAIL)
+            self.tally.failed += 1
+            return None
         member = make_member(experiment, trial.number, _label(params), self.network is not None)
         self.trials[trial.number] = trial
         key = experiment_structure(experiment)
@@ -315,7 +338,8 @@ def tune(
     space.check_against(raw)
     if model is not None:  # a [model] module refuses them itself (`ModelConfig`)
         _refuse_model_keys(space)
-    dataset = load_for(_with_searched_augment(base, space))
+    base = _as_searched(base, space)
+    dataset = load_for(base)
     task = task_for(base, dataset)
     network = model or own_network(base)
     if network is not None:
@@ -334,10 +358,14 @@ def tune(
         monitor.maximize,
         int(space.largest("epochs", base.train.epochs)),
     )
-    study.set_user_attr(
-        METRIC_ATTR,
-        f"val_{task.metric_name}" if monitor.column == "val_metric" else "val_loss",
-    )
+    metric = f"val_{task.metric_name}" if monitor.column == "val_metric" else "val_loss"
+    earlier = study.user_attrs.get(METRIC_ATTR, metric)
+    if earlier != metric:  # its values would mix two measures (rmse and mse, say)
+        raise UserError(
+            f"[tune] monitor: study {name!r} in {storage} monitors {earlier}, this file "
+            f"{metric}; keep its monitor or name a new study"
+        )
+    study.set_user_attr(METRIC_ATTR, metric)
     recover_crashed(study)
     tally = Tally()
     stages = settings.coarse_to_fine.stages if settings.sampler == "coarse_to_fine" else 1
@@ -355,6 +383,7 @@ def tune(
         tally,
         _first_wave(settings),
         model,
+        check=lambda experiment: task_for(experiment, dataset),
     )
     deadline = None if settings.timeout is None else time.perf_counter() + settings.timeout
     with Live(tally.table(study), console=console or Console(quiet=True), transient=False) as live:
@@ -374,16 +403,23 @@ def tune(
     return TuneResult(study, _summary(study, tally))
 
 
-def _with_searched_augment(base: Experiment, space: SearchSpace) -> Experiment:
-    """`base` with the searched [data.augment] keys counted as set, so that loading the
-    data refuses them beside a table before the study starts, as it refuses them in a
-    file (else every trial would train without them and --final would fail at the end)."""
+def _as_searched(base: Experiment, space: SearchSpace) -> Experiment:
+    """`base` as the study's data must be read: the searched [data.augment] keys counted
+    as set, so that loading the data refuses them beside a table before the study starts,
+    as it refuses them in a file (else every trial would train without them and --final
+    would fail at the end); and a searched loss set to its first choice, so that a CSV's
+    numeric labels are read as a classification loss needs them (each trial's own loss
+    is checked against the data when it is asked)."""
     augment = base.data.augment
     searched = {
         n: getattr(augment, n) for n in space.params if SECTION_OF[n] == ("data", "augment")
     }
     data = base.data.model_copy(update={"augment": augment.model_copy(update=searched)})
-    return base.model_copy(update={"data": data})
+    train = base.train
+    loss = space.params.get("loss")
+    if loss is not None:
+        train = train.model_copy(update={"loss": loss.values[0] if loss.values else loss.value})
+    return base.model_copy(update={"data": data, "train": train})
 
 
 def _run_populations(
