@@ -35,6 +35,9 @@ def test_predictions_from_raw_features_match_the_runs_test_accuracy(tmp_path):
     )
     x_test = raw_test_split(run.experiments[0].data)
     accuracy = (model.predict(x_test) == run.dataset.y_test).float().mean().item()
+    # features that happen to be small whole numbers are numbers as uint8 too, not pixels
+    whole = x_test.round().clamp(0, 255)
+    assert torch.equal(model.predict(whole.to(torch.uint8)), model.predict(whole))
     assert accuracy == pytest.approx(run.evaluate("test")["accuracy"])
     assert accuracy > 0.8
     assert model.labels(x_test[:3]) == [

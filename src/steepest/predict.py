@@ -33,7 +33,7 @@ class Predictor:
     """The network (eval mode) and its preprocessing; `task` is classification or
     regression, `loss` the training loss (it decides how outputs become classes),
     `input_shape` the shape of one raw example; `uint8_pixels` whether training read
-    the inputs as uint8 pixels (image files)."""
+    the inputs as uint8 pixels (image files): otherwise uint8 inputs are numbers."""
 
     network: nn.Module
     preprocessor: Preprocessor
@@ -41,7 +41,7 @@ class Predictor:
     task: str
     loss: str
     input_shape: tuple[int, ...]
-    uint8_pixels: bool = False
+    uint8_pixels: bool | None = None  # None: a checkpoint from before 2026-12-02
 
     @torch.no_grad()
     def outputs(self, x: Any) -> Tensor:
@@ -54,8 +54,12 @@ class Predictor:
                 f"predict: inputs of shape {list(x.shape)}; this model takes [{expected}]"
             )
         if self.uint8_pixels:
-            x = _pixels(x)
-        return self.network(self.preprocessor.transform(as_float(x)))
+            x = as_float(_pixels(x))
+        elif self.uint8_pixels is False:  # numbers, whatever their type: uint8 too
+            x = x.to(torch.get_default_dtype())
+        else:  # an older checkpoint: uint8 read as pixels, as it then was
+            x = as_float(x)
+        return self.network(self.preprocessor.transform(x))
 
     def predict(self, x: Any) -> Tensor:
         """Class indices (argmax; sign of the one logit for `logistic`) or regression values."""
@@ -105,7 +109,7 @@ def load(path: str | Path, model: Callable[[], nn.Module] | None = None) -> Pred
     raw_shape = tuple(saved["input_shape"])  # after preprocessing: PCA changes the width
     if preprocessor.components is not None:
         raw_shape = (preprocessor.components.shape[1],)
-    pixels = saved.get("uint8_pixels", False)  # absent from checkpoints before 2026-12-02
+    pixels = saved.get("uint8_pixels")  # absent from checkpoints before 2026-12-02
     return Predictor(
         network.eval(), preprocessor, saved["class_names"], saved["task"], loss, raw_shape, pixels
     )
