@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from steepest.config import ModelConfig
+from steepest.errors import UserError
 from steepest.fit import MemberList, Monitor, PopulationTrainer, fit
 from steepest.nn.init import initialize_
 from steepest.nn.layers import build_model
@@ -123,8 +124,22 @@ def test_batch_norm_leaves_out_a_last_batch_of_one_example():
     losses = [pop.step() for _ in range(5)]
     torch.testing.assert_close(pop.end_epoch(), torch.stack(losses).mean(0))
     assert population(factory(ModelConfig(hidden=[16])), batch=19).steps_per_epoch == 6
-    with pytest.raises(ValueError, match="at least 2 examples"):
+    with pytest.raises(UserError, match="at least 2 examples"):
         population(make, batch=1)
+
+
+def test_every_batch_norm_needs_two_examples_and_no_other_norm_does():
+    from torch import nn
+
+    from steepest.population import normalizes_batches
+
+    class Scaled(nn.BatchNorm1d):  # a user's subclass
+        pass
+
+    for module in (nn.BatchNorm2d(3), nn.LazyBatchNorm1d(), Scaled(4), nn.SyncBatchNorm(2)):
+        assert normalizes_batches(nn.Sequential(nn.Identity(), module))
+    for module in (nn.LayerNorm(4), nn.InstanceNorm1d(4), nn.GroupNorm(2, 4)):
+        assert not normalizes_batches(nn.Sequential(module))
 
 
 def test_hand_written_backward_trains_as_autograd_does():

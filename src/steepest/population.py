@@ -33,6 +33,7 @@ from torch import Tensor, nn
 from torch.func import functional_call, vmap
 
 from steepest import rng, stacked
+from steepest.errors import UserError
 from steepest.nn.dropout import seed_dropout, set_dropout_rate
 from steepest.nn.layers import dead_fraction
 from steepest.nn.regularizers import (
@@ -126,7 +127,10 @@ class Population:
         full, rest = divmod(len(x_train), self.batch_size)
         drops_last = rest == 1 and normalizes_batches(template)
         if self.batch_size == 1 and normalizes_batches(template):
-            raise ValueError("batch norm needs batches of at least 2 examples")
+            raise UserError(
+                f"batch norm needs batches of at least 2 examples; this one has "
+                f"{len(x_train)} training example(s) and batch_size {batch_size}"
+            )
         self.steps_per_epoch = full + (rest > 0 and not drops_last)
         self._examples_per_epoch = len(x_train) - drops_last
         named = dict(template.named_parameters())
@@ -600,9 +604,10 @@ class Population:
 
 
 def normalizes_batches(module: nn.Module) -> bool:
-    """Whether `module` has a batch-norm layer (which needs two examples a batch)."""
-    kinds = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d, nn.SyncBatchNorm)
-    return any(isinstance(m, kinds) for m in module.modules())
+    """Whether `module` has a batch-norm layer (which needs two examples a batch): any
+    of torch's, their lazy forms and subclasses included, all of which derive from
+    `_BatchNorm` (instance and layer norm, which work on one example, do not)."""
+    return any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in module.modules())
 
 
 def _member_layout(stacked: Tensor, transposed: bool) -> Tensor:
