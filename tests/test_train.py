@@ -144,6 +144,26 @@ def test_a_run_key_given_as_a_list_is_refused(tmp_path, capsys, key, values):
     assert f"[train] {key}: one value for the whole run" in err
 
 
+def test_a_run_of_no_experiment_or_of_two_data_sets_is_refused(tmp_path):
+    with pytest.raises(UserError, match="no experiments to train"):
+        train([])
+    iris, wine = (validate(experiment(tmp_path, data={"name": n})) for n in ("iris", "wine"))
+    with pytest.raises(UserError, match=r"\[data\]: one data set a run"):
+        train([iris, wine])
+
+
+def test_setting_a_key_to_its_default_is_another_run_to_resume(tmp_path):
+    """rmsprop with momentum unset trains at torch's 0; `momentum = 0.9` written out is
+    [train]'s default value but another run, which a checkpoint must not resume."""
+    from steepest.training import run_fingerprint
+
+    raw = experiment(tmp_path, train={"optimizer": "rmsprop"})
+    unset = validate(raw)
+    written = validate({**raw, "train": {**raw["train"], "momentum": 0.9}})
+    assert unset.train.momentum == written.train.momentum
+    assert run_fingerprint([unset]) != run_fingerprint([written])
+
+
 def test_batch_norm_at_batch_size_one_is_refused(tmp_path, capsys):
     text = '[data]\nname = "iris"\n[model]\nbatch_norm = true\n[train]\nbatch_size = 1\n'
     err = refused(tmp_path, capsys, text)

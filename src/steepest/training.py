@@ -433,7 +433,12 @@ def train(
 def _one_value_per_run(experiments: list[Experiment]) -> None:
     """Refuse a run key (`RUN_KEYS`) that differs between members: the run has one best
     member by one column, one population setting, one device and one folder, so a list
-    there would silently take the first member's value."""
+    there would silently take the first member's value. So is a run with no member, or
+    with members of different [data] (a run reads one data set)."""
+    if not experiments:
+        raise UserError("no experiments to train")
+    if any(e.data != experiments[0].data for e in experiments):
+        raise UserError("[data]: one data set a run; these experiments read different ones")
     for key in RUN_KEYS:
         values = sorted({str(getattr(e.train, key)) for e in experiments})
         if len(values) > 1:
@@ -476,7 +481,7 @@ def _train_groups(
     groups: dict[str, list[int]] = {}
     for index, experiment in enumerate(experiments):
         groups.setdefault(structure_key(experiment), []).append(index)
-    fingerprint = json.dumps([e.model_dump(mode="json") for e in experiments], sort_keys=True)
+    fingerprint = run_fingerprint(experiments)
     saved = _load_checkpoint(out, fingerprint) if resume else None
     results: list[MemberResult] = list(saved["done"]) if saved else []
     for group, indices in enumerate(groups.values()):
@@ -550,6 +555,19 @@ class _Checkpointing:
                 "trainer": self.trainer.state_dict(),
             },
         )
+
+
+def run_fingerprint(experiments: list[Experiment]) -> str:
+    """What a checkpoint must have been written by to be resumed: the experiments'
+    values, and which of them the file set (an unset optimizer key takes the rule's
+    default, `make_member`, so setting it changes the run as much as changing it does)."""
+    return json.dumps(
+        [
+            [e.model_dump(mode="json"), sorted(e.train.model_fields_set | e.model.model_fields_set)]
+            for e in experiments
+        ],
+        sort_keys=True,
+    )
 
 
 def _save_checkpoint(out: Path, state: dict[str, Any]) -> None:
