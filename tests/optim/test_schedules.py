@@ -1,6 +1,7 @@
 """Schedules against torch.optim.lr_scheduler, per member, and their configuration errors."""
 
 import math
+import re
 
 import pytest
 import torch
@@ -104,3 +105,20 @@ def test_chain_scales_a_leading_linear_ramp():
 def test_meaningless_settings_are_user_errors(spec, message):
     with pytest.raises(UserError, match=message):
         build(spec)
+
+
+@pytest.mark.parametrize(
+    ("spec", "unread"),
+    [
+        ({"kind": "exponential", "factor": 0.5}, "factor is not read by this kind (it reads k)"),
+        (
+            {"kind": "cosine", "every": 3},
+            "every is not read by this kind (it reads epochs, min_value)",
+        ),
+        ({"kind": "constant", "k": 0.1}, "k is not read by this kind (it reads nothing)"),
+    ],
+)
+def test_a_setting_the_kind_does_not_read_is_refused(spec, unread):
+    """exponential reads k, not factor: factor = 0.5 silently annealed by e^(−0.1·t)."""
+    with pytest.raises(UserError, match=re.escape(unread)):
+        build(S(**spec))

@@ -82,9 +82,25 @@ def values_over(schedule: Schedule, base: float, epochs: int) -> Tensor:
     return schedule(torch.tensor(base, dtype=torch.float64), torch.arange(epochs))
 
 
+# The settings each kind reads (the table above); any other set beside it is refused.
+_READS = {
+    "constant": set(),
+    "step": {"every", "factor"},
+    "exponential": {"k"},
+    "inverse_time": {"k"},
+    "cosine": {"epochs", "min_value"},
+    "linear": {"start", "end", "epochs"},
+    "warmup": {"factor", "epochs"},
+}
+
+
 def _check(spec: ScheduleConfig, position: int) -> None:
     """UserError for settings the table above gives no meaning."""
     where = f"schedule {spec.kind}" + (f" (chain position {position})" if position else "")
+    unread = sorted(spec.model_fields_set - _READS[spec.kind] - {"kind", "start", "end"})
+    if unread:
+        reads = ", ".join(sorted(_READS[spec.kind])) or "nothing"
+        raise UserError(f"{where}: {', '.join(unread)} is not read by this kind (it reads {reads})")
     if spec.kind != "linear" and (spec.start is not None or spec.end is not None):
         raise UserError(f"{where}: start/end belong to kind linear (a warmup starts at factor)")
     if spec.kind == "linear" and spec.start is None and spec.end is None:
