@@ -51,7 +51,7 @@ DIGITS = {"data": {"name": "digits"}}
         # a schedule keeps its hyperparameter where the key itself must be
         (
             {**DIGITS, "train": {"schedule": {"momentum": {"kind": "linear", "end": 1.5}}}},
-            "[train] schedule.momentum: reaches 1.02 at epoch 3; momentum must stay in [0, 1)",
+            "[train] schedule.momentum: reaches 1.02 at epoch 5; momentum must stay in [0, 1)",
         ),
         (
             {**DIGITS, "train": {"schedule": {"beta1": {"kind": "step", "factor": 1.2}}}},
@@ -59,7 +59,7 @@ DIGITS = {"data": {"name": "digits"}}
         ),
         (
             {**DIGITS, "train": {"schedule": {"lr": {"kind": "linear", "end": -0.1}}}},
-            "[train] schedule.lr: reaches -0.01 at epoch 5; lr must stay in [0, inf)",
+            "[train] schedule.lr: reaches -0.0025 at epoch 8; lr must stay in [0, inf)",
         ),
         (
             {**DIGITS, "train": {"schedule": {"lr": {"kind": "step", "start": 0.1}}}},

@@ -131,7 +131,7 @@ class ScheduleConfig(_Section):
     every: Annotated[int, Field(gt=0)] = 10
     factor: Positive = 0.5
     k: NonNegative = 0.1
-    epochs: Annotated[int, Field(gt=0)] = 10
+    epochs: Annotated[int, Field(gt=0)] = 10  # T; unset in [train]: its epochs (`build`)
     start: float | None = None
     end: float | None = None
     min_value: NonNegative = 0.0
@@ -176,7 +176,7 @@ class TrainConfig(_Section):
             if name not in SCHEDULABLE:
                 raise ValueError(f"schedule.{name}: expected one of {', '.join(SCHEDULABLE)}")
             try:
-                values = values_over(build(spec), getattr(self, name), self.epochs)
+                values = values_over(build(spec, self.epochs), getattr(self, name), self.epochs)
             except UserError as error:
                 raise ValueError(f"schedule.{name}: {error}") from None
             low, high = _SCHEDULED_RANGE[name]

@@ -108,7 +108,7 @@ def make_member(
         optimizer=t.optimizer,
         hparams=hparams,
         epochs=t.epochs,
-        schedules={name: build_schedule(spec) for name, spec in t.schedule.items()},
+        schedules={name: build_schedule(spec, t.epochs) for name, spec in t.schedule.items()},
         patience=t.patience,
         tag=label,
     )

@@ -122,3 +122,12 @@ def test_a_setting_the_kind_does_not_read_is_refused(spec, unread):
     """exponential reads k, not factor: factor = 0.5 silently annealed by e^(−0.1·t)."""
     with pytest.raises(UserError, match=re.escape(unread)):
         build(S(**spec))
+
+
+def test_a_schedule_without_a_length_runs_over_the_whole_run():
+    """A cosine with no epochs of its own anneals over the run's 30 epochs, not 10 (after
+    which it held lr at 0 for two thirds of the run); one that sets epochs keeps them."""
+    over_the_run = build(S(kind="cosine"), run_epochs=30)
+    assert over_the_run(0.1, 15) == pytest.approx(0.05)
+    assert build(S(kind="cosine", epochs=10), run_epochs=30)(0.1, 15) == 0.0
+    assert build(S(kind="cosine"))(0.1, 15) == 0.0  # no run given: 10, the field's default

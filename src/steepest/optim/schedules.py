@@ -111,9 +111,20 @@ def _check(spec: ScheduleConfig, position: int) -> None:
         raise UserError(f"{where}: factor = {spec.factor}: expected a starting fraction <= 1")
 
 
-def build(spec: ScheduleConfig | list[ScheduleConfig]) -> Schedule:
-    """The schedule a config describes (a list is a chain, applied in order)."""
+def build(spec: ScheduleConfig | list[ScheduleConfig], run_epochs: int | None = None) -> Schedule:
+    """The schedule a config describes (a list is a chain, applied in order). With
+    `run_epochs`, a schedule that sets no length T runs over the whole run: a cosine then
+    anneals to its floor at the run's end rather than after 10 epochs, holding lr at 0
+    for the rest of a longer run."""
     specs = tuple(spec) if isinstance(spec, list) else (spec,)
+    if run_epochs is not None:
+        length = {"epochs": run_epochs}
+        specs = tuple(
+            one
+            if "epochs" in one.model_fields_set or "epochs" not in _READS[one.kind]
+            else one.model_copy(update=length)
+            for one in specs
+        )
     if not specs:
         raise UserError("schedule = []: give at least one schedule")
     for position, one in enumerate(specs):
