@@ -265,6 +265,18 @@ def test_monitoring_val_loss_picks_the_member_of_least_loss(tmp_path, capsys):
     )
 
 
+def test_the_command_says_which_members_diverged(tmp_path, capsys):
+    path = tmp_path / "exp.toml"
+    path.write_text(
+        f'[data]\nname = "iris"\n[train]\nlr = [0.05, 1e6]\nepochs = 3\nout = "{tmp_path / "o"}"\n'
+    )
+    assert main(["train", str(path)]) == 0
+    out = " ".join(capsys.readouterr().out.split())  # rich wraps at the terminal's width
+    assert "1 of 2 members diverged (a NaN or infinite loss; lr too high?): lr=1e+06" in out
+    summary = json.loads((tmp_path / "o" / "summary.json").read_text())
+    assert summary["diverged"] == ["lr=1e+06"]
+
+
 def test_loss_that_does_not_fit_the_data_is_a_user_error(tmp_path, capsys):
     err = refused(tmp_path, capsys, '[data]\nname = "diabetes"\n[train]\nloss = "cross_entropy"\n')
     assert "a classification loss, but data set 'diabetes' is regression" in err

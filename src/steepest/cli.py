@@ -43,6 +43,11 @@ def _train(args: argparse.Namespace) -> None:
         f"best: {summary['best_label']} epoch {summary['best_epoch']}, "
         f"val {monitored} {summary['best_val']:.4f}, {_test_figures(summary)}"
     )
+    if summary["diverged"]:
+        out.print(
+            f"{len(summary['diverged'])} of {summary['members']} members diverged (a NaN or "
+            f"infinite loss; lr too high?): {', '.join(summary['diverged'])}"
+        )
     out.print(
         f"files: {run.out}/ (history.csv, best.pt, "
         + ", ".join(Path(p).name for p in summary["plots"])

@@ -669,6 +669,9 @@ def write_outputs(run: Run) -> dict[str, Any]:
         "best_val": best.best_value,
         **{f"test_{name}": value for name, value in test.items()},
         "members": len(run.results),
+        "diverged": [
+            r.member.tag or f"member {r.member.id}" for r in run.results if r.status == "diverged"
+        ],
         "out": str(run.out),
     }
     (run.out / "summary.json").write_text(json.dumps(summary, indent=2))
