@@ -272,9 +272,9 @@ def test_the_command_says_which_members_diverged(tmp_path, capsys):
     )
     assert main(["train", str(path)]) == 0
     out = " ".join(capsys.readouterr().out.split())  # rich wraps at the terminal's width
-    assert "1 of 2 members diverged (a NaN or infinite loss; lr too high?): lr=1e+06" in out
+    assert "1 of 2 members diverged (a NaN or infinite loss; lr too high?): lr=1000000.0" in out
     summary = json.loads((tmp_path / "o" / "summary.json").read_text())
-    assert summary["diverged"] == ["lr=1e+06"]
+    assert summary["diverged"] == ["lr=1000000.0"]
 
 
 def test_loss_that_does_not_fit_the_data_is_a_user_error(tmp_path, capsys):
