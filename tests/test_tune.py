@@ -280,6 +280,27 @@ def test_a_trial_whose_values_do_not_go_together_fails_alone(tmp_path):
     assert len(tune(path, storage=storage).study.trials) == 4
 
 
+def test_a_batch_size_of_one_beside_your_own_batch_norm_fails_alone(tmp_path):
+    """Batch norm from the user's own network, not [model]: the config cannot see it,
+    so the trial check builds the network once and fails the batch size 1 trials."""
+    (tmp_path / "bnnet.py").write_text(
+        "import torch\nfrom torch import nn\n\n\n"
+        "def make():\n"
+        "    return nn.Sequential(nn.Linear(4, 8), nn.BatchNorm1d(8), nn.ReLU(), nn.Linear(8, 3))\n"
+    )
+    path = tmp_path / "study.toml"
+    path.write_text(
+        '[data]\nname = "iris"\n[model]\nmodule = "bnnet.py:make"\n'
+        "[train]\nepochs = 1\nbatch_size = 16\n"
+        '[tune]\nsampler = "grid"\npruner = "none"\npopulation = 4\n'
+        '[tune.space]\nbatch_size = { type = "choice", values = [16, 1] }\n'
+    )
+    study = tune(path, storage=str(tmp_path / "s.log")).study
+    by_size = {t.params["batch_size"]: t for t in study.trials}
+    assert by_size[16].state == TrialState.COMPLETE
+    assert by_size[1].user_attrs["status"].startswith("invalid: [train] batch_size = 1")
+
+
 def test_a_study_resumed_with_another_monitor_is_refused(tmp_path, capsys):
     """Its values would mix two measures (val rmse, then val mse: both minimised, so the
     study's direction does not tell them apart)."""

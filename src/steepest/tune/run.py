@@ -14,16 +14,17 @@ from pathlib import Path
 from typing import Any
 
 import optuna
+import torch
 from optuna.trial import FrozenTrial, TrialState
 from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
-from steepest.config import Experiment, TuneConfig, read_toml, validate
+from steepest.config import ONE_EXAMPLE_BATCHES, Experiment, TuneConfig, read_toml, validate
 from steepest.data import Dataset
 from steepest.errors import UserError
 from steepest.fit import MemberResult, PopulationTrainer
-from steepest.population import Member
+from steepest.population import Member, normalizes_batches
 from steepest.training import (
     NetworkFactory,
     build_population,
@@ -383,7 +384,7 @@ def tune(
         tally,
         _first_wave(settings),
         model,
-        check=lambda experiment: task_for(experiment, dataset),
+        check=_trial_check(dataset, network),
     )
     deadline = None if settings.timeout is None else time.perf_counter() + settings.timeout
     with Live(tally.table(study), console=console or Console(quiet=True), transient=False) as live:
@@ -401,6 +402,21 @@ def tune(
     if not live.console.is_terminal:  # rich ends the table with a newline on terminals only
         live.console.line()
     return TuneResult(study, _summary(study, tally))
+
+
+def _trial_check(dataset: Dataset, network: NetworkFactory | None) -> Callable[[Experiment], None]:
+    """What a trial's experiment must pass before it is queued (`StudyFeed.check`): its
+    loss fits the data, and a batch size of 1 meets no batch norm of the user's network
+    (`[model] batch_norm` at 1 the config refuses itself)."""
+    with torch.random.fork_rng(devices=[]):  # building it must not move the seeds
+        batch_norm = network is not None and normalizes_batches(network())
+
+    def check(experiment: Experiment) -> None:
+        task_for(experiment, dataset)
+        if batch_norm and experiment.train.batch_size == 1:
+            raise UserError(ONE_EXAMPLE_BATCHES)
+
+    return check
 
 
 def _as_searched(base: Experiment, space: SearchSpace) -> Experiment:
