@@ -48,6 +48,9 @@ DIGITS = {"data": {"name": "digits"}}
             "[train] schedule.lr.epochs = 0: expected greater than 0",
         ),
         ({**DIGITS, "model": {"hiden": [8]}}, "[model] hiden = [8]: unknown key"),
+        # true/false is no number (pydantic would read 1 and 0)
+        ({**DIGITS, "train": {"epochs": True}}, "[train] epochs = true: expected a number"),
+        ({**DIGITS, "train": {"batch_size": False}}, "[train] batch_size = false: expected a"),
         # a schedule keeps its hyperparameter where the key itself must be
         (
             {**DIGITS, "train": {"schedule": {"momentum": {"kind": "linear", "end": 1.5}}}},

@@ -11,6 +11,8 @@ Every mistake becomes one `UserError` line naming the key, the value and what wa
 import itertools
 import math
 import tomllib
+import types
+import typing
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -41,6 +43,35 @@ NonNegative = Annotated[float, Field(ge=0.0)]
 
 class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_truth_values_for_numbers(cls, data: Any) -> Any:
+        """Refuse true/false where only a number goes: pydantic's lax mode reads them as
+        1 and 0 (`epochs = true` trained one epoch)."""
+        if isinstance(data, dict):
+            for name, value in data.items():
+                field = cls.model_fields.get(name)
+                numeric = field is not None and _numbers_only(field.annotation)
+                if isinstance(value, bool) and numeric:
+                    lowered = str(value).lower()
+                    raise ValueError(f"{name} = {lowered}: expected a number, not {lowered}")
+        return data
+
+
+def _numbers_only(annotation: Any) -> bool:
+    """Whether a field's type takes an int or a float and no bool (nor Any)."""
+    kinds: set[Any] = set()
+
+    def collect(kind: Any) -> None:
+        if typing.get_origin(kind) in (typing.Union, types.UnionType, Annotated):
+            for arg in typing.get_args(kind):
+                collect(arg)
+        else:
+            kinds.add(kind)
+
+    collect(annotation)
+    return bool(kinds & {int, float}) and not kinds & {bool, Any}
 
 
 class AugmentConfig(_Section):
