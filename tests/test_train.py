@@ -277,6 +277,22 @@ def test_the_command_says_which_members_diverged(tmp_path, capsys):
     assert summary["diverged"] == ["lr=1000000.0"]
 
 
+def test_the_command_says_what_pca_kept(tmp_path, capsys):
+    path = tmp_path / "exp.toml"
+    path.write_text(
+        f'[data]\nname = "wine"\npca = 0.95\n[train]\nepochs = 1\nout = "{tmp_path / "o"}"\n'
+    )
+    assert main(["train", str(path)]) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    summary = json.loads((tmp_path / "o" / "summary.json").read_text())
+    assert summary["pca_variance_kept"] >= 0.95
+    kept = f"{summary['pca_variance_kept']:.1%}"
+    assert (
+        f"PCA: {summary['pca_components']} components keep {kept} of the training split's variance"
+        in out
+    )
+
+
 def test_loss_that_does_not_fit_the_data_is_a_user_error(tmp_path, capsys):
     err = refused(tmp_path, capsys, '[data]\nname = "diabetes"\n[train]\nloss = "cross_entropy"\n')
     assert "a classification loss, but data set 'diabetes' is regression" in err

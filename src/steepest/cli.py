@@ -43,6 +43,11 @@ def _train(args: argparse.Namespace) -> None:
         f"best: {summary['best_label']} epoch {summary['best_epoch']}, "
         f"val {monitored} {summary['best_val']:.4f}, {_test_figures(summary)}"
     )
+    if "pca_components" in summary:
+        out.print(
+            f"PCA: {summary['pca_components']} components keep "
+            f"{summary['pca_variance_kept']:.1%} of the training split's variance"
+        )
     if summary["diverged"]:
         out.print(
             f"{len(summary['diverged'])} of {summary['members']} members diverged (a NaN or "

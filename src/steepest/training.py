@@ -25,6 +25,7 @@ from steepest.config import (
     load_experiments,
 )
 from steepest.data import Dataset, load_dataset
+from steepest.data.preprocess import Preprocessor
 from steepest.errors import UserError, first_line
 from steepest.fit import (
     EpochCallback,
@@ -669,6 +670,7 @@ def write_outputs(run: Run) -> dict[str, Any]:
         "best_val": best.best_value,
         **{f"test_{name}": value for name, value in test.items()},
         "members": len(run.results),
+        **_pca_figures(run.dataset.preprocessor),
         "diverged": [
             r.member.tag or f"member {r.member.id}" for r in run.results if r.status == "diverged"
         ],
@@ -690,6 +692,17 @@ def write_outputs(run: Run) -> dict[str, Any]:
         run.out / "best.pt",
     )
     return summary
+
+
+def _pca_figures(preprocessor: Preprocessor) -> dict[str, Any]:
+    """What PCA kept, when the run used it: its components and their share of the
+    training split's variance (the kept fraction is otherwise nowhere to be seen)."""
+    if preprocessor.components is None:
+        return {}
+    return {
+        "pca_components": len(preprocessor.components),
+        "pca_variance_kept": preprocessor.kept_variance,
+    }
 
 
 def _write_history(path: Path, rows: list[dict[str, Any]]) -> None:

@@ -70,6 +70,7 @@ def test_pca_components_match_svd_and_keep_variance(x):
     assert z.shape == (200, k)
     explained = z.double().var(0, correction=0).sum() * len(x) / (s**2).sum()
     torch.testing.assert_close(explained, kept[k - 1], atol=1e-5, rtol=0)
+    assert pre.kept_variance == pytest.approx(kept[k - 1].item(), abs=1e-6)
 
 
 def test_pca_whole_number_is_component_count(x):

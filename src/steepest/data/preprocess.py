@@ -58,8 +58,9 @@ def _affine(kind: str, x: Tensor) -> tuple[Tensor, Tensor]:
     return (high + low) / 2, torch.where(half_range > 0, half_range, ones)
 
 
-def _components(x: Tensor, pca: float) -> Tensor:
-    """[k, F] principal axes of the centred rows of x (float64), signs fixed."""
+def _components(x: Tensor, pca: float) -> tuple[Tensor, float]:
+    """[k, F] principal axes of the centred rows of x (float64), signs fixed, and the
+    fraction of x's variance they keep."""
     _, s, vh = torch.linalg.svd(x - x.mean(dim=0), full_matrices=False)
     if pca >= 1:
         k = int(pca)
@@ -74,7 +75,8 @@ def _components(x: Tensor, pca: float) -> Tensor:
         k = min(k, len(s))
     axes = vh[:k]
     biggest = axes.abs().argmax(dim=1, keepdim=True)
-    return axes * torch.sign(axes.gather(1, biggest))
+    kept_variance = float(torch.sum(s[:k] ** 2) / torch.sum(s**2))
+    return axes * torch.sign(axes.gather(1, biggest)), kept_variance
 
 
 class Preprocessor:
@@ -88,6 +90,7 @@ class Preprocessor:
         self.scale: Tensor | None = None
         self.mean: Tensor | None = None
         self.components: Tensor | None = None
+        self.kept_variance: float | None = None  # by the components, of x_train's
 
     def fit(self, x: Tensor) -> "Preprocessor":
         """Learn the statistics of x_train ([N, F] or [N, C, H, W]); returns self."""
@@ -102,7 +105,8 @@ class Preprocessor:
         if self.pca is not None:
             scaled = (x64 - shift) / scale
             self.mean = scaled.mean(dim=0, keepdim=True).float()
-            self.components = _components(scaled, self.pca).float()
+            components, self.kept_variance = _components(scaled, self.pca)
+            self.components = components.float()
         return self
 
     def transform(self, x: Tensor) -> Tensor:
