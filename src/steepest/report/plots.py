@@ -69,22 +69,29 @@ def _rank_bar(fig: Figure, axes: list[Axes], run: Run) -> None:
 
 
 def _train_val_png(
-    run: Run, kind: str, scale: float, title: str, ylabel: str
+    run: Run, kind: str, scale: float, title: str, ylabel: str, how: tuple[str, str] = ("", "")
 ) -> tuple[Figure, Axes]:
     """Train and validation ``kind`` (``loss`` or ``metric``): the best member's pair
-    thick, the other members' validation faint. Returns the figure to finish."""
+    thick, the other members' validation faint; `how` each was measured, for the legend.
+    Returns the figure to finish."""
     fig, axes = canvas.new_figure(8, 4.5)
     ax = axes[0, 0]
     _draw_others(ax, run, f"val_{kind}", scale)
-    _draw_best(ax, run, f"train_{kind}", scale, canvas.TRAIN, f"train — {_best_label(run)}")
-    _draw_best(ax, run, f"val_{kind}", scale, canvas.VAL, "validation")
+    train_label = f"train{how[0]} — {_best_label(run)}"
+    _draw_best(ax, run, f"train_{kind}", scale, canvas.TRAIN, train_label)
+    _draw_best(ax, run, f"val_{kind}", scale, canvas.VAL, f"validation{how[1]}")
     ax.set(title=title, xlabel="epoch", ylabel=ylabel)
     _rank_bar(fig, [ax], run)
     return fig, ax
 
 
 def _loss_png(run: Run, out_dir: Path) -> Path:
-    fig, ax = _train_val_png(run, "loss", 1.0, "Loss per epoch", "loss")
+    """Loss per epoch. The two curves are measured differently, which the figure says:
+    the train loss is the mean over the epoch's minibatches as they trained (dropout on,
+    weights moving), the validation loss the end-of-epoch model's in eval mode; a gap
+    between them is not all over-fitting."""
+    how = (" (mean over the epoch's batches, training mode)", " (end of epoch, eval mode)")
+    fig, ax = _train_val_png(run, "loss", 1.0, "Loss per epoch", "loss", how)
     best = run.history[run.best_member]
     if canvas.spans_decades(np.concatenate([best["train_loss"], best["val_loss"]])):
         canvas.log_scale(ax, "y")
@@ -121,7 +128,9 @@ def _metric_png(run: Run, out_dir: Path) -> Path:
     scale, ylabel = percent_scale(run.metric), metric_label(run.metric)
     name = "Accuracy" if is_accuracy(run.metric) else ylabel
     better = "higher" if run.maximize else "lower"
-    fig, ax = _train_val_png(run, "metric", scale, f"{name} per epoch ({better} is better)", ylabel)
+    how = (" (end of epoch, eval mode, a sample)", " (end of epoch, eval mode)")
+    title = f"{name} per epoch ({better} is better)"
+    fig, ax = _train_val_png(run, "metric", scale, title, ylabel, how)
     _shade_gap(ax, run, scale)
     best_epoch = run.best_validation(run.best_member)[0]
     if best_epoch is not None:
