@@ -68,8 +68,8 @@ def test_dead_relu_plot_only_when_recorded(single):
 def test_legend_stays_short_for_a_large_population(population):
     _, figures = population
     assert legend_of(figures["loss.png"].axes[0]) == [
-        "train — best: sgd lr=0.4 seed=39",
-        "validation",
+        "train (mean over the epoch's batches, training mode) — best: sgd lr=0.4 seed=39",
+        "validation (end of epoch, eval mode)",
         "other members (validation)",
     ]
     assert "rank" in figures["loss.png"].axes[1].get_ylabel()
@@ -78,7 +78,8 @@ def test_legend_stays_short_for_a_large_population(population):
 def test_single_member_has_no_rank_colour_bar(single):
     _, figures = single
     assert len(figures["metric.png"].axes) == 1
-    assert legend_of(figures["metric.png"].axes[0])[0] == "train — sgd lr=0.01 seed=0"
+    train = "train (end of epoch, eval mode, a sample) — sgd lr=0.01 seed=0"
+    assert legend_of(figures["metric.png"].axes[0])[0] == train
 
 
 def test_values_spanning_decades_get_a_log_axis(population):
