@@ -77,6 +77,31 @@ def test_bad_values_name_key_value_and_expectation(raw, message):
     assert "\n" not in str(error.value)
 
 
+@pytest.mark.parametrize(
+    ("raw", "message"),
+    [
+        (
+            {"data": {"name": "digits_images"}, "model": {"kind": "cnn", "hidden": [64]}},
+            "[model] hidden: no member reads it (kind = 'cnn'; it applies to kind = 'mlp')",
+        ),
+        (
+            {**DIGITS, "model": {"maxout_pieces": 3}},
+            "[model] maxout_pieces: no member reads it (activation = 'relu'; it applies to",
+        ),
+        ({**DIGITS, "train": {"huber_delta": 2.0}}, "[train] huber_delta: no member reads it"),
+    ],
+)
+def test_a_key_no_member_reads_is_refused(raw, message):
+    with pytest.raises(UserError) as error:
+        expand_grid(raw)
+    assert message in str(error.value)
+
+
+def test_a_key_one_member_of_a_grid_reads_is_kept():
+    raw = {"data": {"name": "digits_images"}, "model": {"kind": ["mlp", "cnn"], "hidden": [8]}}
+    assert [e.model.kind for e in expand_grid(raw)] == ["mlp", "cnn"]
+
+
 def test_lists_expand_to_the_grid_in_file_order():
     raw = {
         **DIGITS,

@@ -14,7 +14,7 @@ from steepest.errors import UserError
 def run_and_load(tmp_path, data: str, train: str = "", model: str = "", epochs: int = 15):
     path = tmp_path / "exp.toml"
     path.write_text(
-        f"[data]\n{data}\n[model]\nhidden = [16]\n{model}\n"
+        f"[data]\n{data}\n[model]\n{'' if 'cnn' in model else 'hidden = [16]'}\n{model}\n"
         f'[train]\nepochs = {epochs}\nout = "{tmp_path / "out"}"\n{train}\n'
     )
     run = steepest.train(path)

@@ -386,7 +386,38 @@ def expand_grid(raw: dict[str, Any]) -> list[Experiment]:
         for (section, key, _), value in zip(axes, values, strict=True):
             concrete[section][key] = value
         experiments.append(validate(concrete))
+    _refuse_unused(raw, experiments)
     return experiments
+
+
+# Keys that only some members read, with who reads them: (section, key) → (the setting
+# that decides, the values that read the key).
+_READ_ONLY_BY = {
+    ("model", "hidden"): ("kind", {"mlp"}),
+    ("model", "channels"): ("kind", {"cnn"}),
+    ("model", "kernel"): ("kind", {"cnn"}),
+    ("model", "pool"): ("kind", {"cnn"}),
+    ("model", "maxout_pieces"): ("activation", {"maxout"}),
+    ("model", "leaky_slope"): ("activation", {"leaky_relu"}),
+    ("train", "huber_delta"): ("loss", {"huber"}),
+    ("train", "line_search"): ("optimizer", {"lbfgs"}),
+}
+
+
+def _refuse_unused(raw: dict[str, Any], experiments: list[Experiment]) -> None:
+    """A key the file sets that no member reads is refused, not silently ignored
+    (`hidden` beside kind = "cnn"). One member reading it is enough: a grid of
+    kind = ["mlp", "cnn"] sets both `hidden` and `channels`."""
+    for (section, key), (decider, readers) in _READ_ONLY_BY.items():
+        if key not in raw.get(section, {}):
+            continue
+        chosen = {getattr(getattr(e, section), decider) for e in experiments}
+        if not chosen & readers:
+            raise UserError(
+                f"[{section}] {key}: no member reads it ({decider} = "
+                f"{', '.join(repr(c) for c in sorted(chosen))}; it applies to "
+                f"{decider} = {', '.join(repr(r) for r in sorted(readers))})"
+            )
 
 
 def read_toml(path: str | Path) -> dict[str, Any]:
