@@ -301,6 +301,17 @@ def test_a_batch_size_of_one_beside_your_own_batch_norm_fails_alone(tmp_path):
     assert by_size[1].user_attrs["status"].startswith("invalid: [train] batch_size = 1")
 
 
+def test_a_searched_loss_that_does_not_fit_fails_its_trials_alone(tmp_path):
+    """mse first among the choices on digits (classes): its trials fail, the others
+    train; the first choice does not decide the data's task for a built-in set."""
+    space = 'loss = { type = "choice", values = ["mse", "cross_entropy"] }'
+    path = write(tmp_path, sampler="grid", pruner="none", trials=2, epochs=1, space=space)
+    study = tune(path, storage=str(tmp_path / "s.log")).study
+    by_loss = {t.params["loss"]: t for t in study.trials}
+    assert by_loss["cross_entropy"].state == TrialState.COMPLETE
+    assert by_loss["mse"].user_attrs["status"].startswith("invalid: [train] loss = 'mse'")
+
+
 def test_a_study_resumed_with_another_monitor_is_refused(tmp_path, capsys):
     """Its values would mix two measures (val rmse, then val mse: both minimised, so the
     study's direction does not tell them apart)."""

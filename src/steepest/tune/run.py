@@ -423,9 +423,9 @@ def _as_searched(base: Experiment, space: SearchSpace) -> Experiment:
     """`base` as the study's data must be read: the searched [data.augment] keys counted
     as set, so that loading the data refuses them beside a table before the study starts,
     as it refuses them in a file (else every trial would train without them and --final
-    would fail at the end); and a searched loss set to its first choice, so that a CSV's
-    numeric labels are read as a classification loss needs them (each trial's own loss
-    is checked against the data when it is asked)."""
+    would fail at the end); and for a CSV, a searched loss set to its first choice, so
+    that numeric labels are read as a classification loss needs them (each trial's own
+    loss is checked against the data when it is asked, and one that does not fit fails)."""
     augment = base.data.augment
     searched = {
         n: getattr(augment, n) for n in space.params if SECTION_OF[n] == ("data", "augment")
@@ -433,7 +433,7 @@ def _as_searched(base: Experiment, space: SearchSpace) -> Experiment:
     data = base.data.model_copy(update={"augment": augment.model_copy(update=searched)})
     train = base.train
     loss = space.params.get("loss")
-    if loss is not None:
+    if loss is not None and base.data.csv is not None:  # other sources have their own task
         train = train.model_copy(update={"loss": loss.values[0] if loss.values else loss.value})
     return base.model_copy(update={"data": data, "train": train})
 
