@@ -345,3 +345,15 @@ def test_a_tensor_whose_steps_mostly_cross_kinks_is_inconclusive(tmp_path, capsy
     verdicts = {c.name: c.verdict for c in gc.gradcheck_experiment(path)}
     assert verdicts["blocks.3.0.bias"] == "inconclusive" and "wrong" not in verdicts.values()
     assert "wrong" not in {c.verdict for c in gc.gradcheck_experiment(path, h=1e-9)}
+
+
+def test_the_raw_relative_error_is_reported_beside_the_verdicts():
+    """The course's |a − n|/max(|a|, |n|), before the round-off allowance: a clean check
+    shows the rounding it allowed for (above 0, far below the 1e-4 of 'suspicious')."""
+    experiment = validate(
+        {"data": {"name": "iris"}, "model": {"hidden": [8], "activation": "tanh"}}
+    )
+    checks = gc.gradcheck_experiment(experiment)
+    assert {c.verdict for c in checks} == {"fine"}
+    assert all(c.max_raw_error >= c.max_error for c in checks)
+    assert 0 < max(c.max_raw_error for c in checks) < 1e-6
