@@ -133,8 +133,8 @@ def test_every_batch_norm_needs_two_examples_and_no_other_norm_does():
 
     from steepest.population import normalizes_batches
 
-    class Scaled(nn.BatchNorm1d):  # a user's subclass
-        pass
+    class Scaled(nn.BatchNorm1d):
+        """A user's subclass of torch's batch norm."""
 
     for module in (nn.BatchNorm2d(3), nn.LazyBatchNorm1d(), Scaled(4), nn.SyncBatchNorm(2)):
         assert normalizes_batches(nn.Sequential(nn.Identity(), module))

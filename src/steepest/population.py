@@ -125,8 +125,9 @@ class Population:
         # Batch norm cannot normalise a batch of one example (its variance is 0/0): as
         # with DataLoader(drop_last=True), such a last batch is left out of each epoch.
         full, rest = divmod(len(x_train), self.batch_size)
-        drops_last = rest == 1 and normalizes_batches(template)
-        if self.batch_size == 1 and normalizes_batches(template):
+        batch_norm = normalizes_batches(template)
+        drops_last = rest == 1 and batch_norm
+        if self.batch_size == 1 and batch_norm:
             raise UserError(
                 f"batch norm needs batches of at least 2 examples; this one has "
                 f"{len(x_train)} training example(s) and batch_size {batch_size}"

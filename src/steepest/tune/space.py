@@ -180,7 +180,8 @@ def _check_range(name: str, spec: ParamSpec) -> None:
         for key, value in (("low", spec.low), ("high", spec.high), ("step", spec.step)):
             if value is not None and value != int(value):
                 raise UserError(f"{where}: {key} = {value:g}: an int range needs whole numbers")
-    if log and spec.step not in (None, 1 if spec.type == "int" else None):
+    unit_int_step = spec.type == "int" and spec.step == 1  # Optuna's own for log ints
+    if log and spec.step is not None and not unit_int_step:
         raise UserError(f"{where}: step = {spec.step:g}: a log-scaled range takes no step")
     if spec.step is not None and spec.step > spec.high - spec.low:
         raise UserError(
