@@ -49,13 +49,23 @@ def test_predictions_from_raw_features_match_the_runs_test_accuracy(tmp_path):
         model.predict(x_test[:, :12])
 
 
-def test_regression_predicts_values(tmp_path):
-    run, model = run_and_load(
-        tmp_path, 'name = "diabetes"', train='loss = "mse"\noptimizer = "adam"\nlr = 0.01'
-    )
-    x_test = raw_test_split(run.experiments[0].data)
-    expected = run.model()(run.dataset.x_test).squeeze(-1)
-    assert torch.allclose(model.predict(x_test), expected, atol=1e-5)
+def raw_test_targets(cfg: DataConfig) -> torch.Tensor:
+    """The test split's targets as the built-in set has them (before standardising)."""
+    examples = load_builtin(cfg.name)
+    split = random_split(examples.y, examples.task, cfg.val_fraction, cfg.test_fraction, cfg.seed)
+    return examples.y[split.test]
+
+
+def test_regression_predicts_values_in_the_datas_units(tmp_path):
+    run, model = run_and_load(tmp_path, 'name = "diabetes"', train='loss = "mse"')
+    cfg = run.experiments[0].data
+    x_test, y_test = raw_test_split(cfg), raw_test_targets(cfg)
+    network_output = run.model()(run.dataset.x_test).squeeze(-1)  # standardised units
+    expected = run.dataset.target_shift + run.dataset.target_scale * network_output
+    assert torch.allclose(model.predict(x_test), expected, atol=1e-3)
+    rmse = ((model.predict(x_test) - y_test) ** 2).mean().sqrt().item()
+    assert rmse == pytest.approx(run.evaluate("test")["rmse"], rel=1e-4)
+    assert rmse < 0.85 * ((y_test - y_test.mean()) ** 2).mean().sqrt().item()
     with pytest.raises(UserError, match="regression"):
         model.labels(x_test)
 

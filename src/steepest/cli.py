@@ -48,6 +48,12 @@ def _train(args: argparse.Namespace) -> None:
             f"PCA: {summary['pca_components']} components keep "
             f"{summary['pca_variance_kept']:.1%} of the training split's variance"
         )
+    if "target_sd" in summary:
+        out.print(
+            f"targets standardised with the training split's mean {summary['target_mean']:.4g} "
+            f"and sd {summary['target_sd']:.4g}: losses are of the standardised targets, "
+            f"{summary['metric']} in the data's units"
+        )
     if summary["diverged"]:
         out.print(
             f"{len(summary['diverged'])} of {summary['members']} members diverged (a NaN or "

@@ -108,6 +108,7 @@ class DataConfig(_Section):
     seed: int = 0
     preprocess: Literal["none", "center", "standardize", "minmax"] = "standardize"
     pca: Annotated[float, Field(gt=0.0)] | None = None
+    scale_target: bool = True  # regression: train on (y − μ)/σ of the training split
     augment: AugmentConfig = AugmentConfig()
 
     @model_validator(mode="after")

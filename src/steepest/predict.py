@@ -3,7 +3,8 @@ preprocessing fitted on its training split, so new data is scaled exactly as the
 data was.
 
     model = steepest.load("runs/digits/best.pt")
-    model.predict(x)          # class indices (or values for regression) for raw inputs
+    model.predict(x)          # class indices (or values for regression, in the data's
+                              # units) for raw inputs
     model.labels(x)           # class names
 
 Raw inputs are what the data source yields before preprocessing: feature tables as
@@ -33,7 +34,9 @@ class Predictor:
     """The network (eval mode) and its preprocessing; `task` is classification or
     regression, `loss` the training loss (it decides how outputs become classes),
     `input_shape` the shape of one raw example; `uint8_pixels` whether training read
-    the inputs as uint8 pixels (image files): otherwise uint8 inputs are numbers."""
+    the inputs as uint8 pixels (image files): otherwise uint8 inputs are numbers. A
+    regression trained on targets (y − target_shift) / target_scale (``[data]
+    scale_target``) predicts target_shift + target_scale·f."""
 
     network: nn.Module
     preprocessor: Preprocessor
@@ -42,11 +45,14 @@ class Predictor:
     loss: str
     input_shape: tuple[int, ...]
     uint8_pixels: bool | None = None  # None: a checkpoint from before 2026-12-02
+    target_shift: float = 0.0
+    target_scale: float = 1.0
 
     @torch.no_grad()
     def outputs(self, x: Any) -> Tensor:
-        """The network's raw outputs for raw inputs x [N, *input_shape]. A wrong width is
-        refused: the preprocessing statistics would broadcast against it silently."""
+        """The network's raw outputs for raw inputs x [N, *input_shape] (a regression's in
+        standardised units, see the class). A wrong width is refused: the preprocessing
+        statistics would broadcast against it silently."""
         x = torch.as_tensor(x)
         if tuple(x.shape[1:]) != self.input_shape:
             expected = ", ".join(str(size) for size in ("N", *self.input_shape))
@@ -62,10 +68,11 @@ class Predictor:
         return self.network(self.preprocessor.transform(x))
 
     def predict(self, x: Any) -> Tensor:
-        """Class indices (argmax; sign of the one logit for `logistic`) or regression values."""
+        """Class indices (argmax; sign of the one logit for `logistic`) or regression values
+        in the data's units."""
         out = self.outputs(x)
         if self.task == "regression":
-            return out.squeeze(-1)
+            return self.target_shift + self.target_scale * out.squeeze(-1)
         if self.loss == "logistic":
             return (out.squeeze(-1) > 0).long()
         return out.argmax(dim=-1)
@@ -110,8 +117,17 @@ def load(path: str | Path, model: Callable[[], nn.Module] | None = None) -> Pred
     if preprocessor.components is not None:
         raw_shape = (preprocessor.components.shape[1],)
     pixels = saved.get("uint8_pixels")  # absent from checkpoints before 2026-12-02
+    target = saved.get("target", {"shift": 0.0, "scale": 1.0})  # absent before 2026-12-02
     return Predictor(
-        network.eval(), preprocessor, saved["class_names"], saved["task"], loss, raw_shape, pixels
+        network.eval(),
+        preprocessor,
+        saved["class_names"],
+        saved["task"],
+        loss,
+        raw_shape,
+        pixels,
+        target["shift"],
+        target["scale"],
     )
 
 

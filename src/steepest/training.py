@@ -163,7 +163,7 @@ def task_for(experiment: Experiment, dataset: Dataset) -> Task:
     return Task(
         loss=make_loss(experiment.train.loss, delta),
         loss_each=make_loss(experiment.train.loss, delta, per_example=True),
-        metric=metric_for(dataset.task),
+        metric=metric_for(dataset.task).in_units(dataset.target_scale),
         out_features=spec.outputs(targets),
     )
 
@@ -671,6 +671,7 @@ def write_outputs(run: Run) -> dict[str, Any]:
         **{f"test_{name}": value for name, value in test.items()},
         "members": len(run.results),
         **_pca_figures(run.dataset.preprocessor),
+        **_target_figures(run.dataset),
         "diverged": [
             r.member.tag or f"member {r.member.id}" for r in run.results if r.status == "diverged"
         ],
@@ -685,6 +686,7 @@ def write_outputs(run: Run) -> dict[str, Any]:
             "class_names": run.dataset.class_names,
             "input_shape": run.dataset.input_shape,
             "uint8_pixels": run.dataset.uint8_pixels,
+            "target": {"shift": run.dataset.target_shift, "scale": run.dataset.target_scale},
             "task": run.dataset.task,
             "out_features": task_for(run.experiments[best.member.id], run.dataset).out_features,
             "own_network": run.network is not None,  # [model] module is in "experiment"
@@ -692,6 +694,14 @@ def write_outputs(run: Run) -> dict[str, Any]:
         run.out / "best.pt",
     )
     return summary
+
+
+def _target_figures(dataset: Dataset) -> dict[str, float]:
+    """The training split's target mean and deviation, when the run trained on
+    standardised targets (its losses are then in those units)."""
+    if not dataset.scales_target:
+        return {}
+    return {"target_mean": dataset.target_shift, "target_sd": dataset.target_scale}
 
 
 def _pca_figures(preprocessor: Preprocessor) -> dict[str, Any]:

@@ -198,3 +198,38 @@ def test_text_labels_cannot_be_regressed(tmp_path):
     path = _csv(tmp_path, [f"{i},{'ab'[i % 2]}" for i in range(20)])
     with pytest.raises(UserError, match=r"value 'a' is not a number, so the target cannot be"):
         load_dataset(DataConfig(csv=path, target="t"), task="regression")
+
+
+def test_regression_targets_are_standardised_with_the_training_split_alone(tmp_path):
+    train_y = [100.0 + 10 * (i % 5) for i in range(40)]
+    rows = [f"{i},{y},train" for i, y in enumerate(train_y)]
+    rows += [f"{i},{900 + i},val" for i in range(10)] + [f"{i},{-50 - i},test" for i in range(10)]
+    path = tmp_path / "prices.csv"
+    path.write_text("a,y,part\n" + "\n".join(rows) + "\n")
+    cfg = DataConfig(csv=path, target="y", split_column="part")
+    data = load_dataset(cfg)
+    raw = torch.tensor(train_y, dtype=torch.float64)
+    assert data.target_shift == pytest.approx(raw.mean().item())
+    assert data.target_scale == pytest.approx(raw.std(correction=0).item())  # as x's σ
+    torch.testing.assert_close(data.y_train.mean(), torch.tensor(0.0), atol=1e-6, rtol=0)
+    expected_val = (torch.arange(900.0, 910.0) - data.target_shift) / data.target_scale
+    torch.testing.assert_close(data.y_val, expected_val)
+    assert data.y_test.dtype == torch.float32
+    unscaled = load_dataset(cfg.model_copy(update={"scale_target": False}))
+    assert unscaled.y_val.tolist() == list(range(900, 910))
+    assert (unscaled.target_shift, unscaled.target_scale) == (0.0, 1.0)
+
+
+def test_constant_regression_targets_are_shifted_not_divided_by_zero(tmp_path):
+    path = tmp_path / "flat.csv"
+    path.write_text("a,y\n" + "\n".join(f"{i},7.5" for i in range(20)) + "\n")
+    data = load_dataset(DataConfig(csv=path, target="y"))
+    assert (data.target_shift, data.target_scale) == (7.5, 1.0)
+    assert data.y_train.abs().max() == 0
+
+
+def test_scale_target_set_for_classes_is_refused():
+    with pytest.raises(
+        UserError, match=r"\[data\] scale_target: applies to regression targets; 'iris' has classes"
+    ):
+        load_dataset(DataConfig(name="iris", scale_target=True))

@@ -49,3 +49,15 @@ def test_each_task_has_a_metric_and_a_direction():
     assert (regression.name, regression.fn, regression.maximize) == ("rmse", rmse, False)
     with pytest.raises(UserError, match="task = 'ranking'"):
         metric_for("ranking")
+
+
+def test_rmse_of_standardised_targets_is_reported_in_the_datas_units():
+    """y' = (y − μ)/σ and f' = (f − μ)/σ: RMSE(y, f) = σ·RMSE(y', f'), batch and
+    per-example forms alike; accuracy has no units."""
+    y, f = torch.tensor([150.0, 90.0, 210.0]), torch.tensor([140.0, 100.0, 180.0])
+    mu, sigma = 150.0, 50.0
+    metric = metric_for("regression").in_units(sigma)
+    scaled = ((f - mu) / sigma, (y - mu) / sigma)
+    assert metric.fn(*scaled).item() == pytest.approx(rmse(f, y).item())
+    assert metric.finish(metric.each(*scaled).mean()).item() == pytest.approx(rmse(f, y).item())
+    assert metric_for("classification").in_units(1.0) is metric_for("classification")

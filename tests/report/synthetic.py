@@ -69,9 +69,10 @@ def write_run(
         writer.writerows(rows)
     (out_dir / "members.json").write_text(json.dumps(records))
     best = members - 1 if members - 1 != diverged else members - 2
-    (out_dir / "summary.json").write_text(
-        json.dumps({"metric": metric, "direction": direction, "task": task, "best_member": best})
-    )
+    summary = {"metric": metric, "direction": direction, "task": task, "best_member": best}
+    if task == "regression":  # trained on standardised targets, as steepest does
+        summary.update(target_mean=150.0, target_sd=75.0)
+    (out_dir / "summary.json").write_text(json.dumps(summary))
     return out_dir
 
 

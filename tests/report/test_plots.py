@@ -102,9 +102,21 @@ def test_diverged_member_does_not_stretch_the_axes(population):
     assert high < 10  # member 0 reached 1e12 before NaN
 
 
-def test_regression_shows_rmse(single):
+def test_regression_shows_rmse_and_the_loss_of_standardised_targets(single, population):
     ax = single[1]["metric.png"].axes[0]
     assert ax.get_ylabel() == "RMSE" and "lower is better" in ax.get_title()
+    assert single[1]["loss.png"].axes[0].get_ylabel() == "loss (of standardised targets)"
+    assert population[1]["loss.png"].axes[0].get_ylabel() == "loss"
+
+
+def test_epoch_axes_tick_whole_epochs(population):
+    """20 epochs: matplotlib's default ticks would be 2.5, 5, 7.5, …"""
+    _, figures = population
+    for name in ("loss.png", "metric.png", "hparams.png", "dead_relu.png"):
+        for ax in figures[name].axes:
+            if ax.get_lines():  # not a colour bar
+                ticks = ax.get_xticks()
+                assert len(ticks) > 2 and all(t == int(t) for t in ticks), (name, ticks)
 
 
 @pytest.mark.parametrize(

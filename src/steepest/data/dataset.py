@@ -2,8 +2,9 @@
 
 load (built-in, CSV table or images) → split (seeded; stratified for classes, or a
 split column) → images as uint8 scaled to [0, 1] → `Preprocessor` fitted on the
-training split only → every split transformed. No DataLoader: the population draws
-batches by index.
+training split only → every split transformed; regression targets standardised with the
+training split's mean and deviation (``scale_target``). No DataLoader: the population
+draws batches by index.
 """
 
 from dataclasses import dataclass
@@ -14,7 +15,7 @@ from torch import Tensor
 from steepest.config import DataConfig
 from steepest.data.builtin import load_builtin
 from steepest.data.images import load_images
-from steepest.data.preprocess import Preprocessor
+from steepest.data.preprocess import Preprocessor, target_statistics
 from steepest.data.source import Examples, Task, as_float
 from steepest.data.splits import Split, column_split, random_split
 from steepest.data.tables import load_table
@@ -26,8 +27,10 @@ class Dataset:
     """Train/validation/test tensors of one data set, preprocessed.
 
     x_*: float32 [N, *input_shape]; y_*: int64 class indices [N] (classification) or
-    float32 [N] targets (regression). `preprocessor` is fitted on x_train; save its
-    `state_dict()` with a checkpoint to transform new inputs the same way.
+    float32 [N] targets (regression), as (y − target_shift) / target_scale: the training
+    split's mean and standard deviation with ``scale_target`` (0 and 1 otherwise, and
+    for classes). `preprocessor` is fitted on x_train; save its `state_dict()` with a
+    checkpoint to transform new inputs the same way.
     """
 
     x_train: Tensor
@@ -43,6 +46,13 @@ class Dataset:
     preprocessor: Preprocessor
     name: str
     uint8_pixels: bool = False  # raw inputs were uint8 pixels, scaled by 1/255 (images)
+    target_shift: float = 0.0
+    target_scale: float = 1.0
+
+    @property
+    def scales_target(self) -> bool:
+        """Whether the targets were standardised (a regression with ``scale_target``)."""
+        return (self.target_shift, self.target_scale) != (0.0, 1.0)
 
     @property
     def has_test(self) -> bool:
@@ -93,6 +103,10 @@ def _examples(cfg: DataConfig, task: Task | None) -> Examples:
     else:
         examples = load_images(cfg)
     _refuse_single_class(examples)
+    if examples.task == "classification" and "scale_target" in cfg.model_fields_set:
+        raise UserError(
+            f"[data] scale_target: applies to regression targets; {examples.name!r} has classes"
+        )
     return examples
 
 
@@ -148,9 +162,9 @@ def load_dataset(cfg: DataConfig, task: Task | None = None) -> Dataset:
     ``task="classification"`` numeric values become classes. Built-in sets and images
     have a task of their own, which the caller checks against its loss
     (`steepest.training.task_for` names the loss and the data in its message).
-    Refused in one line: a key the source ignores, a single class, and an empty
-    training or validation split; the test split is empty only when test_fraction = 0
-    (`Dataset.has_test`).
+    Refused in one line: a key the source ignores (``scale_target`` for classes), a
+    single class, and an empty training or validation split; the test split is empty
+    only when test_fraction = 0 (`Dataset.has_test`).
     """
     examples = _examples(cfg, task)
     x = as_float(examples.x)
@@ -159,6 +173,10 @@ def load_dataset(cfg: DataConfig, task: Task | None = None) -> Dataset:
     preprocessor = Preprocessor(cfg.preprocess, cfg.pca).fit(x[split.train])
     xs = [preprocessor.transform(x[part]) for part in (split.train, split.val, split.test)]
     ys = [examples.y[part] for part in (split.train, split.val, split.test)]
+    shift, scale = 0.0, 1.0
+    if examples.task == "regression" and cfg.scale_target:
+        shift, scale = target_statistics(ys[0])
+        ys = [((y.double() - shift) / scale).to(y.dtype) for y in ys]
     feature_names = examples.feature_names
     if preprocessor.components is not None:
         feature_names = [f"pc{i + 1}" for i in range(len(preprocessor.components))]
@@ -176,4 +194,6 @@ def load_dataset(cfg: DataConfig, task: Task | None = None) -> Dataset:
         preprocessor=preprocessor,
         name=examples.name,
         uint8_pixels=examples.x.dtype == torch.uint8,
+        target_shift=shift,
+        target_scale=scale,
     )

@@ -18,6 +18,11 @@ vectors of the centred train matrix (torch.linalg.svd). `pca` ≥ 1 is k itself 
 number); 0 < `pca` < 1 keeps the smallest k whose components explain at least that
 fraction of the variance, Σᵢ≤ₖ sᵢ² / Σᵢ sᵢ² ≥ pca. Each axis's sign is fixed so that its
 largest-magnitude entry is positive, making the projection reproducible.
+
+Regression targets are standardised too (`target_statistics`), y' = (y − μ)/σ with μ
+and σ of the training split: the gradient of ½(y − f)² grows with the targets' scale,
+so a learning rate that suits inputs of unit scale diverges on targets in the hundreds
+(scikit-learn's diabetes, σ ≈ 77) at its first epoch.
 """
 
 from typing import Any, Literal
@@ -77,6 +82,13 @@ def _components(x: Tensor, pca: float) -> tuple[Tensor, float]:
     biggest = axes.abs().argmax(dim=1, keepdim=True)
     kept_variance = float(torch.sum(s[:k] ** 2) / torch.sum(s**2))
     return axes * torch.sign(axes.gather(1, biggest)), kept_variance
+
+
+def target_statistics(y: Tensor) -> tuple[float, float]:
+    """(μ, σ) of regression targets y [N] (float64; σ = 0 → 1), to train on (y − μ)/σ."""
+    y64 = y.to(torch.float64)
+    std = float(y64.std(correction=0))
+    return float(y64.mean()), std if std > 0 else 1.0
 
 
 class Preprocessor:

@@ -4,7 +4,8 @@ Shapes as in `steepest.nn.losses`; all return a scalar and work under ``vmap``.
 """
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from functools import partial
 
 import torch
 from torch import Tensor
@@ -67,9 +68,22 @@ class Metric:
     each: Callable[[Tensor, Tensor], Tensor]
     finish: Callable[[Tensor], Tensor]
 
+    def in_units(self, scale: float) -> "Metric":
+        """The metric of targets standardised as y' = (y − μ)/σ, reported in y's units:
+        with `scale` σ, RMSE(y) = σ·RMSE(y'). Accuracy has no units: scale 1."""
+        if scale == 1.0:
+            return self
+        return replace(
+            self, fn=partial(_times, scale, self.fn), finish=partial(_times, scale, self.finish)
+        )
+
 
 def _identity(x: Tensor) -> Tensor:
     return x
+
+
+def _times(scale: float, fn: Callable[..., Tensor], *args: Tensor) -> Tensor:
+    return scale * fn(*args)
 
 
 _TASK_METRICS = {

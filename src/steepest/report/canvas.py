@@ -16,7 +16,12 @@ import numpy as np  # noqa: E402
 from matplotlib.axes import Axes  # noqa: E402
 from matplotlib.collections import LineCollection  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
-from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter  # noqa: E402
+from matplotlib.ticker import (  # noqa: E402
+    FuncFormatter,
+    LogLocator,
+    MaxNLocator,
+    NullFormatter,
+)
 
 BEST = "#d62728"
 TRAIN = "#1f77b4"
@@ -45,6 +50,13 @@ def new_figure(
 ) -> tuple[Figure, np.ndarray]:
     """A figure and its axes as a 2-D array of shape [rows, cols]."""
     return plt.subplots(rows, cols, figsize=(width, height), squeeze=False, layout="constrained")
+
+
+def count_axis(ax: Axes, label: str) -> None:
+    """Label the x axis of a count (epochs, trial numbers): whole-number ticks only, where
+    matplotlib's default would mark epoch 2.5 on a short run."""
+    ax.set_xlabel(label)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
 
 
 def save_png(fig: Figure, path: Path) -> Path:

@@ -80,7 +80,8 @@ def _train_val_png(
     train_label = f"train{how[0]} — {_best_label(run)}"
     _draw_best(ax, run, f"train_{kind}", scale, canvas.TRAIN, train_label)
     _draw_best(ax, run, f"val_{kind}", scale, canvas.VAL, f"validation{how[1]}")
-    ax.set(title=title, xlabel="epoch", ylabel=ylabel)
+    ax.set(title=title, ylabel=ylabel)
+    canvas.count_axis(ax, "epoch")
     _rank_bar(fig, [ax], run)
     return fig, ax
 
@@ -91,7 +92,8 @@ def _loss_png(run: Run, out_dir: Path) -> Path:
     weights moving), the validation loss the end-of-epoch model's in eval mode; a gap
     between them is not all over-fitting."""
     how = (" (mean over the epoch's batches, training mode)", " (end of epoch, eval mode)")
-    fig, ax = _train_val_png(run, "loss", 1.0, "Loss per epoch", "loss", how)
+    ylabel = "loss (of standardised targets)" if "target_sd" in run.summary else "loss"
+    fig, ax = _train_val_png(run, "loss", 1.0, "Loss per epoch", ylabel, how)
     best = run.history[run.best_member]
     if canvas.spans_decades(np.concatenate([best["train_loss"], best["val_loss"]])):
         canvas.log_scale(ax, "y")
@@ -152,7 +154,7 @@ def _columns_png(run: Run, columns: list[str], title: str, path: Path) -> Path:
         if canvas.spans_decades(np.concatenate([h[column] for h in run.history.values()]), 1.0):
             canvas.log_scale(ax, "y")
         ax.set_ylabel(AXIS_LABELS.get(column, column))
-    panels[-1].set_xlabel("epoch")
+        canvas.count_axis(ax, "epoch" if ax is panels[-1] else "")
     _legend(panels[0], run, "other members")
     _rank_bar(fig, panels, run)
     return canvas.save_png(fig, path)

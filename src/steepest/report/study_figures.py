@@ -85,7 +85,8 @@ def optimisation_history(trials: list[FrozenTrial], summary: Summary) -> str | N
         )
         if canvas.spans_decades(values):
             canvas.log_scale(ax, "y")
-    ax.set(xlabel="trial number", ylabel=metric_label(summary.metric))
+    ax.set(ylabel=metric_label(summary.metric))
+    canvas.count_axis(ax, "trial number")
     ax.legend(loc="best")
     return canvas.png_data_uri(fig)
 
@@ -146,7 +147,8 @@ def learning_curves(trials: list[FrozenTrial], summary: Summary) -> str | None:
         )
     if complete:
         _value_bar(ax, mappable, summary)
-    ax.set(xlabel="epoch", ylabel=metric_label(summary.metric))
+    ax.set(ylabel=metric_label(summary.metric))
+    canvas.count_axis(ax, "epoch")
     ax.legend(handles=handles, loc="best")
     return canvas.png_data_uri(fig)
 
