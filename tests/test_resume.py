@@ -62,3 +62,29 @@ def test_resume_needs_a_checkpoint_of_the_same_experiment(tmp_path, monkeypatch)
     other = expand_grid({"data": {"name": "iris"}, "train": {"epochs": 2, "out": str(tmp_path)}})
     with pytest.raises(UserError, match="written by a different experiment"):
         train(other, write=False, resume=True)
+
+
+def test_resume_on_changed_data_is_refused(tmp_path, monkeypatch):
+    """Rows added to a CSV reshuffle the seeded split: going on would train on examples
+    that were validation examples before."""
+    table = tmp_path / "t.csv"
+    rows = [f"{i % 7},{i % 3},{'abc'[i % 3]}" for i in range(60)]
+    table.write_text("a,b,t\n" + "\n".join(rows) + "\n")
+    runs = expand_grid(
+        {"data": {"csv": str(table), "target": "t"}, "train": {"epochs": 3, "out": str(tmp_path)}}
+    )
+    save = train_module._save_checkpoint
+
+    def crash(out, state):
+        save(out, state)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(train_module, "_save_checkpoint", crash)
+    with pytest.raises(KeyboardInterrupt):
+        train(runs, write=False)
+    monkeypatch.setattr(train_module, "_save_checkpoint", save)
+    table.write_text("a,b,t\n" + "\n".join([*rows, "3,1,b", "4,2,c"]) + "\n")
+    with pytest.raises(UserError, match="written for other data"):
+        train(runs, write=False, resume=True)
+    table.write_text("a,b,t\n" + "\n".join(rows) + "\n")  # as it was: the run goes on
+    assert len(train(runs, write=False, resume=True).results) == 1

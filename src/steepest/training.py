@@ -266,8 +266,13 @@ def build_population(
     if len(dataset.input_shape) == 3 and settings != type(settings)():
         from steepest.data.augment import augment as augment_batch  # images only
 
+        scaling = dataset.preprocessor
+
         def augment(x: Tensor, keys: Tensor) -> Tensor:
-            return augment_batch(x, keys, settings)
+            """Augmented in pixel units, where the strengths are stated (padding black,
+            brightness ±b of the [0, 1] range in every channel alike); the batch arrives
+            preprocessed and leaves so."""
+            return scaling.transform(augment_batch(scaling.inverse(x), keys, settings))
 
     batch = experiment.train.batch_size
     return Population(
@@ -483,7 +488,8 @@ def _train_groups(
     for index, experiment in enumerate(experiments):
         groups.setdefault(structure_key(experiment), []).append(index)
     fingerprint = run_fingerprint(experiments)
-    saved = _load_checkpoint(out, fingerprint) if resume else None
+    data = dataset.fingerprint()
+    saved = _load_checkpoint(out, fingerprint, data) if resume else None
     results: list[MemberResult] = list(saved["done"]) if saved else []
     for group, indices in enumerate(groups.values()):
         if saved and group < saved["group"]:
@@ -510,7 +516,7 @@ def _train_groups(
         checkpoint = _Checkpointing(
             out,
             on_epoch,
-            {"fingerprint": fingerprint, "group": group, "capacity": capacity},
+            {"fingerprint": fingerprint, "data": data, "group": group, "capacity": capacity},
             results,
             source,
         )
@@ -578,7 +584,8 @@ def _save_checkpoint(out: Path, state: dict[str, Any]) -> None:
     partial.replace(out / CHECKPOINT)  # atomic: a kill never leaves half a checkpoint
 
 
-def _load_checkpoint(out: Path, fingerprint: str) -> dict[str, Any]:
+def _load_checkpoint(out: Path, fingerprint: str, data: str) -> dict[str, Any]:
+    """The checkpoint to resume, if the same experiments on the same data wrote it."""
     path = out / CHECKPOINT
     if not path.is_file():
         raise UserError(f"--resume: no {CHECKPOINT} in {out} (nothing to resume)")
@@ -586,6 +593,11 @@ def _load_checkpoint(out: Path, fingerprint: str) -> dict[str, Any]:
     state = torch.load(path, weights_only=False)
     if state["fingerprint"] != fingerprint:
         raise UserError(f"--resume: {path} was written by a different experiment")
+    if state.get("data") != data:
+        raise UserError(
+            f"--resume: {path} was written for other data (examples added, removed or "
+            "changed since, so the splits differ); train again without --resume"
+        )
     return state
 
 
@@ -684,6 +696,7 @@ def write_outputs(run: Run) -> dict[str, Any]:
             "state": best.best_state,
             "preprocessor": run.dataset.preprocessor.state_dict(),
             "class_names": run.dataset.class_names,
+            "feature_names": run.dataset.raw_feature_names,
             "input_shape": run.dataset.input_shape,
             "uint8_pixels": run.dataset.uint8_pixels,
             "target": {"shift": run.dataset.target_shift, "scale": run.dataset.target_scale},

@@ -25,7 +25,7 @@ def test_preprocessing_never_sees_validation_or_test_rows(tmp_path):
     path = tmp_path / "shifted.csv"
     path.write_text("a,t,part\n" + "\n".join(rows) + "\n")
     data = load_dataset(DataConfig(csv=path, target="t", split_column="part", preprocess="center"))
-    train_a = torch.tensor([i % 7 for i in range(40)], dtype=torch.float32)
+    train_a = torch.tensor([i % 7 for i in range(40)], dtype=torch.float64)
     shift = data.preprocessor.state_dict()["shift"]
     torch.testing.assert_close(shift, train_a.mean().view(1, 1))
     assert data.x_val.min() > 900 and data.x_test.min() > 400
@@ -233,3 +233,14 @@ def test_scale_target_set_for_classes_is_refused():
         UserError, match=r"\[data\] scale_target: applies to regression targets; 'iris' has classes"
     ):
         load_dataset(DataConfig(name="iris", scale_target=True))
+
+
+def test_a_large_offset_is_scaled_away_before_float32_rounds_the_values(tmp_path):
+    """Timestamps near 1.6e9 are 128 apart in float32: read as float32 first, 1000
+    timestamps 10 s apart would collapse into 79 values."""
+    rows = [f"{1_600_000_000 + 10 * i},{i / 100}" for i in range(1000)]
+    path = tmp_path / "times.csv"
+    path.write_text("timestamp,y\n" + "\n".join(rows) + "\n")
+    data = load_dataset(DataConfig(csv=path, target="y"))
+    x = torch.cat([data.x_train, data.x_val, data.x_test])
+    assert x.dtype == torch.float32 and len(torch.unique(x)) == 1000

@@ -51,13 +51,14 @@ def test_split_column_is_kept_out_of_features(tmp_path):
         ("a,t\n1,x\n", {"target": "label"}, r"target = 'label': no such column .*a, t"),
         ("a,t\n1,x\n", {"target": "t", "features": ["b"]}, r"features = 'b': no such column"),
         ("a,c,t\n1,red,x\n", {"target": "t"}, r"column 'c' .* not numeric \(line 2: 'red'\)"),
-        ("a,t\n1,x\n,y\n", {"target": "t"}, r"column 'a' .* not numeric \(line 3: ''\)"),
-        ("a,t\n1,x\nnan,y\n", {"target": "t"}, r"column 'a' .* non-finite value at line 3"),
-        (
-            "a,t\n1,2\n3,\n4,5\n",
-            {"target": "t"},
-            r"column 't' in table.csv: blank target at line 3",
-        ),
+        ("a,t\n1,x\n,y\n", {"target": "t"}, r"column 'a' .* missing value at line 3 \(''\)"),
+        ("a,t\n1,x\nNA,y\n", {"target": "t"}, r"column 'a' .* missing value at line 3 \('NA'\)"),
+        ("a,t\n1,x\ninf,y\n", {"target": "t"}, r"column 'a' .* non-finite value at line 3"),
+        ("a,t\n1,2\n3,\n4,5\n", {"target": "t"}, r"column 't' .*: missing value at line 3"),
+        # one "NA" among numbers must not turn a regression into hundreds of classes
+        ("a,t\n1,2.5\n3,NA\n4,5\n", {"target": "t"}, r"column 't' .*: missing value at line 3"),
+        ("a,t\n1,x\n\n\n2,y\n3,z,\n", {"target": "t"}, r"line 6 has 3 fields"),  # blanks count
+        ("a,a,t\n1,2,x\n", {"target": "t"}, r"column 'a' appears twice .*columns 1 and 2"),
         ("a,t\n1,x\n2\n", {"target": "t"}, r"line 3 has 1 fields, the header has 2"),
         ("a,t\n", {"target": "t"}, r"no data rows"),
         ("a,t\n1,x\n", {"target": "t", "task": "regression"}, r"value 'x' is not a number"),
@@ -68,6 +69,30 @@ def test_bad_tables_raise_one_line_naming_the_problem(tmp_path, text, kwargs, ma
     with pytest.raises(UserError, match=match) as error:
         load_table(_csv(tmp_path, text), **kwargs)
     assert "\n" not in str(error.value)
+
+
+def test_numeric_labels_keep_every_digit_as_class_names(tmp_path):
+    """Seven significant digits and more are not rounded together ("%g" made 1000001 and
+    1000002 one class); "1.0" and "-0" name the classes 1 and 0."""
+    path = _csv(tmp_path, "a,t\n1,1000001\n2,1000002\n3,2000001\n4,1.0\n5,-0\n6,0.1234567\n")
+    classes = load_table(path, "t", task="classification")
+    assert classes.class_names == ["0", "0.1234567", "1", "1000001", "1000002", "2000001"]
+    assert classes.y.tolist() == [3, 4, 5, 2, 0, 1]
+
+
+def test_semicolon_and_tab_separated_files_are_read_as_such(tmp_path):
+    for separator in (";", "\t"):
+        text = separator.join(["a", "b", "t"]) + "\n" + separator.join(["1", "2.5", "x"]) + "\n"
+        examples = load_table(_csv(tmp_path, text), "t")
+        assert examples.feature_names == ["a", "b"] and examples.x.tolist() == [[1.0, 2.5]]
+
+
+def test_an_open_quote_in_a_large_file_is_one_line(tmp_path):
+    """csv's field limit (128 KiB) is reached when a stray quote swallows the file."""
+    rows = [f"{i},{i}" for i in range(20000)]
+    rows[2] = '"' + rows[2]
+    with pytest.raises(UserError, match=r"malformed CSV at line \d+ .*a quote left open"):
+        load_table(_csv(tmp_path, "a,t\n" + "\n".join(rows) + "\n"), "t")
 
 
 def test_missing_file(tmp_path):

@@ -7,6 +7,7 @@ training split's mean and deviation (``scale_target``). No DataLoader: the popul
 draws batches by index.
 """
 
+import hashlib
 from dataclasses import dataclass
 
 import torch
@@ -48,6 +49,23 @@ class Dataset:
     uint8_pixels: bool = False  # raw inputs were uint8 pixels, scaled by 1/255 (images)
     target_shift: float = 0.0
     target_scale: float = 1.0
+    raw_feature_names: list[str] | None = None  # the inputs' columns, before any PCA
+
+    def fingerprint(self) -> str:
+        """A digest of the splits as trained on: sizes, targets and each example's sum
+        (one pass, where hashing every pixel would take seconds on a large image set).
+        A file added to an image folder reshuffles the seeded split: a resumed run must
+        not go on with validation examples that were training examples before."""
+        digest = hashlib.sha256()
+        for x, y in (
+            (self.x_train, self.y_train),
+            (self.x_val, self.y_val),
+            (self.x_test, self.y_test),
+        ):
+            digest.update(str((tuple(x.shape), tuple(y.shape))).encode())
+            digest.update(y.contiguous().numpy().tobytes())
+            digest.update(x.flatten(1).double().sum(1).numpy().tobytes())
+        return digest.hexdigest()
 
     @property
     def scales_target(self) -> bool:
@@ -196,4 +214,5 @@ def load_dataset(cfg: DataConfig, task: Task | None = None) -> Dataset:
         uint8_pixels=examples.x.dtype == torch.uint8,
         target_shift=shift,
         target_scale=scale,
+        raw_feature_names=examples.feature_names,
     )

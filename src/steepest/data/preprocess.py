@@ -112,27 +112,36 @@ class Preprocessor:
                 f"not to examples of shape {tuple(x.shape[1:])}"
             )
         x64 = x.to(torch.float64)
-        shift, scale = _affine(self.kind, x64)
-        self.shift, self.scale = shift.float(), scale.float()
+        self.shift, self.scale = _affine(self.kind, x64)
         if self.pca is not None:
-            scaled = (x64 - shift) / scale
-            self.mean = scaled.mean(dim=0, keepdim=True).float()
-            components, self.kept_variance = _components(scaled, self.pca)
-            self.components = components.float()
+            scaled = (x64 - self.shift) / self.scale
+            self.mean = scaled.mean(dim=0, keepdim=True)
+            self.components, self.kept_variance = _components(scaled, self.pca)
         return self
 
     def transform(self, x: Tensor) -> Tensor:
-        """x scaled (and projected) with the fitted statistics, float32, on x's device."""
+        """x scaled (and projected) with the fitted statistics, float32, on x's device.
+        Worked out in float64 when x is float64 (tables: a timestamp near 1.6e9 keeps
+        its last digits until its offset is gone), else in float32 (images)."""
         if self.shift is None or self.scale is None:
             raise RuntimeError("Preprocessor.transform called before fit")
-        x = x.to(torch.float32)
-        out = (x - self.shift.to(x.device)) / self.scale.to(x.device)
+        if x.dtype != torch.float64:
+            x = x.to(torch.float32)
+        out = (x - self.shift.to(x)) / self.scale.to(x)
         if self.components is not None and self.mean is not None:
-            out = (out - self.mean.to(x.device)) @ self.components.to(x.device).T
-        return out
+            out = (out - self.mean.to(x)) @ self.components.to(x).T
+        return out.to(torch.float32)
+
+    def inverse(self, x: Tensor) -> Tensor:
+        """The raw values of scaled x, x·scale + shift, in x's dtype (images: the pixels in
+        [0, 1] that augmentation works on). Not defined after PCA, which drops axes."""
+        if self.shift is None or self.scale is None or self.components is not None:
+            raise RuntimeError("Preprocessor.inverse needs a fitted scaling without PCA")
+        return x * self.scale.to(x) + self.shift.to(x)
 
     def state_dict(self) -> dict[str, Any]:
-        """Settings and fitted tensors, for a checkpoint (torch.load weights_only-safe)."""
+        """Settings and fitted tensors (float64; float32 in checkpoints before 2026-12-02),
+        for a checkpoint (torch.load weights_only-safe)."""
         return {
             "kind": self.kind,
             "pca": self.pca,

@@ -1,5 +1,6 @@
 """What every loader (built-in, table, images) returns before splitting: `Examples`."""
 
+import csv
 import io
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -60,6 +61,76 @@ def encode_labels(labels: Sequence[str], class_names: Sequence[str]) -> Tensor:
     """[N] int64: the index of each label in `class_names` (every label must be there)."""
     index = {name: i for i, name in enumerate(class_names)}
     return torch.tensor([index[label] for label in labels], dtype=torch.int64)
+
+
+# How a missing value is written, as pandas.read_csv reads it (its default na_values).
+MISSING = frozenset(
+    {"", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan", "1.#IND"}
+    | {"1.#QNAN", "<NA>", "N/A", "NA", "NULL", "NaN", "None", "n/a", "nan", "null"}
+)
+
+
+@dataclass
+class Table:
+    """A CSV file's header and rows (values stripped of surrounding spaces), and the line
+    of the file each row starts on, for messages."""
+
+    header: list[str]
+    rows: list[list[str]]
+    lines: list[int]
+
+    def column(self, name: str) -> list[str]:
+        """One column's values, top to bottom."""
+        at = self.header.index(name)
+        return [row[at] for row in self.rows]
+
+
+def read_csv(path: Path, key: str) -> Table:
+    """A CSV file as a `Table`. Comma-separated, unless its first line has no comma but
+    semicolons or tabs (Excel writes ';' where the decimal mark is a comma). Blank lines
+    are skipped. Refused in one line naming the `[data]` `key`: no such file, not UTF-8,
+    a quote left open, a column name given twice (which column would be read?), a row
+    whose number of fields is not the header's, no data rows."""
+    if not path.is_file():
+        raise UserError(f"[data] {key} = '{path}': no such file")
+    text = csv_text(path, key)
+    first = text.readline()
+    text.seek(0)
+    delimiter = next((d for d in (",", ";", "\t") if d in first), ",")
+    reader = csv.reader(text, delimiter=delimiter)
+    header: list[str] | None = None
+    rows, lines = [], []
+    try:
+        for row in reader:
+            if header is None:
+                header = [name.strip() for name in row]
+            elif row:
+                rows.append([value.strip() for value in row])
+                lines.append(reader.line_num)
+    except csv.Error as error:
+        raise UserError(
+            f"[data] {key} = '{path}': malformed CSV at line {reader.line_num} ({error}; "
+            "a quote left open?)"
+        ) from None
+    if not rows or header is None:
+        raise UserError(f"[data] {key} = '{path}': no data rows")
+    _refuse_repeated_names(header, key, path)
+    for line, row in zip(lines, rows, strict=True):
+        if len(row) != len(header):
+            raise UserError(
+                f"[data] {key} = '{path}': line {line} has {len(row)} fields, "
+                f"the header has {len(header)}"
+            )
+    return Table(header, rows, lines)
+
+
+def _refuse_repeated_names(header: list[str], key: str, path: Path) -> None:
+    for at, name in enumerate(header):
+        if name in header[:at]:
+            raise UserError(
+                f"[data] {key} = '{path}': column {name!r} appears twice in the header "
+                f"(columns {header.index(name) + 1} and {at + 1}); rename one"
+            )
 
 
 def csv_text(path: Path, key: str) -> io.StringIO:

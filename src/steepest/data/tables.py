@@ -2,43 +2,31 @@
 
 Target rule: the target becomes class indices when any of its values is not a number,
 or when the caller asks for ``task="classification"`` (the loss decides); class names are
-the distinct values in sorted order (numeric order for numbers, written with ``%g`` so
-"1" and "1.0" are one class). Otherwise the target is a float32 regression target.
+the distinct values in sorted order (numeric order for numbers, each written as the
+shortest text of its value, so "1", "1.0" and "1e0" are one class and 1000001 and
+1000002 are two). Otherwise the target is a float32 regression target. A missing value
+(blank, "NA", "nan", … as pandas reads them) is refused in the target and in a feature:
+it is neither a class nor a number to train on. Features stay float64 until the fitted
+preprocessing has scaled them, so a large offset (timestamps near 1.6e9, where float32
+steps by 128) does not round distinct values together.
 """
 
-import csv
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from steepest.data.source import (
+    MISSING,
     Examples,
+    Table,
     Task,
-    csv_text,
     encode_labels,
     is_number,
+    read_csv,
     sorted_class_names,
 )
 from steepest.errors import UserError
-
-
-def _read(path: Path) -> tuple[list[str], list[list[str]]]:
-    """(header, rows) with surrounding spaces stripped; a BOM from Excel is ignored."""
-    if not path.is_file():
-        raise UserError(f"[data] csv = '{path}': no such file")
-    reader = csv.reader(csv_text(path, "csv"))
-    header = [name.strip() for name in next(reader, [])]
-    rows = [[v.strip() for v in row] for row in reader if row]
-    if not rows:
-        raise UserError(f"[data] csv = '{path}': no data rows")
-    for line, row in enumerate(rows, start=2):
-        if len(row) != len(header):
-            raise UserError(
-                f"[data] csv = '{path}': line {line} has {len(row)} fields, "
-                f"the header has {len(header)}"
-            )
-    return header, rows
 
 
 def _column(header: list[str], name: str, key: str, path: Path) -> int:
@@ -50,20 +38,37 @@ def _column(header: list[str], name: str, key: str, path: Path) -> int:
     return header.index(name)
 
 
-def _numbers(values: list[str], name: str, path: Path) -> np.ndarray:
+def _refuse_missing(values: list[str], lines: list[int], name: str, path: Path) -> None:
+    for line, value in zip(lines, values, strict=True):
+        if value in MISSING:
+            raise UserError(
+                f"[data] column {name!r} in {path.name}: missing value at line {line} "
+                f"({value!r}); fill in or drop the row"
+            )
+
+
+def _numbers(values: list[str], lines: list[int], name: str, path: Path) -> np.ndarray:
     """float64 values of one column, or a UserError naming the column and first bad cell."""
+    _refuse_missing(values, lines, name, path)
     try:
         array = np.array(values, dtype=np.float64)
     except ValueError:
-        line, bad = next((i, v) for i, v in enumerate(values, 2) if not is_number(v))
+        line, bad = next((at, v) for at, v in zip(lines, values) if not is_number(v))
         raise UserError(
             f"[data] column {name!r} in {path.name} is not numeric "
             f"(line {line}: {bad!r}); list numeric columns in features"
         ) from None
     if not np.isfinite(array).all():
-        line = int(np.flatnonzero(~np.isfinite(array))[0]) + 2
+        line = lines[int(np.flatnonzero(~np.isfinite(array))[0])]
         raise UserError(f"[data] column {name!r} in {path.name}: non-finite value at line {line}")
     return array
+
+
+def _class_name(number: str) -> str:
+    """A numeric label's class name: the shortest text that reads back as its value
+    ("1.0" → "1", "1e3" → "1000", "0.1234567" kept whole)."""
+    value = float(number)
+    return str(int(value)) if value.is_integer() else repr(value)
 
 
 def load_table(
@@ -73,8 +78,9 @@ def load_table(
     split_column: str | None = None,
     task: Task | None = None,
 ) -> Examples:
-    """Examples from a CSV file: x [N, F] float32, y per the module's target rule."""
-    header, rows = _read(path)
+    """Examples from a CSV file: x [N, F] float64, y per the module's target rule."""
+    table: Table = read_csv(path, "csv")
+    header = table.header
     target_at = _column(header, target, "target", path)
     split_at = None if split_column is None else _column(header, split_column, "split_column", path)
     if features is None:
@@ -83,15 +89,11 @@ def load_table(
         raise UserError(f"[data] features: includes the target column {target!r}")
     if not features:
         raise UserError(f"[data] csv = '{path}': no feature columns besides the target")
-    columns = list(zip(*rows, strict=True))
-    x = np.stack(
-        [_numbers(list(columns[_column(header, f, "features", path)]), f, path) for f in features],
-        axis=1,
-    )
-    labels = list(columns[target_at])
-    if "" in labels:
-        line = labels.index("") + 2
-        raise UserError(f"[data] column {target!r} in {path.name}: blank target at line {line}")
+    for name in features:
+        _column(header, name, "features", path)
+    x = np.stack([_numbers(table.column(f), table.lines, f, path) for f in features], axis=1)
+    labels = table.column(target)
+    _refuse_missing(labels, table.lines, target, path)
     numeric = all(is_number(v) for v in labels)
     if task == "regression" and not numeric:
         bad = next(v for v in labels if not is_number(v))
@@ -102,13 +104,12 @@ def load_table(
     class_names = None
     if numeric and task != "classification":
         kind: Task = "regression"
-        y = torch.tensor(_numbers(labels, target, path), dtype=torch.float32)
+        y = torch.tensor(_numbers(labels, table.lines, target, path), dtype=torch.float32)
     else:
         kind = "classification"
         if numeric:
-            labels = [f"{float(v):g}" for v in labels]
+            labels = [_class_name(v) for v in labels]
         class_names = sorted_class_names(labels)
         y = encode_labels(labels, class_names)
-    split_values = None if split_at is None else list(columns[split_at])
-    x_tensor = torch.tensor(x, dtype=torch.float32)
-    return Examples(x_tensor, y, kind, class_names, features, path.stem, split_values)
+    split_values = None if split_at is None else table.column(header[split_at])
+    return Examples(torch.from_numpy(x), y, kind, class_names, features, path.stem, split_values)
