@@ -1,5 +1,7 @@
 """`steepest.load(best.pt)`: the saved network behind the saved preprocessing."""
 
+import warnings
+
 import pytest
 import torch
 
@@ -43,7 +45,9 @@ def test_predictions_from_raw_features_match_the_runs_test_accuracy(tmp_path):
     assert model.labels(x_test[:3]) == [
         run.dataset.class_names[i] for i in model.predict(x_test[:3])
     ]
-    # the raw width (13 wine features), not PCA's, and NumPy arrays as well as tensors
+    # the raw columns (13 wine features), not PCA's, and NumPy arrays as well as tensors
+    assert model.feature_names == load_builtin("wine").feature_names
+    assert len(model.feature_names) == 13
     assert torch.equal(model.predict(x_test.numpy()), model.predict(x_test))
     with pytest.raises(UserError, match=r"inputs of shape \[27, 12\]; this model takes \[N, 13\]"):
         model.predict(x_test[:, :12])
@@ -99,3 +103,20 @@ def test_image_pixels_may_come_as_uint8_integers_or_scaled_floats(tmp_path, digi
     assert torch.equal(model.predict(pixels.float() / 255), expected)
     with pytest.raises(UserError, match=r"float pixels must lie in \[0, 1\]"):
         model.predict(pixels.float())
+    # files, decoded as training decoded them (a read-only NumPy array passes quietly)
+    threes = sorted((digits_folder / "3").iterdir())[:5]
+    decoded = model.read_images(threes)
+    torch.testing.assert_close(decoded, examples.x[examples.y == 3][:5])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        read_only = decoded.numpy()
+        read_only.flags.writeable = False
+        assert torch.equal(model.predict(read_only), model.predict(decoded))
+    with pytest.raises(UserError, match=r"read_images\(\): .*nothing.png"):
+        model.read_images([tmp_path / "nothing.png"])
+
+
+def test_read_images_needs_a_model_of_image_files(tmp_path):
+    _, model = run_and_load(tmp_path, 'name = "iris"', epochs=1)
+    with pytest.raises(UserError, match="not trained on image files"):
+        model.read_images(["a.png"])

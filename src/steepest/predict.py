@@ -6,6 +6,7 @@ data was.
     model.predict(x)          # class indices (or values for regression, in the data's
                               # units) for raw inputs
     model.labels(x)           # class names
+    model.labels(model.read_images(["photo.jpg"]))   # image files, decoded as in training
 
 Raw inputs are what the data source yields before preprocessing: feature tables as
 float [N, F], image files' pixels as uint8 [N, C, S, S] (divided by 255, as in
@@ -13,15 +14,17 @@ training) or floats already in [0, 1]; a tensor, a NumPy array or nested lists (
 0–255 integers, for image files).
 """
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from torch import Tensor, nn
 
 from steepest.config import ModelConfig
+from steepest.data.decode import decode_image
 from steepest.data.preprocess import Preprocessor
 from steepest.data.source import as_float
 from steepest.errors import UserError, first_line
@@ -36,7 +39,8 @@ class Predictor:
     `input_shape` the shape of one raw example; `uint8_pixels` whether training read
     the inputs as uint8 pixels (image files): otherwise uint8 inputs are numbers. A
     regression trained on targets (y − target_shift) / target_scale (``[data]
-    scale_target``) predicts target_shift + target_scale·f."""
+    scale_target``) predicts target_shift + target_scale·f. `feature_names`: a table's
+    columns in the order `predict` takes them (None for images and older checkpoints)."""
 
     network: nn.Module
     preprocessor: Preprocessor
@@ -47,12 +51,31 @@ class Predictor:
     uint8_pixels: bool | None = None  # None: a checkpoint from before 2026-12-02
     target_shift: float = 0.0
     target_scale: float = 1.0
+    feature_names: list[str] | None = None
+    decoding: dict[str, Any] | None = None  # image files: image_size, grayscale, fit
+
+    def read_images(self, paths: Sequence[str | Path]) -> Tensor:
+        """Image files as the uint8 pixels [N, C, S, S] `predict` takes, decoded as
+        training decoded its folder: EXIF rotation, transparency on black, 16-bit to 8,
+        grey or RGB, and the centre square (or padding) at the trained size. A resize of
+        the whole photo would squash it and lose accuracy to that alone."""
+        if self.decoding is None:
+            raise UserError("read_images(): this model was not trained on image files")
+        images = []
+        for path in paths:
+            try:
+                images.append(decode_image(Path(path), **self.decoding))
+            except (OSError, ValueError, SyntaxError) as error:
+                raise UserError(f"read_images(): {path}: {first_line(error)}") from None
+        return torch.from_numpy(np.stack(images))
 
     @torch.no_grad()
     def outputs(self, x: Any) -> Tensor:
         """The network's raw outputs for raw inputs x [N, *input_shape] (a regression's in
         standardised units, see the class). A wrong width is refused: the preprocessing
         statistics would broadcast against it silently."""
+        if isinstance(x, np.ndarray) and not x.flags.writeable:  # np.asarray(a PIL image):
+            x = x.copy()  # torch would warn that it cannot share read-only memory
         x = torch.as_tensor(x)
         if tuple(x.shape[1:]) != self.input_shape:
             expected = ", ".join(str(size) for size in ("N", *self.input_shape))
@@ -61,11 +84,12 @@ class Predictor:
             )
         if self.uint8_pixels:
             x = as_float(_pixels(x))
-        elif self.uint8_pixels is False:  # numbers, whatever their type: uint8 too
-            x = x.to(torch.get_default_dtype())
+        elif self.uint8_pixels is False:  # numbers, whatever their type: uint8 too; in
+            x = x.to(torch.float64)  # float64 until scaled, as training's tables were
         else:  # an older checkpoint: uint8 read as pixels, as it then was
             x = as_float(x)
-        return self.network(self.preprocessor.transform(x))
+        dtype = next(self.network.parameters()).dtype
+        return self.network(self.preprocessor.transform(x).to(dtype))
 
     def predict(self, x: Any) -> Tensor:
         """Class indices (argmax; sign of the one logit for `logistic`) or regression values
@@ -118,6 +142,11 @@ def load(path: str | Path, model: Callable[[], nn.Module] | None = None) -> Pred
         raw_shape = (preprocessor.components.shape[1],)
     pixels = saved.get("uint8_pixels")  # absent from checkpoints before 2026-12-02
     target = saved.get("target", {"shift": 0.0, "scale": 1.0})  # absent before 2026-12-02
+    data = saved["experiment"]["data"]
+    decoding = None
+    if data.get("images") is not None:
+        decoding = {key: data[key] for key in ("image_size", "grayscale", "fit")}
+        decoding["size"] = decoding.pop("image_size")
     return Predictor(
         network.eval(),
         preprocessor,
@@ -128,6 +157,8 @@ def load(path: str | Path, model: Callable[[], nn.Module] | None = None) -> Pred
         pixels,
         target["shift"],
         target["scale"],
+        saved.get("feature_names"),
+        decoding,
     )
 
 

@@ -97,3 +97,32 @@ def test_per_member_strengths(x, keys):
     out = augment(x, keys, strengths)
     assert torch.equal(out[0], x[0]) and torch.equal(out[2], x[2])
     assert not torch.equal(out[1], x[1])
+
+
+def _population_augment(settings: dict):
+    """A population's augmentation of digits_images (standardised), and its scaling."""
+    from steepest.config import validate
+    from steepest.training import build_population, load_for, task_for
+
+    experiment = validate(
+        {"data": {"name": "digits_images", "augment": settings}, "model": {"kind": "cnn"}}
+    )
+    data = load_for(experiment)
+    population = build_population(experiment, data, task_for(experiment, data), "cpu")
+    return population.augment, data.preprocessor, data.x_train[:64].unsqueeze(0)
+
+
+def test_a_populations_batch_is_augmented_in_pixel_units():
+    """The batch is standardised; padding must still be black (pixel 0, not the mean
+    grey 0 is in standardised units) and brightness b a share of the pixel range."""
+    keys = rng.derive_key(torch.tensor([5]), 0, 1)
+    pad, scaling, x = _population_augment({"crop_padding": 2})
+    pixels = scaling.inverse(pad(x, keys))
+    padded = augment(torch.ones_like(x), keys, Strengths(crop_padding=2)) == 0
+    assert padded.sum() > 100
+    assert pixels[padded].abs().max() < 1e-5
+    brighten, scaling, x = _population_augment({"brightness": 0.2})
+    change = scaling.inverse(brighten(x, keys)) - scaling.inverse(x)
+    per_image = change.flatten(2)
+    torch.testing.assert_close(per_image, per_image[..., :1].expand_as(per_image))
+    assert per_image.abs().max() <= 0.2 + 1e-5 and per_image.abs().max() > 0.15

@@ -1,6 +1,7 @@
 import os
 import subprocess
 import sys
+import unicodedata
 import warnings
 
 import numpy as np
@@ -134,11 +135,26 @@ def test_csv_layout_with_windows_paths_and_split_column(folder):
     assert examples.x.float().mean(dim=(1, 2, 3)).tolist() == [200, 90, 0]
 
 
-def test_csv_short_row_is_an_error(folder):
+@pytest.mark.parametrize(
+    ("text", "match"),
+    [
+        ("path,label\ncat/a.png,cat\ncat/b.png\n", r"line 3 has 1 fields, the header has 2"),
+        ("path,label\ncat/a.png,cat\n\ncat/b.png,\n", r"line 4 has an empty path or label"),
+        ("path,label\n", r"no data rows"),
+    ],
+)
+def test_csv_short_row_or_no_rows_is_an_error(folder, text, match):
     table = folder / "labels.csv"
-    table.write_text("path,label\ncat/a.png,cat\ncat/b.png\n")
-    with pytest.raises(UserError, match=r"line 3 has an empty path or label"):
+    table.write_text(text)
+    with pytest.raises(UserError, match=match):
         _load(images=table)
+
+
+def test_csv_labels_are_stripped_like_a_tables(folder):
+    """A trailing space made "dog " a class of its own beside "dog"."""
+    table = folder / "labels.csv"
+    table.write_text("path,label\ncat/a.png,cat \ncat/b.png, cat\ndog/d.png,dog\n")
+    assert _load(images=table).class_names == ["cat", "dog"]
 
 
 def test_csv_not_utf8_names_the_byte(folder):
@@ -204,7 +220,9 @@ def test_the_command_prints_the_skip_as_one_line(folder):
     assert done.returncode == 2
     assert done.stderr.splitlines() == [
         f"steepest: warning: skipped 1 unreadable image files in {folder}: cat/text.png",
-        f"steepest: error: [data] images = '{folder}': class 'owl' has no readable images",
+        f"steepest: error: [data] images = '{folder}': class 'owl' has no readable images "
+        "directly in its folder (subfolders are not read); fill it, or keep the other "
+        "classes with classes = [...]",
     ]
 
 
@@ -215,6 +233,45 @@ def test_class_of_only_unreadable_files_is_an_error(folder):
         warnings.simplefilter("ignore")
         with pytest.raises(UserError, match=r"class 'owl' has no readable images"):
             _load(images=folder)
+
+
+def test_hidden_files_are_skipped_like_hidden_folders(folder):
+    """macOS leaves "._a.png" beside each photo on FAT sticks; a ".thumb.png" is no
+    example either: neither is read, nor warned about as unreadable."""
+    (folder / "cat" / "._a.png").write_bytes(b"\x00\x05\x16\x07 AppleDouble")
+    _save(folder / "cat" / ".thumb.png", _flat(7))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert len(_load(images=folder).y) == 6
+
+
+def test_class_names_match_whatever_unicode_form_the_folder_has(folder):
+    """macOS writes folder names decomposed (NFD); a config types them composed."""
+    (folder / "dog").rename(folder / unicodedata.normalize("NFD", "Bienenstöcke"))
+    examples = _load(images=folder, classes=["Bienenstöcke", "cat"])
+    assert examples.class_names == ["Bienenstöcke", "cat"] and len(examples.y) == 6
+
+
+def test_nested_images_are_not_read_and_the_error_says_so(folder):
+    (folder / "owl" / "2019").mkdir(parents=True)
+    _save(folder / "owl" / "2019" / "a.png", _flat(9))
+    with pytest.raises(UserError, match=r"class 'owl' has no readable images directly in its"):
+        _load(images=folder)
+
+
+def test_an_unreadable_file_outside_the_csvs_folder_is_named_in_full(folder, tmp_path):
+    elsewhere = tmp_path / "elsewhere" / "gone.png"
+    table = folder / "labels.csv"
+    table.write_text(f"path,label\ncat/a.png,cat\ndog/d.png,dog\n{elsewhere},cat\n")
+    with pytest.warns(
+        UserWarning, match=f"skipped 1 unreadable image files in {folder}: {elsewhere}"
+    ):
+        assert len(_load(images=table).y) == 2
+
+
+def test_one_image_as_the_source_is_refused(folder):
+    with pytest.raises(UserError, match=r"a.png': one image; name a folder"):
+        _load(images=folder / "cat" / "a.png")
 
 
 def test_empty_class_folder_is_an_error(folder):

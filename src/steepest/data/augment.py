@@ -15,7 +15,9 @@ by all members or a [K] tensor (one per member), image b of member k becomes:
 - brightness: x ← x + b·(2u₄ − 1).
 
 Shift and flip are one gather of precomputed source indices (no loop over images);
-strength 0 (or False) is exactly the identity.
+strength 0 (or False) is exactly the identity. x is in pixel units, [0, 1]: a
+population's batch is preprocessed, so `steepest.training.build_population` undoes the
+scaling around this (0 is then black, and b a share of the pixel range).
 """
 
 from dataclasses import dataclass

@@ -1,7 +1,8 @@
 """Image data sets: a folder with one subfolder per class, or a CSV of ``path,label``.
 
 Folder layout: ``<images>/<class>/<file>`` — the image files directly inside each
-subfolder (hidden folders skipped); class names are the subfolder names.
+subfolder (hidden files and folders skipped; nested folders are not read); class names
+are the subfolder names (in Unicode's composed form, as are names in the config).
 CSV layout: ``images`` names a CSV with `path_column` (relative to the CSV's folder;
 Windows ``\\`` separators accepted), `label_column` and, optionally, `split_column`.
 
@@ -12,7 +13,7 @@ cached on disk (see `steepest.data.cache`). Unreadable files are skipped with on
 warning naming them; a class left with no image is a `UserError`.
 """
 
-import csv
+import unicodedata
 import warnings
 from pathlib import Path
 
@@ -24,7 +25,7 @@ from steepest.config import DataConfig
 from steepest.data import cache
 from steepest.data.builtin import load_builtin
 from steepest.data.decode import VERSION, decode_images
-from steepest.data.source import Examples, csv_text, encode_labels, sorted_class_names
+from steepest.data.source import Examples, encode_labels, read_csv, sorted_class_names
 from steepest.errors import UserError
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff")
@@ -46,29 +47,38 @@ def _list_folder(folder: Path) -> Listing:
         )
     for subfolder in subfolders:
         for path in sorted(subfolder.iterdir()):
-            if path.suffix.lower() in IMAGE_SUFFIXES and path.is_file():
+            # Hidden files are skipped as hidden folders are: macOS writes a "._NAME"
+            # beside every photo on FAT/exFAT sticks, and thumbnails hide as ".NAME".
+            visible = not path.name.startswith(".")
+            if visible and path.suffix.lower() in IMAGE_SUFFIXES and path.is_file():
                 files.append(path)
-                labels.append(subfolder.name)
-    return files, labels, None, [p.name for p in subfolders]
+                labels.append(_class(subfolder.name))
+    return files, labels, None, [_class(p.name) for p in subfolders]
+
+
+def _class(name: str) -> str:
+    """A class name in Unicode's composed form (NFC): macOS names folders decomposed
+    (NFD), so "ö" typed in a config would not match the "ö" of its folder."""
+    return unicodedata.normalize("NFC", name)
 
 
 def _list_csv(table: Path, cfg: DataConfig) -> Listing:
     """(files, labels, split values, class names) of the CSV layout."""
-    rows = list(csv.DictReader(csv_text(table, "images"), skipinitialspace=True))
+    listing = read_csv(table, "images")
     columns = [cfg.path_column, cfg.label_column, cfg.split_column]
-    header = list(rows[0]) if rows else []
     for key, column in zip(("path_column", "label_column", "split_column"), columns, strict=True):
-        if column is not None and column not in header:
+        if column is not None and column not in listing.header:
             raise UserError(
                 f"[data] {key} = {column!r}: no such column in {table.name}; "
-                f"expected one of {', '.join(header) or '(no rows)'}"
+                f"expected one of {', '.join(listing.header)}"
             )
-    for line, row in enumerate(rows, start=2):
-        if not row[cfg.label_column] or not row[cfg.path_column]:
+    paths = listing.column(cfg.path_column)
+    labels = [_class(label) for label in listing.column(cfg.label_column)]
+    for line, path, label in zip(listing.lines, paths, labels, strict=True):
+        if not label or not path:
             raise UserError(f"[data] images = '{table}': line {line} has an empty path or label")
-    files = [table.parent / row[cfg.path_column].replace("\\", "/") for row in rows]
-    labels = [row[cfg.label_column] for row in rows]
-    splits = None if cfg.split_column is None else [row[cfg.split_column] for row in rows]
+    files = [table.parent / path.replace("\\", "/") for path in paths]
+    splits = None if cfg.split_column is None else listing.column(cfg.split_column)
     return files, labels, splits, sorted_class_names(labels)
 
 
@@ -110,17 +120,24 @@ def _select(
     labels: list[str], available: list[str], cfg: DataConfig
 ) -> tuple[list[str], list[str]]:
     """(label of each file after `merge`, chosen class names in order); see module doc."""
-    renamed = _renaming(cfg.merge or {}, available)
+    merge = {_class(new): [_class(old) for old in olds] for new, olds in (cfg.merge or {}).items()}
+    renamed = _renaming(merge, available)
     merged = [renamed.get(label, label) for label in labels]
     names = sorted_class_names([renamed.get(name, name) for name in available])
     if cfg.classes is None:
         return merged, names
-    _check_classes(cfg.classes, names)
-    return merged, list(cfg.classes)
+    classes = [_class(name) for name in cfg.classes]
+    _check_classes(classes, names)
+    return merged, classes
 
 
 def _warn_unreadable(bad: list[Path], root: Path) -> None:
-    named = ", ".join(str(p.relative_to(root)) for p in bad[:NAMED_BAD_FILES])
+    """One warning naming the first files (relative to `root`, or as the CSV gave them
+    when they lie outside it) and how many more."""
+    named = ", ".join(
+        str(p.relative_to(root)) if p.is_relative_to(root) else str(p)
+        for p in bad[:NAMED_BAD_FILES]
+    )
     more = f" and {len(bad) - NAMED_BAD_FILES} more" if len(bad) > NAMED_BAD_FILES else ""
     warnings.warn(
         f"skipped {len(bad)} unreadable image files in {root}: {named}{more}", stacklevel=3
@@ -151,6 +168,11 @@ def _list(source: Path, cfg: DataConfig) -> Listing:
                     "with that column, not a folder"
                 )
         listing = _list_folder(source)
+    elif source.is_file() and source.suffix.lower() in IMAGE_SUFFIXES:
+        raise UserError(
+            f"[data] images = '{source}': one image; name a folder with a subfolder of "
+            "images per class, or a CSV of path,label"
+        )
     elif source.is_file():
         listing = _list_csv(source, cfg)
     else:
@@ -187,7 +209,11 @@ def load_images(cfg: DataConfig) -> Examples:
     present = set(kept_labels)
     for name in class_names:
         if name not in present:
-            raise UserError(f"[data] images = '{source}': class {name!r} has no readable images")
+            where = " directly in its folder (subfolders are not read)" if splits is None else ""
+            raise UserError(
+                f"[data] images = '{source}': class {name!r} has no readable images{where}; "
+                "fill it, or keep the other classes with classes = [...]"
+            )
     split_values = None if splits is None else [splits[i] for i in kept]
     y = encode_labels(kept_labels, class_names)
     return Examples(images, y, "classification", class_names, None, root.name, split_values)
