@@ -220,3 +220,118 @@ def test_the_shipped_example_trains(tmp_path):
     run = steepest.train(experiments)
     assert len(run.results) == 3 and type(run.model()).__name__ == "ResidualMLP"
     assert run.evaluate("test")["accuracy"] > 0.85
+
+
+class FrozenFirst(torch.nn.Module):
+    """A fixed random projection under a trained head: the first layer is frozen."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.project = torch.nn.Linear(4, 16)
+        self.head = torch.nn.Linear(16, 3)
+        self.project.requires_grad_(False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(torch.relu(self.project(x)))
+
+
+@pytest.mark.parametrize("optimizer", ["momentum", "adamw"])
+def test_a_frozen_parameter_stays_as_initialised_alone_and_in_a_population(tmp_path, optimizer):
+    """As under torch.optim: no step, and no weight decay, moves a frozen tensor, so a
+    member in a population of two trains as it does alone."""
+    settings = {"optimizer": optimizer, "weight_decay": 0.1, "epochs": 3}
+    initial = _seeded(FrozenFirst)
+    together = steepest.train(experiment(tmp_path, [0.1, 0.05], **settings), model=FrozenFirst)
+    alone = steepest.train(experiment(tmp_path, 0.1, **settings, population=1), model=FrozenFirst)
+    for run in (together, alone):
+        trained = run.model(member_id=0)
+        torch.testing.assert_close(trained.project.weight, initial.project.weight)
+        assert not torch.equal(trained.head.weight, initial.head.weight)
+    mine = [row["val_loss"] for row in together.history if row["member"] == 0]
+    assert mine == pytest.approx([row["val_loss"] for row in alone.history], rel=1e-5)
+
+
+def _seeded(network: type[torch.nn.Module], seed: int = 0) -> torch.nn.Module:
+    """The network member 0 starts from ([train] seed 0)."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return network()
+
+
+def test_a_network_with_every_parameter_frozen_is_refused(tmp_path):
+    class AllFrozen(FrozenFirst):
+        def __init__(self) -> None:
+            super().__init__()
+            self.head.requires_grad_(False)
+
+    with pytest.raises(UserError, match="every parameter of the network is frozen"):
+        steepest.train(experiment(tmp_path, epochs=1), model=AllFrozen, write=False)
+
+
+class DrawsItsOwnNoise(torch.nn.Module):
+    """Dropout by torch.nn.functional, which the population cannot key: refused under
+    vmap, so it trains alone, where its draws must still repeat run to run."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.a, self.b = torch.nn.Linear(4, 16), torch.nn.Linear(16, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        hidden = torch.nn.functional.dropout(torch.relu(self.a(x)), 0.3, self.training)
+        return self.b(hidden)
+
+
+def test_a_network_drawing_its_own_random_numbers_repeats_alone(tmp_path):
+    settings = experiment(tmp_path, epochs=3, population=1)
+    first = steepest.train(settings, model=DrawsItsOwnNoise, write=False)
+    torch.rand(5)  # the caller's RNG moves between the runs
+    second = steepest.train(settings, model=DrawsItsOwnNoise, write=False)
+    assert [r["train_loss"] for r in first.history] == [r["train_loss"] for r in second.history]
+
+
+def test_training_leaves_the_callers_rng_where_it_was(tmp_path):
+    torch.manual_seed(123)
+    expected = torch.rand(3)
+    torch.manual_seed(123)
+    run = steepest.train(experiment(tmp_path, epochs=1), model=Residual, write=False)
+    run.evaluate("val")
+    assert torch.equal(torch.rand(3), expected)
+
+
+class Tied(torch.nn.Module):
+    """An autoencoder-style tie: the decoder reuses the encoder's weight."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.a, self.b = torch.nn.Linear(4, 4), torch.nn.Linear(4, 4)
+        self.b.weight = self.a.weight
+        self.head = torch.nn.Linear(4, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(torch.relu(self.b(torch.relu(self.a(x)))))
+
+
+def test_tied_weights_train_save_and_load(tmp_path):
+    run = steepest.train(experiment(tmp_path, epochs=2, population=1), model=Tied)
+    model = run.model()
+    assert model.b.weight is model.a.weight
+    assert run.evaluate("test")["accuracy"] >= 0.0
+    loaded = steepest.load(tmp_path / "best.pt", model=Tied)
+    assert loaded.predict(torch.zeros(2, 4)).shape == (2,)
+
+
+@pytest.mark.parametrize(
+    ("model", "message"),
+    [
+        (torch.nn.Linear(4, 3), r"model=: a Linear instance; pass the function that builds one"),
+        ("nets.py:Net", r"model=: 'nets.py:Net' is not callable"),
+        (
+            lambda: torch.nn.Linear(4, 3, bias="x") and None,
+            r"returned a NoneType, not an nn.Module",
+        ),
+        (lambda: torch.nn.Linear(4), r"model: building your network failed: .*out_features"),
+    ],
+)
+def test_a_model_argument_that_builds_no_network_is_named(tmp_path, model, message):
+    with pytest.raises(UserError, match=message):
+        steepest.train(experiment(tmp_path, epochs=1), model=model, write=False)

@@ -1,11 +1,13 @@
 """`steepest train` on real data: figures, files, grids and the Python API."""
 
 import json
+import math
 from pathlib import Path
 
 import pytest
 import torch
 
+import steepest
 from steepest.cli import main
 from steepest.config import expand_grid, validate
 from steepest.errors import UserError
@@ -403,3 +405,21 @@ def test_lbfgs_with_and_without_line_search_train_side_by_side(tmp_path):
     )
     assert [r.member.hparams["line_search"] for r in run.results] == [0.0, 1.0]
     assert all(r.best_value > 0.8 for r in run.results)
+
+
+@pytest.mark.parametrize("name", ["iris", "diabetes"])
+def test_a_float64_default_dtype_trains_in_float64(tmp_path, name):
+    """A notebook that set torch.set_default_dtype(torch.float64) builds float64 networks;
+    the data sets are float32, and go in as the network's dtype."""
+    loss = {"loss": "mse"} if name == "diabetes" else {}
+    raw = experiment(tmp_path, data={"name": name}, train={"epochs": 2, **loss})
+    before = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    try:
+        run = train(validate(raw))
+        assert next(run.model().parameters()).dtype == torch.float64
+        figures = run.evaluate("test")
+        predicted = steepest.load(tmp_path / "run" / "best.pt").predict(run.dataset.x_test)
+    finally:
+        torch.set_default_dtype(before)
+    assert all(math.isfinite(v) for v in figures.values()) and len(predicted) > 0

@@ -51,6 +51,7 @@ _EVALUATING = {name for name, rule in RULES.items() if getattr(rule, "EVALUATES"
 # Domain tags keep the hash streams of different uses of one seed apart.
 _DATA_ORDER = 1
 _AUGMENT = 2
+_FORWARD = 3
 
 
 @dataclass
@@ -117,10 +118,8 @@ class Population:
         self.metric_each = metric_each
         self.metric_finish = metric_finish
         self.augment = augment
-        self.x_train = x_train.to(self.device)
-        self.y_train = y_train.to(self.device)
 
-        template = make_module()
+        template = build_aside(make_module)
         self.batch_size = min(batch_size, len(x_train))
         # Batch norm cannot normalise a batch of one example (its variance is 0/0): as
         # with DataLoader(drop_last=True), such a last batch is left out of each epoch.
@@ -139,7 +138,17 @@ class Population:
         self.shapes = [p.shape for p in named.values()]
         is_weight = weight_mask(template)
         self._weight_rows = [i for i, name in enumerate(self.names) if is_weight[name]]
+        # A parameter frozen in the module (requires_grad=False) stays as initialised, as
+        # torch.optim leaves it: the update rules and their state see the others only.
+        self._trained = [i for i, p in enumerate(named.values()) if p.requires_grad]
+        if not self._trained:
+            raise UserError("model: every parameter of the network is frozen; nothing to train")
         self.dtype = next(iter(named.values())).dtype
+        self.x_train = as_input(x_train, self.dtype).to(self.device)
+        self.y_train = y_train.to(self.device)
+        # Names under which a module shares one tensor (tied weights: `b.weight = a.weight`):
+        # stacked once, and given under each name again in a member's state_dict.
+        self._aliases = _aliases(template)
         self.base = copy.deepcopy(template).to("meta")
         # Dead units are ReLU's: a unit ≤ 0 for every example passes no gradient. A tanh or
         # leaky-ReLU unit below 0 still does, so other networks record no such fraction.
@@ -230,7 +239,7 @@ class Population:
             if not newcomers:
                 continue
             picked = torch.tensor(newcomers, device=self.device)
-            fresh = RULES[optimizer].init([rows[name][picked] for name in self.names])
+            fresh = RULES[optimizer].init(self._trained_only([rows[n][picked] for n in self.names]))
             old = self.states.get(optimizer)
             self.states[optimizer] = fresh if old is None else concat_states(old, fresh)
         self.members = [everyone[i] for i in order]
@@ -284,7 +293,8 @@ class Population:
         k = len(self.members)
         self.groups = self._find_groups()
         transposed = [t and k > 1 for t in self._transposed]
-        self.states = {name: _state_layout(s, transposed) for name, s in self.states.items()}
+        trained = self._trained_only(transposed)
+        self.states = {name: _state_layout(s, trained) for name, s in self.states.items()}
         if k != 1:
             self._live = None
             self.params = [
@@ -307,6 +317,12 @@ class Population:
             self.buffers = {name: b.unsqueeze(0) for name, b in live_buffers.items()}
             self._leaves = [live_params[name] for name in self.names]
         self._refresh_hparams()
+
+    def _trained_only(self, per_parameter: list) -> list:
+        """The entries of a per-parameter list that belong to trained (unfrozen) ones."""
+        if len(self._trained) == len(per_parameter):
+            return per_parameter
+        return [per_parameter[i] for i in self._trained]
 
     def _gradients(self) -> list[Tensor]:
         """Every parameter's gradient as [K, ...] (zeros for a parameter the loss skips)."""
@@ -376,7 +392,8 @@ class Population:
     def forward(self, x: Tensor, shared_input: bool = False, **kwargs: Any) -> Any:
         """Outputs of every member. x is [K, B, ...] (or [B, ...] with `shared_input`)."""
         if self._live is not None:  # the same module code without vmap's per-op overhead
-            return _unsqueeze_tree(self._live(x if shared_input else x[0], **kwargs))
+            with self._seeded_rng():
+                return _unsqueeze_tree(self._live(x if shared_input else x[0], **kwargs))
 
         if self._plan is not None:
             inputs = x.expand(len(self.members), *x.shape) if shared_input else x
@@ -387,6 +404,21 @@ class Population:
 
         in_dims = (0, 0, None if shared_input else 0)
         return vmap(call, in_dims=in_dims)(self.parameters(), self.buffers, x)
+
+    @contextlib.contextmanager
+    def _seeded_rng(self) -> Iterator[None]:
+        """torch's global RNG seeded from the member's seed, epoch and step, and put back
+        afterwards, around the forward of a population of one: a user's network that
+        draws random numbers itself (F.dropout, torch.rand: refused under vmap, so only
+        ever alone) draws the same ones on every run, and the caller's RNG is untouched."""
+        member = self.members[0]
+        key = int(rng.derive_key(member.seed, _FORWARD, member.epoch, self.step_in_epoch))
+        cuda = [self.device.index or 0] if self.device.type == "cuda" else []
+        with torch.random.fork_rng(devices=cuda):
+            torch.default_generator.manual_seed(key)
+            if cuda:
+                torch.cuda.manual_seed(key)
+            yield
 
     def begin_epoch(self) -> None:
         """Draw each member's data order for its current epoch (cut into minibatches)."""
@@ -447,10 +479,11 @@ class Population:
         that evaluates again as it goes (L-BFGS, `EVALUATES`) also gets its rows'
         objective (loss plus weight penalty, what it minimizes) and a way to evaluate
         both again on the batch (x, y): every member is evaluated, the block's rows kept."""
+        grads, trained = self._trained_only(grads), self._trained_only(self.params)
         for name, first, end in self.groups:
             whole = first == 0 and end == len(self.members)
             block_grads = grads if whole else [g[first:end] for g in grads]
-            params = self.params if whole else [p[first:end] for p in self.params]
+            params = trained if whole else [p[first:end] for p in trained]
             if name not in _EVALUATING:
                 RULES[name].update(block_grads, self.states[name], params, self._hparams[name])
                 continue
@@ -459,6 +492,7 @@ class Population:
             def again(counted: Tensor, rows: slice = rows) -> tuple[Tensor, list[Tensor]]:
                 with self._buffers_kept_but(rows, counted):
                     fresh_losses, fresh_grads = self._loss_and_gradients(x, y)
+                fresh_grads = self._trained_only(fresh_grads)
                 return self._objective(fresh_losses)[rows], [g[rows] for g in fresh_grads]
 
             RULES[name].update(
@@ -546,7 +580,7 @@ class Population:
         BatchNorm running statistics); with `dead_units`, the fraction of hidden units
         that are ≤ 0 for every example of the first chunk (same forward pass)."""
         self._set_mode(training=False)
-        x, y = x.to(self.device), y.to(self.device)
+        x, y = as_input(x, self.dtype).to(self.device), y.to(self.device)
         hidden_too = dead_units and self.returns_hidden
         outputs, dead = [], None
         for start in range(0, len(x), chunk):
@@ -595,13 +629,43 @@ class Population:
         """Member `row`'s parameters and buffers as a state_dict for a standalone module."""
         state = {name: p[row].detach().clone() for name, p in zip(self.names, self.params)}
         state.update({name: b[row].clone() for name, b in self.buffers.items()})
+        state.update({alias: state[name] for alias, name in self._aliases.items()})
         return state
 
     def member_module(self, row: int) -> nn.Module:
         """A standalone nn.Module holding member `row`'s current weights."""
-        module = self.make_module().to(self.device)
+        module = build_aside(self.make_module).to(self.device)
         module.load_state_dict(self.member_state(row))
         return module
+
+
+def build_aside(make_module: Callable[[], nn.Module]) -> nn.Module:
+    """make_module() with torch's CPU RNG put back afterwards: building draws the initial
+    weights from the global RNG, which is the caller's (a notebook's next torch.rand
+    must not depend on whether steepest built a network)."""
+    with torch.random.fork_rng(devices=[]):
+        return make_module()
+
+
+def as_input(x: Tensor, dtype: torch.dtype) -> Tensor:
+    """Inputs in the network's dtype (data sets are float32; a network built under
+    torch.set_default_dtype(torch.float64) is not); integer inputs (token ids) as
+    they are."""
+    return x.to(dtype) if x.is_floating_point() else x
+
+
+def _aliases(module: nn.Module) -> dict[str, str]:
+    """{second name: first name} of each parameter or buffer the module holds under two
+    names (tied weights); named_parameters() lists such a tensor once, by its first."""
+    aliases: dict[str, str] = {}
+    for named in (module.named_parameters, module.named_buffers):
+        first: dict[int, str] = {}
+        for name, tensor in named(remove_duplicate=False):
+            if id(tensor) in first:
+                aliases[name] = first[id(tensor)]
+            else:
+                first[id(tensor)] = name
+    return aliases
 
 
 def normalizes_batches(module: nn.Module) -> bool:

@@ -29,7 +29,7 @@ from steepest.data.preprocess import Preprocessor
 from steepest.data.source import as_float
 from steepest.errors import UserError, first_line
 from steepest.nn import build_model, replace_torch_dropout
-from steepest.nn.user import network_from
+from steepest.nn.user import network_factory, network_from
 
 
 @dataclass
@@ -113,6 +113,7 @@ def load(path: str | Path, model: Callable[[], nn.Module] | None = None) -> Pred
     A run of your own network (`steepest.train(..., model=...)`) needs the same `model`
     function again: the checkpoint holds weights, not code."""
     path = Path(path)
+    model = network_factory(model)
     if not path.is_file():
         raise UserError(f"{path}: no such checkpoint (a run writes OUT/best.pt)")
     saved = _read_checkpoint(path)

@@ -41,9 +41,9 @@ from steepest.nn.layers import build_model
 from steepest.nn.losses import LOSSES, make_loss
 from steepest.nn.metrics import Metric, metric_for
 from steepest.nn.regularizers import STRENGTH_DEFAULTS
-from steepest.nn.user import network_from
+from steepest.nn.user import network_factory, network_from
 from steepest.optim.schedules import build as build_schedule
-from steepest.population import Member, Population, normalizes_batches
+from steepest.population import Member, Population, as_input, build_aside, normalizes_batches
 from steepest.progress import EpochProgress
 
 HPARAM_KEYS = ("lr", "momentum", "weight_decay", "beta1", "beta2", "rho", "eps")
@@ -211,10 +211,18 @@ def check_network(
     shape = tuple(dataset.x_train.shape[1:])
     with torch.random.fork_rng(devices=[]):
         try:
-            module = network().eval()
-            with torch.no_grad():
-                output = module(dataset.x_train[:2])
+            module = network()
         except Exception as error:  # the user's code: whatever fails is their input's
+            raise UserError(f"model: building your network failed: {first_line(error)}") from None
+        if not isinstance(module, nn.Module):
+            raise UserError(
+                f"model: your network function returned a {type(module).__name__}, not an nn.Module"
+            )
+        dtype = next(module.parameters(), torch.empty(0)).dtype
+        try:
+            with torch.no_grad():
+                output = module.eval()(as_input(dataset.x_train[:2], dtype))
+        except Exception as error:
             raise UserError(
                 f"model: your network fails on 2 examples of shape {shape}: {first_line(error)}"
             ) from None
@@ -337,9 +345,15 @@ class Run:
         result = self.best if member_id is None else self._result(member_id)
         experiment = self.experiments[result.member.id]
         task = task_for(experiment, self.dataset)
-        module = model_factory(
-            experiment, self.dataset, task.out_features, experiment.model.dropout > 0, self.network
-        )().to(self.device)
+        module = build_aside(
+            model_factory(
+                experiment,
+                self.dataset,
+                task.out_features,
+                experiment.model.dropout > 0,
+                self.network,
+            )
+        ).to(self.device)
         module.load_state_dict(result.best_state)
         return module.eval()
 
@@ -352,9 +366,11 @@ class Run:
             raise UserError("split = 'test': this run has no test split (test_fraction = 0)")
         result = self.best if member_id is None else self._result(member_id)
         task = task_for(self.experiments[result.member.id], self.dataset)
-        x = getattr(self.dataset, f"x_{split}").to(self.device)
+        model = self.model(result.member.id)
+        x = getattr(self.dataset, f"x_{split}")
+        x = as_input(x, next(model.parameters()).dtype).to(self.device)
         y = getattr(self.dataset, f"y_{split}").to(self.device)
-        output = self.model(result.member.id)(x)
+        output = model(x)
         return {
             "loss": float(task.loss(output, y)),
             self.metric_name: float(task.metric.fn(output, y)),
@@ -394,6 +410,7 @@ def train(
     """
     if population is not None and population < 1:
         raise UserError(f"population = {population!r}: expected at least 1 member")
+    model = network_factory(model)
     experiments = _as_experiments(experiments)
     _one_value_per_run(experiments)
     first = experiments[0]

@@ -14,6 +14,7 @@ import importlib.util
 from collections.abc import Callable
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 from torch import nn
 
@@ -43,3 +44,20 @@ def network_from(spec: str) -> Callable[[], nn.Module]:
     if not callable(factory):
         raise UserError(f"{where}: {location} has no callable {name!r}")
     return factory
+
+
+def network_factory(model: Any) -> Callable[[], nn.Module] | None:
+    """`model=` as `steepest.train`, `tune` and `load` take it: None, or a function that
+    builds a fresh network. A module instance is refused: each member needs its own,
+    initialised from its own seed."""
+    if model is None:
+        return None
+    if isinstance(model, nn.Module):
+        name = type(model).__name__
+        raise UserError(
+            f"model=: a {name} instance; pass the function that builds one (its class, or "
+            f"a factory such as lambda: {name}(...)), which each member calls"
+        )
+    if not callable(model):
+        raise UserError(f"model=: {model!r} is not callable; pass the function that builds it")
+    return model
