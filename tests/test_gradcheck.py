@@ -357,3 +357,13 @@ def test_the_raw_relative_error_is_reported_beside_the_verdicts():
     assert {c.verdict for c in checks} == {"fine"}
     assert all(c.max_raw_error >= c.max_error for c in checks)
     assert 0 < max(c.max_raw_error for c in checks) < 1e-6
+
+
+def test_a_frozen_parameter_is_not_checked():
+    """requires_grad=False: no gradient exists to compare (it used to read as zeros and
+    be called wrong)."""
+    net = mlp()
+    net[0].weight.requires_grad_(False)
+    x, y = batch()
+    names = {check.name for check in gradcheck(net, LOSSES["cross_entropy"].fn, x, y)}
+    assert "0.weight" not in names and "0.bias" in names

@@ -217,3 +217,9 @@ def test_a_path_running_off_to_minus_infinity_leaves_the_others_readable():
         pg._draw_values(ax, trajectories, ["C0", "C1"][: len(trajectories)])
         assert ax.get_yscale() == scale
         plt.close(fig)
+
+
+def test_one_optimizer_may_be_named_as_a_string():
+    """Not split into its letters ("optimizer = 's'")."""
+    (trajectory,) = pg.run_playground("beale", "sgd", steps=3)
+    assert trajectory.optimizer == "sgd"

@@ -414,12 +414,36 @@ def test_final_retrains_the_best_trial_to_its_value_and_tests_it(tmp_path, capsy
     summary = json.loads(capsys.readouterr().out)
     final = summary["final"]
     assert final["val"] == pytest.approx(summary["best_value"], abs=1e-6)
-    assert set(final) == {"val", "test_loss", "test_accuracy"} and final["test_accuracy"] > 0.8
+    assert set(final) == {"val", "test_loss", "test_accuracy", "out"}
+    assert final["test_accuracy"] > 0.8 and final["out"] == str(Path("runs") / "study-best")
     assert (tmp_path / "runs" / "study-best" / "best.pt").is_file()
     assert main(command) == 0
     printed = capsys.readouterr().out
     assert f"best val_accuracy {summary['best_value']} with" in printed
-    assert f"best trial retrained: val_accuracy {final['val']:.4f}; test loss" in printed
+    assert f"best trial retrained in {final['out']}: val_accuracy {final['val']:.4f}" in printed
+    path.write_text(
+        path.read_text().replace("[train]\n", f'[train]\nout = "{tmp_path / "mine"}"\n')
+    )
+    assert main([*command, "--json"]) == 0  # [train] out set: the retrain goes there
+    assert json.loads(capsys.readouterr().out)["final"]["out"] == str(tmp_path / "mine")
+    assert (tmp_path / "mine" / "best.pt").is_file()
+
+
+def test_tune_takes_an_experiment_as_a_dict_as_train_does(tmp_path):
+    experiment = {
+        "data": {"name": "iris"},
+        "train": {"epochs": 2},
+        "tune": {
+            "trials": 2,
+            "sampler": "random",
+            "seed": 0,
+            "space": {"lr": {"type": "loguniform", "low": 0.01, "high": 0.1}},
+        },
+    }
+    result = tune(experiment, storage=str(tmp_path / "s.log"))
+    assert result.study.study_name == "study" and len(result.study.trials) == 2
+    with pytest.raises(UserError, match=r"experiment: missing \[data\] section"):
+        tune({"tune": experiment["tune"]}, storage=str(tmp_path / "s.log"))
 
 
 def test_a_val_loss_study_minimizes_in_sqlite(tmp_path):
@@ -579,7 +603,7 @@ momentum = { type = "uniform", low = 0.5, high = 0.95 }"""
     assert result.summary["best_params"]["hidden"] == [8]
     retrained = []
     monkeypatch.setattr(run, "train", lambda experiment, **_: retrained.append(experiment))
-    monkeypatch.setattr(run, "write_outputs", lambda _: {"best_val": 0.0})
+    monkeypatch.setattr(run, "write_outputs", lambda _: {"best_val": 0.0, "out": "runs/x"})
     run.retrain_best(path, result.study)
     assert retrained[0].train.lr == 0.3 and retrained[0].model.hidden == [8]
 

@@ -92,7 +92,10 @@ def _tune(args: argparse.Namespace) -> None:
     out.print(f"best {metric} {summary['best_value']} with {summary['best_params']}")
     if "final" in summary:
         final = summary["final"]
-        out.print(f"best trial retrained: {metric} {final['val']:.4f}; {_test_figures(final)}")
+        out.print(
+            f"best trial retrained in {final['out']}: {metric} {final['val']:.4f}; "
+            f"{_test_figures(final)}"
+        )
 
 
 def _test_figures(figures: dict) -> str:

@@ -278,6 +278,7 @@ def gradcheck(
                     largest,
                 )
                 for name, p in module.named_parameters()
+                if p.requires_grad  # a frozen tensor has no gradient to check
             ]
 
 

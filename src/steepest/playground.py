@@ -347,7 +347,7 @@ def _random_search(
 
 def run_playground(
     function: str,
-    optimizers: Sequence[str],
+    optimizers: Sequence[str] | str,
     steps: int | None = None,
     lrs: Mapping[str, float] | None = None,
     start: tuple[float, float] | None = None,
@@ -358,6 +358,7 @@ def run_playground(
     rates (for random search: σ); `steps` and `start` its default step count and start;
     `seed` drives random search's draws (the gradient rules are deterministic)."""
     landscape = landscape_named(function)
+    optimizers = [optimizers] if isinstance(optimizers, str) else list(optimizers)  # one name
     _check_optimizers(optimizers)
     overrides = lrs or {}
     _check_lrs(overrides, optimizers)

@@ -5,6 +5,7 @@ their tensors fit; each epoch every member reports its monitored value, and the 
 verdict sends it out at once, its slot taken by the next trial at the next epoch boundary.
 """
 
+import copy
 import math
 import time
 from collections import deque
@@ -24,6 +25,7 @@ from steepest.config import ONE_EXAMPLE_BATCHES, Experiment, TuneConfig, read_to
 from steepest.data import Dataset
 from steepest.errors import UserError
 from steepest.fit import MemberResult, PopulationTrainer
+from steepest.nn.user import network_factory
 from steepest.population import Member, normalizes_batches
 from steepest.training import (
     NetworkFactory,
@@ -313,7 +315,7 @@ class TuneResult:
 
 
 def tune(
-    path: str | Path,
+    path: str | Path | dict,
     storage: str | None = None,
     seed: int | None = None,
     trials: int | None = None,
@@ -324,9 +326,10 @@ def tune(
     """Run (or continue) the study an experiment file's ``[tune]`` section describes;
     `device` (auto, cpu, cuda) overrides ``[train] device``; `model` trains your own
     network instead of ``[model]``'s (see `steepest.train`)."""
-    raw = read_toml(path)
+    model = network_factory(model)
+    raw = _experiment_raw(path)
     if "tune" not in raw:
-        raise UserError(f"{path}: missing [tune] section (with [tune.space])")
+        raise UserError(f"{_named(path)}: missing [tune] section (with [tune.space])")
     base = validate(raw)
     settings = base.tune
     if trials is not None and trials < 1:
@@ -348,7 +351,7 @@ def tune(
     monitor_name = settings.monitor or base.train.monitor
     train_with_monitor = base.train.model_copy(update={"monitor": monitor_name})
     monitor = monitor_for(base.model_copy(update={"train": train_with_monitor}), task)
-    name = settings.study or Path(path).stem
+    name = settings.study or ("study" if isinstance(path, dict) else Path(path).stem)
     if storage is None:
         storage = f"runs/{name}.log" if settings.storage is None else settings.storage
     study = open_study(
@@ -520,22 +523,38 @@ def _requeue_unstarted(feed: StudyFeed) -> None:
 
 
 def retrain_best(
-    path: str | Path, study: optuna.Study, model: NetworkFactory | None = None
-) -> dict[str, float]:
+    path: str | Path | dict, study: optuna.Study, model: NetworkFactory | None = None
+) -> dict[str, Any]:
     """Train the best trial again alone (same params, same seed: by the population
-    invariant, the same run) and evaluate its best checkpoint on the test split.
+    invariant, the same run) and evaluate its best checkpoint on the test split. Its
+    files go to ``[train] out`` when the file sets it, else to runs/<study>-best.
 
     Returns the retrained run's best validation value as `val` (the trial's own value
-    again, which shows the retrain reproduced the trial) and `test_loss` and
-    `test_<metric>`."""
-    raw = read_toml(path)
+    again, which shows the retrain reproduced the trial), `test_loss`, `test_<metric>`
+    and `out`, the run's folder."""
+    raw = _experiment_raw(path)
     best = study.best_trial
     concrete = _trial_raw(raw, decode_params(best.params), best.number)
-    concrete["train"]["out"] = str(Path("runs") / f"{study.study_name}-best")
+    if "out" not in raw.get("train", {}):
+        concrete["train"]["out"] = str(Path("runs") / f"{study.study_name}-best")
     concrete["train"]["monitor"] = _monitor_of(study)
     summary = write_outputs(train(validate(concrete), write=False, model=model))
     tested = {k: v for k, v in summary.items() if k.startswith("test_")}
-    return {"val": summary["best_val"], **tested}
+    return {"val": summary["best_val"], **tested, "out": summary["out"]}
+
+
+def _experiment_raw(source: str | Path | dict) -> dict[str, Any]:
+    """The raw experiment: a TOML file's (its paths relative to it), or a dict given
+    in its place (paths relative to the working folder, as `steepest.train` takes)."""
+    if isinstance(source, dict):
+        if "data" not in source:
+            raise UserError("experiment: missing [data] section")
+        return copy.deepcopy(source)
+    return read_toml(source)
+
+
+def _named(source: str | Path | dict) -> str:
+    return "experiment" if isinstance(source, dict) else str(source)
 
 
 def _monitor_of(study: optuna.Study) -> str:
