@@ -710,7 +710,82 @@ def test_the_summary_counts_the_grid_points_that_ran(tmp_path):
     assert result.summary["trials"] == result.summary["complete"] == 2
 
 
+def test_a_grid_given_more_values_runs_the_new_points_once_each(tmp_path):
+    """The grid sampler draws at random when nothing is queued: a resumed grid whose
+    integer range grew must queue the points its trials have not had. (New choices of
+    a choice entry are refused: an Optuna study keeps a categorical's choices.)"""
+    storage = str(tmp_path / "s.log")
+    space = 'lr = { type = "choice", values = [0.3, 0.03] }\n'
+    space += 'batch_size = { type = "int", low = 32, high = 64, step = 32 }'
+    tune(write(tmp_path, sampler="grid", space=space, pruner="none", trials=4, epochs=1), storage)
+    wider = space.replace("high = 64", "high = 96")
+    path = write(tmp_path, sampler="grid", space=wider, pruner="none", trials=6, epochs=1)
+    study = tune(path, storage=storage).study
+    points = [(t.params["lr"], t.params["batch_size"]) for t in study.trials]
+    assert len(points) == 6 and set(points) == {(lr, b) for lr in (0.3, 0.03) for b in (32, 64, 96)}
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "message"),
+    [
+        (
+            '"choice", values = [0.3, 0.03]',
+            '"choice", values = [0.3, 0.03, 0.1]',
+            r"lr: study 'study' in .* drew it from the choices \[0.3, 0.03\], this file from "
+            r"the choices \[0.3, 0.03, 0.1\]; a study keeps",
+        ),
+        (
+            '"choice", values = [0.3, 0.03]',
+            '"loguniform", low = 0.01, high = 0.3',
+            r"lr: .* this file from log-scaled numbers in \[0.01, 0.3\]",
+        ),
+    ],
+)
+def test_a_space_whose_kinds_or_choices_changed_is_refused_before_a_trial(
+    tmp_path, old, new, message
+):
+    storage = str(tmp_path / "s.log")
+    tune(write(tmp_path, sampler="random", space=GRID, pruner="none", trials=2, epochs=1), storage)
+    changed = write(tmp_path, sampler="random", space=GRID.replace(old, new), trials=4, epochs=1)
+    with pytest.raises(UserError, match=message):
+        tune(changed, storage=storage)
+    assert len(load_study(storage).trials) == 2
+
+
 def test_a_qmc_study_warns_of_nothing_the_user_did_not_write(tmp_path, recwarn):
     path = write(tmp_path, sampler="qmc", pruner="none", trials=2, epochs=1)
     tune(path, storage=str(tmp_path / "s.log"))
     assert not [w for w in recwarn if issubclass(w.category, optuna.exceptions.ExperimentalWarning)]
+
+
+def test_a_second_worker_waits_for_anothers_first_wave_then_trains(tmp_path):
+    """TPE learns nothing until the first wave finishes, so a worker started beside
+    another's first wave waits for it (it used to leave at once, as if the budget were
+    spent) and then trains the rest of the budget."""
+    import threading
+
+    from steepest.config import TuneConfig
+    from steepest.tune.lease import WorkerLease
+    from steepest.tune.space import SearchSpace
+    from steepest.tune.study import WORKER_ATTR, open_study
+
+    path = write(tmp_path, trials=4, epochs=1, pruner="none")
+    storage = str(tmp_path / "s.log")
+    settings = TuneConfig.model_validate(
+        {"sampler": "tpe", "space": {"lr": {"type": "loguniform", "low": 1e-3, "high": 0.5}}}
+    )
+    other = open_study("study", storage, settings, SearchSpace(settings.space), True, 1)
+    with WorkerLease(storage) as elsewhere:
+        first_wave = []
+        for _ in range(2):  # startup_trials = 2
+            trial = other.ask()
+            trial.suggest_float("lr", 1e-3, 0.5, log=True)
+            trial.suggest_float("momentum", 0.5, 0.95)
+            trial.set_user_attr(WORKER_ATTR, elsewhere.id)
+            first_wave.append(trial)
+        finish = threading.Timer(1.0, lambda: [other.tell(t, 0.5) for t in first_wave])
+        finish.start()
+        study = tune(path, storage=storage).study
+        finish.join()
+    assert [t.state for t in study.trials] == [TrialState.COMPLETE] * 4
+    assert all(t.user_attrs[WORKER_ATTR] != elsewhere.id for t in study.trials[2:])

@@ -43,6 +43,7 @@ from steepest.training import (
 )
 from steepest.training import structure_key as experiment_structure
 from steepest.tune.journal import deferred_appends, one_fsync
+from steepest.tune.lease import WorkerLease
 from steepest.tune.pruning import verdicts
 from steepest.tune.space import (
     SECTION_OF,
@@ -58,7 +59,6 @@ from steepest.tune.study import (
     open_study,
     recover_crashed,
     requeue,
-    worker_id,
 )
 
 STAGES_ATTR = "stages"
@@ -119,10 +119,13 @@ class StudyFeed:
         first_wave: int = 0,
         network: NetworkFactory | None = None,
         check: Callable[[Experiment], object] = lambda experiment: None,
+        lease: WorkerLease | None = None,
     ) -> None:
         """`check(experiment)` raises a UserError for a trial's experiment that cannot
-        train on the data (a searched loss that does not fit it)."""
+        train on the data (a searched loss that does not fit it); `lease` is this
+        process's (`steepest.tune.lease`), whose id every trial records."""
         self.study = study
+        self.lease = lease
         self.check = check
         self.first_wave = first_wave
         self.network = network  # the user's own, replacing [model]'s
@@ -152,9 +155,22 @@ class StudyFeed:
                 }
             )
 
-    def can_ask(self) -> bool:
+    def _counted(self) -> tuple[int, list[FrozenTrial]]:
+        """(trials used against the budget, the study's trials but crashed ones)."""
         counted = [t for t in self.study.get_trials(deepcopy=False) if t.number not in self.crashed]
-        used = sum(1 for t in counted if t.state != TrialState.WAITING)  # against the budget
+        return sum(1 for t in counted if t.state != TrialState.WAITING), counted
+
+    def budget_spent(self) -> bool:
+        return self._counted()[0] >= self.budget
+
+    def recover_crashed(self) -> None:
+        """Requeue the running trials of workers gone since (`recover_crashed`): a
+        worker waiting for another's first wave must not wait for a dead one's."""
+        if self.lease is not None:
+            self.crashed = set(recover_crashed(self.study, self.lease.is_alive))
+
+    def can_ask(self) -> bool:
+        used, counted = self._counted()
         if used >= self.budget or self._first_wave_running(used, counted):
             return False
         if not self.staged:
@@ -203,7 +219,7 @@ class StudyFeed:
         # The worker goes to the journal at once: a process killed while the sampler
         # draws leaves a RUNNING trial that a resume can fail and requeue only if the
         # journal says whose it was. Its params and other attrs follow in one append.
-        trial.set_user_attr(WORKER_ATTR, worker_id())
+        trial.set_user_attr(WORKER_ATTR, self.lease.id if self.lease else "")
         with deferred_appends():
             if self.staged:
                 trial.set_user_attr("stage", self.stage)
@@ -370,41 +386,48 @@ def tune(
             f"{metric}; keep its monitor or name a new study"
         )
     study.set_user_attr(METRIC_ATTR, metric)
-    recover_crashed(study)
-    tally = Tally()
-    stages = settings.coarse_to_fine.stages if settings.sampler == "coarse_to_fine" else 1
-    budget = settings.trials
-    if settings.sampler == "grid":
-        budget = min(budget, len(space.grid_points()))
-    feed = StudyFeed(
-        study,
-        raw,
-        space,
-        budget,
-        stages,
-        settings.coarse_to_fine.top,
-        settings.coarse_to_fine.margin,
-        tally,
-        _first_wave(settings),
-        model,
-        check=_trial_check(dataset, network),
-    )
-    deadline = None if settings.timeout is None else time.perf_counter() + settings.timeout
-    with Live(tally.table(study), console=console or Console(quiet=True), transient=False) as live:
-        _run_populations(
-            feed,
-            dataset,
-            resolve_device(device or base.train.device),
-            settings.population,
-            settings.seed is not None,
-            monitor,
-            lambda: deadline is not None and time.perf_counter() > deadline,
-            lambda: live.update(tally.table(study)),
+    lease = WorkerLease(storage)  # held while this process may run trials
+    try:
+        recover_crashed(study, lease.is_alive)  # before the feed reads which crashed
+        tally = Tally()
+        stages = settings.coarse_to_fine.stages if settings.sampler == "coarse_to_fine" else 1
+        budget = settings.trials
+        if settings.sampler == "grid":
+            budget = min(budget, len(space.grid_points()))
+        feed = StudyFeed(
+            study,
+            raw,
+            space,
+            budget,
+            stages,
+            settings.coarse_to_fine.top,
+            settings.coarse_to_fine.margin,
+            tally,
+            _first_wave(settings),
+            model,
+            check=_trial_check(dataset, network),
+            lease=lease,
         )
-        _requeue_unstarted(feed)
-    if not live.console.is_terminal:  # rich ends the table with a newline on terminals only
-        live.console.line()
-    return TuneResult(study, _summary(study, tally))
+        deadline = None if settings.timeout is None else time.perf_counter() + settings.timeout
+        with Live(
+            tally.table(study), console=console or Console(quiet=True), transient=False
+        ) as live:
+            _run_populations(
+                feed,
+                dataset,
+                resolve_device(device or base.train.device),
+                settings.population,
+                settings.seed is not None,
+                monitor,
+                lambda: deadline is not None and time.perf_counter() > deadline,
+                lambda: live.update(tally.table(study)),
+            )
+            _requeue_unstarted(feed)
+        if not live.console.is_terminal:  # rich ends the table with a newline on terminals only
+            live.console.line()
+        return TuneResult(study, _summary(study, tally))
+    finally:
+        lease.release()
 
 
 def _trial_check(dataset: Dataset, network: NetworkFactory | None) -> Callable[[Experiment], None]:
@@ -501,11 +524,17 @@ def _run_populations(
         }
         refresh()
         if not active:
-            if stop or not feed.can_ask():
+            if stop or feed.budget_spent():
                 return
+            if not feed.can_ask():  # another worker's first wave or stage still trains
+                time.sleep(_WAIT_FOR_OTHERS_S)
+                feed.recover_crashed()
             continue
         for trainer in active:
             trainer.advance()
+
+
+_WAIT_FOR_OTHERS_S = 0.5  # between looks at the study while other workers' trials run
 
 
 def _requeue_unstarted(feed: StudyFeed) -> None:

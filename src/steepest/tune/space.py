@@ -13,6 +13,13 @@ from dataclasses import dataclass
 from typing import Any
 
 import optuna
+from optuna.distributions import (
+    BaseDistribution,
+    CategoricalDistribution,
+    FloatDistribution,
+    IntDistribution,
+    check_distribution_compatibility,
+)
 
 from steepest.config import (
     RUN_KEYS,
@@ -148,6 +155,30 @@ class SearchSpace:
                 )
         return grid
 
+    def refuse_changes_to(self, study: optuna.Study, where: str) -> None:
+        """A one-line error, before anything is asked, when the study (`where` names it)
+        drew a parameter from another kind of distribution or other choices than this
+        space: Optuna keeps both fixed for the life of a study and would fail deep in
+        its sampler, once per rerun, leaving a broken trial each time. Ranges may move
+        (coarse-to-fine narrows them); kind, log scale and choices may not."""
+        recorded: dict[str, BaseDistribution] = {}
+        for trial in study.get_trials(deepcopy=False):
+            for name, distribution in trial.distributions.items():
+                recorded.setdefault(name, distribution)
+        for name, spec in self.params.items():
+            if name not in recorded:
+                continue
+            new = _distribution(spec)
+            try:
+                check_distribution_compatibility(recorded[name], new)
+            except ValueError:
+                raise UserError(
+                    f"[tune.space] {name}: study {where} drew it from "
+                    f"{_describe(recorded[name])}, this file from {_describe(new)}; a study "
+                    "keeps a parameter's kind and choices: restore them or name a new "
+                    "study ([tune] study = ...)"
+                ) from None
+
     def check_against(self, raw: dict[str, Any]) -> None:
         """Validate every bound and choice against the config schema up front, so a bad
         range fails before any training, with the config's own message."""
@@ -264,6 +295,26 @@ def _on_grid(low: float, high: float, old: Range) -> tuple[float, float]:
         return int(value) if old.integer else value
 
     return point(k_low), point(k_high)
+
+
+def _distribution(spec: ParamSpec) -> BaseDistribution:
+    """The Optuna distribution `_suggest_one` draws `spec` from."""
+    if spec.type in ("fixed", "choice"):
+        values = [spec.value] if spec.type == "fixed" else spec.values or []
+        return CategoricalDistribution([_encode(v) for v in values])
+    if spec.type == "int":
+        step = int(spec.step or 1)
+        return IntDistribution(int(spec.low), int(spec.high), step=step, log=spec.log)
+    log = spec.log or spec.type == "loguniform"
+    return FloatDistribution(spec.low, spec.high, log=log, step=spec.step)
+
+
+def _describe(distribution: BaseDistribution) -> str:
+    if isinstance(distribution, CategoricalDistribution):
+        return f"the choices {list(distribution.choices)}"
+    kind = "integers" if isinstance(distribution, IntDistribution) else "numbers"
+    scale = "log-scaled " if distribution.log else ""
+    return f"{scale}{kind} in [{distribution.low:g}, {distribution.high:g}]"
 
 
 def _suggest_one(trial: optuna.Trial, name: str, spec: ParamSpec) -> Any:

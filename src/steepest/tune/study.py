@@ -5,8 +5,6 @@ for several processes on one machine, and 30× cheaper per report than SQLite, w
 commits on every report); any Optuna storage URL works for several machines.
 """
 
-import os
-import socket
 import time
 import warnings
 from collections.abc import Callable, Sequence
@@ -199,10 +197,21 @@ def open_study(
         optuna.study.StudyDirection.MAXIMIZE if maximize else optuna.study.StudyDirection.MINIMIZE
     ):
         raise UserError(f"study {name!r} exists with the other direction: use a new study name")
-    if tune.sampler == "grid" and not study.trials:
-        for point in space.grid_points():
-            study.enqueue_trial(point)
+    space.refuse_changes_to(study, f"{name!r} in {storage}")
+    if tune.sampler == "grid":
+        _enqueue_untried(study, space.grid_points())
     return study
+
+
+def _enqueue_untried(study: optuna.Study, points: list[dict[str, Any]]) -> None:
+    """Queue the grid points no trial of the study has had (nor has waiting): all of
+    them in a new study; in a study resumed with more values, or switched to a grid,
+    only the new ones (the grid sampler falls back to random draws when none is
+    queued, which would repeat points and miss others)."""
+    had = [t.params or t.system_attrs.get("fixed_params", {}) for t in study.trials]
+    for point in points:
+        if point not in had:
+            study.enqueue_trial(point)
 
 
 def load_study(storage: str, name: str | None = None) -> optuna.Study:
@@ -224,21 +233,14 @@ def load_study(storage: str, name: str | None = None) -> optuna.Study:
     return optuna.load_study(study_name=name, storage=opened)
 
 
-def worker_id() -> str:
-    """host:pid, recorded on every trial so a restart knows which trials died with it."""
-    return f"{socket.gethostname()}:{os.getpid()}"
-
-
-def recover_crashed(study: optuna.Study) -> list[int]:
-    """Trials RUNNING for a process of this host that no longer exists died with it:
-    `requeue` them. Trials of live processes or other hosts are left alone."""
-    host = socket.gethostname()
-    dead = []
-    for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-        worker = trial.user_attrs.get(WORKER_ATTR, "")
-        worker_host, _, pid = worker.rpartition(":")
-        if worker_host == host and pid.isdigit() and not _alive(int(pid)):
-            dead.append(trial)
+def recover_crashed(study: optuna.Study, is_alive: Callable[[str], bool]) -> list[int]:
+    """Trials RUNNING for a worker that is gone (`is_alive(worker)` is False, see
+    `steepest.tune.lease`) died with it: `requeue` them. Live workers' are left alone."""
+    dead = [
+        trial
+        for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+        if not is_alive(trial.user_attrs.get(WORKER_ATTR, ""))
+    ]
     return requeue(study, dead)
 
 
@@ -253,13 +255,3 @@ def requeue(study: optuna.Study, trials: Sequence[FrozenTrial | optuna.Trial]) -
         study.enqueue_trial(trial.params, user_attrs={"requeued_from": trial.number})
     study.set_user_attr(CRASHED_ATTR, requeued)
     return requeued
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True

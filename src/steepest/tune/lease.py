@@ -1,0 +1,81 @@
+"""Which workers of a study are alive, so a rerun knows whose running trials died.
+
+Each trial records its worker as ``host:pid:token``. A worker on a journal file holds an
+flock on ``<journal>.workers/<token>`` for as long as it runs; the kernel drops the lock
+when the process dies, however it dies (kill -9 included), and every process sharing
+the file system sees it. host:pid alone cannot tell: a container's hostname changes
+with each run, and its PID 1 is alive in every container, so trials killed in one were
+never recovered. On a database storage (several machines) there is no file to lock,
+and the host:pid rule stays: a dead process of this host is gone, another host's worker
+is left alone.
+"""
+
+import fcntl
+import os
+import secrets
+import socket
+from pathlib import Path
+
+
+class WorkerLease:
+    """This process's lease while it works on the study stored at `storage`."""
+
+    def __init__(self, storage: str) -> None:
+        token = secrets.token_hex(8)
+        self.id = f"{socket.gethostname()}:{os.getpid()}:{token}"
+        self.folder = None if "://" in storage else Path(f"{storage}.workers")
+        self._held = None
+        if self.folder is not None:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            self._held = (self.folder / token).open("w")
+            fcntl.flock(self._held, fcntl.LOCK_EX)
+
+    def __enter__(self) -> "WorkerLease":
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.release()
+
+    def release(self) -> None:
+        """Give the lease up (its file removed): this process runs no more trials."""
+        if self._held is not None:
+            Path(self._held.name).unlink(missing_ok=True)
+            self._held.close()
+            self._held = None
+
+    def is_alive(self, worker: str) -> bool:
+        """Whether the worker a trial records may still finish it: its lock is held, or,
+        without a lock to ask (a database storage, or a trial from before leases), it
+        is another host's or a live process of this one."""
+        host, _, rest = worker.partition(":")
+        pid, _, token = rest.partition(":")
+        if token and self.folder is not None:
+            return _locked(self.folder / token)
+        if host == socket.gethostname() and pid.isdigit():
+            return _process_exists(int(pid))
+        return True
+
+
+def _locked(path: Path) -> bool:
+    """Whether a live process holds the flock on `path`; a stale file is removed."""
+    try:
+        probe = path.open("a")
+    except FileNotFoundError:  # released, or never taken: nobody holds it
+        return False
+    with probe:
+        try:
+            fcntl.flock(probe, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        path.unlink(missing_ok=True)
+        return False
+
+
+def _process_exists(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
