@@ -423,3 +423,60 @@ def test_a_float64_default_dtype_trains_in_float64(tmp_path, name):
     finally:
         torch.set_default_dtype(before)
     assert all(math.isfinite(v) for v in figures.values()) and len(predicted) > 0
+
+
+def test_an_existing_folder_that_refuses_files_is_one_line_before_training(
+    tmp_path, capsys, monkeypatch
+):
+    import tempfile
+
+    def refuse(**_):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(tempfile, "TemporaryFile", refuse)
+    text = f'[data]\nname = "iris"\n[train]\nepochs = 1\nout = "{tmp_path}"\n'
+    err = refused(tmp_path, capsys, text)
+    assert (
+        f"out = '{tmp_path}' ([train] out or --out): cannot write there (Permission denied)" in err
+    )
+
+
+def test_resume_without_a_checkpoint_is_refused_before_any_progress(tmp_path, capsys):
+    path = tmp_path / "exp.toml"
+    path.write_text(f'[data]\nname = "iris"\n[train]\nepochs = 1\nout = "{tmp_path / "o"}"\n')
+    assert main(["train", str(path), "--resume"]) == 2
+    assert capsys.readouterr().err == (
+        f"steepest: error: --resume: no checkpoint.pt in {tmp_path / 'o'} (nothing to resume)\n"
+    )
+
+
+def test_an_interrupted_run_says_how_to_go_on(tmp_path, capsys, monkeypatch):
+    import steepest.training as training
+
+    save = training._save_checkpoint
+
+    def interrupt(out, state):
+        save(out, state)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(training, "_save_checkpoint", interrupt)
+    path = tmp_path / "exp.toml"
+    path.write_text(f'[data]\nname = "iris"\n[train]\nepochs = 3\nout = "{tmp_path / "o"}"\n')
+    assert main(["train", str(path), "--quiet"]) == 130
+    assert capsys.readouterr().err == (
+        f"steepest: interrupted; {tmp_path / 'o' / 'checkpoint.pt'} holds the last finished "
+        "epoch: add --resume to go on\n"
+    )
+
+
+def test_a_run_replacing_another_leaves_none_of_its_plots(tmp_path, capsys):
+    """A ReLU run's dead_relu.png must not stay beside a tanh run's files."""
+    out = tmp_path / "o"
+    path = tmp_path / "exp.toml"
+    for activation in ("relu", "tanh"):
+        path.write_text(
+            f'[data]\nname = "iris"\n[model]\nactivation = "{activation}"\n'
+            f'[train]\nepochs = 2\nout = "{out}"\n'
+        )
+        assert main(["train", str(path), "--quiet"]) == 0
+    assert sorted(p.name for p in out.glob("*.png")) == ["hparams.png", "loss.png", "metric.png"]

@@ -499,7 +499,7 @@ def study_so_far(storage: Path) -> optuna.Study | None:
 
 
 @pytest.mark.slow
-def test_kill_minus_nine_then_resume_loses_no_finished_trial(tmp_path):
+def test_kill_minus_nine_then_resume_loses_no_finished_trial(tmp_path, capsys):
     path = write(tmp_path, trials=10, epochs=12, population=2, pruner="none")
     storage = tmp_path / "s.log"
     command = [
@@ -532,7 +532,8 @@ def test_kill_minus_nine_then_resume_loses_no_finished_trial(tmp_path):
     assert len(finished_before) >= 3
     interrupted = load_study(str(storage))
     assert any(t.state == TrialState.RUNNING for t in interrupted.trials)
-    assert main(["tune", str(path), "--storage", str(storage), "--quiet"]) == 0
+    assert main(["tune", str(path), "--storage", str(storage), "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
     study = load_study(str(storage))
     for number, value in finished_before.items():
         assert study.trials[number].value == value
@@ -540,6 +541,9 @@ def test_kill_minus_nine_then_resume_loses_no_finished_trial(tmp_path):
     assert crashed and all(study.trials[n].state == TrialState.FAIL for n in crashed)
     counted = [t for t in study.trials if t.number not in crashed]
     assert len(counted) == 10 and all(t.state == TrialState.COMPLETE for t in counted)
+    # the budget's 10 trials, and the killed ones apart (not "failed": queued again)
+    assert (summary["trials"], summary["complete"], summary["failed"]) == (10, 10, 0)
+    assert summary["interrupted"] == len(crashed)
 
 
 def test_an_asked_trial_names_its_worker_before_its_params_are_drawn(tmp_path, monkeypatch):
@@ -789,3 +793,26 @@ def test_a_second_worker_waits_for_anothers_first_wave_then_trains(tmp_path):
         finish.join()
     assert [t.state for t in study.trials] == [TrialState.COMPLETE] * 4
     assert all(t.user_attrs[WORKER_ATTR] != elsewhere.id for t in study.trials[2:])
+
+
+def test_a_journal_that_cannot_be_written_is_one_line(tmp_path, monkeypatch):
+    """A read-only journal (or folder for its lock file) failed in Optuna's first write."""
+
+    def read_only(**_):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(optuna, "create_study", read_only)
+    with pytest.raises(
+        UserError, match=r"storage .*s.log: cannot write to it \(Permission denied\)"
+    ):
+        tune(write(tmp_path, trials=2, epochs=1), storage=str(tmp_path / "s.log"))
+
+
+def test_final_without_a_complete_trial_says_so(tmp_path, capsys):
+    path = write(
+        tmp_path, trials=2, epochs=1, pruner="none", space='lr = { type = "fixed", value = 1e9 }'
+    )
+    assert main(["tune", str(path), "--storage", str(tmp_path / "s.log"), "--final"]) == 0
+    captured = capsys.readouterr()
+    assert "--final: no trial has completed, so there is nothing to retrain" in captured.err
+    assert "2 failed" in captured.out

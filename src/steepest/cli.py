@@ -6,6 +6,7 @@ import os
 import signal
 import sys
 import warnings
+from functools import partial
 from pathlib import Path
 
 from rich.console import Console
@@ -29,6 +30,7 @@ def _train(args: argparse.Namespace) -> None:
         e.model_copy(update={"train": e.train.model_copy(update=overrides)}) for e in experiments
     ]
     console = Console(stderr=True, quiet=args.quiet or args.json)
+    args.after_interrupt = partial(_resume_hint, experiments[0].train.out)
     run = train(
         experiments, population=args.population, console=console, write=False, resume=args.resume
     )
@@ -72,6 +74,9 @@ def _tune(args: argparse.Namespace) -> None:
     from steepest.tune.run import retrain_best, tune
 
     console = Console(stderr=True, quiet=args.quiet or args.json)
+    args.after_interrupt = lambda: (
+        "; finished trials are in the study: run the same command to go on"
+    )
     if console.quiet:  # Optuna's INFO lines ("A new study created ...") would be the only output
         optuna.logging.set_verbosity(optuna.logging.WARNING)
     result = tune(
@@ -80,13 +85,18 @@ def _tune(args: argparse.Namespace) -> None:
     summary = result.summary
     if args.final and summary["best_trial"] is not None:
         summary["final"] = retrain_best(args.experiment, result.study)
+    elif args.final:
+        console.print("--final: no trial has completed, so there is nothing to retrain")
     if args.json:
         print(json.dumps(summary))
         return
     out = Console(quiet=args.quiet)
+    interrupted = summary["interrupted"]
+    requeued = f", {interrupted} interrupted and queued again" if interrupted else ""
     out.print(
         f"study {summary['study']}: {summary['trials']} trials ({summary['complete']} complete, "
-        f"{summary['pruned']} pruned, {summary['failed']} failed) in {summary['seconds']:.1f} s"
+        f"{summary['pruned']} pruned, {summary['failed']} failed{requeued}) "
+        f"in {summary['seconds']:.1f} s"
     )
     metric = summary["metric"]
     out.print(f"best {metric} {summary['best_value']} with {summary['best_params']}")
@@ -112,9 +122,10 @@ def _test_figures(figures: dict) -> str:
 def _report(args: argparse.Namespace) -> None:
     from steepest.report.html import write_report
     from steepest.report.source import study_to_report
+    from steepest.tune.lease import worker_alive
 
     study = study_to_report(args.storage, args.study)
-    path = write_report(study, args.output)
+    path = write_report(study, args.output, partial(worker_alive, storage=args.storage))
     print(f"report: {path}")
 
 
@@ -217,9 +228,19 @@ def _one_line_warning(
     return _python_format(message, category, filename, lineno, line)
 
 
+def _resume_hint(out: Path) -> str:
+    """What an interrupted `steepest train` left to go on from, if anything."""
+    from steepest.training import CHECKPOINT
+
+    if not (out / CHECKPOINT).is_file():
+        return ""
+    return f"; {out / CHECKPOINT} holds the last finished epoch: add --resume to go on"
+
+
 def _run(argv: list[str] | None) -> int:
     """Parse the command line and run the command; the exit status."""
     arguments = parser()
+    args = argparse.Namespace()
     try:
         args = arguments.parse_args(argv)
         args.run(args)
@@ -227,7 +248,8 @@ def _run(argv: list[str] | None) -> int:
         print(f"steepest: error: {error}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
-        print("steepest: interrupted", file=sys.stderr)
+        hint = getattr(args, "after_interrupt", lambda: "")()
+        print(f"steepest: interrupted{hint}", file=sys.stderr)
         return 130
     finally:  # on SystemExit too (gradcheck exit 1): a closed pipe fails here, not at exit
         sys.stdout.flush()

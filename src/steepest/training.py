@@ -7,6 +7,7 @@ batch size, loss) share a population; each structure gets its own.
 
 import csv
 import json
+import tempfile
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from pathlib import Path
@@ -429,13 +430,15 @@ def train(
             task,
             alone=len(experiments) == 1 or setting == 1,
         )
+    fingerprint = (run_fingerprint(experiments), dataset.fingerprint())
+    saved = _load_checkpoint(first.train.out, *fingerprint) if resume else None
     total_epochs = sum(e.train.epochs for e in experiments)
     progress = EpochProgress(
         total_epochs, len(experiments), task.metric_name, task.maximize, console
     )
     with progress:
         results = _train_groups(
-            experiments, dataset, device, population, progress, first.train.out, resume, model
+            experiments, dataset, device, population, progress, first.train.out, saved, model
         )
     run = Run(
         experiments,
@@ -482,6 +485,12 @@ def _make_out(out: Path) -> None:
         raise UserError(
             f"out = {str(out)!r} ([train] out or --out): cannot create it ({error.strerror})"
         ) from None
+    try:  # an existing folder may still refuse files (permissions, a read-only mount)
+        tempfile.TemporaryFile(dir=out).close()
+    except OSError as error:
+        raise UserError(
+            f"out = {str(out)!r} ([train] out or --out): cannot write there ({error.strerror})"
+        ) from None
 
 
 CHECKPOINT = "checkpoint.pt"
@@ -494,19 +503,17 @@ def _train_groups(
     population: int | None,
     on_epoch: EpochCallback,
     out: Path,
-    resume: bool,
+    saved: dict[str, Any] | None,
     network: NetworkFactory | None,
 ) -> list[MemberResult]:
     """One population per structure key, trained one after the other. After every epoch
-    the whole state goes to ``out/checkpoint.pt`` (written atomically), so `resume`
-    continues a killed run from its last finished epoch."""
+    the whole state goes to ``out/checkpoint.pt`` (written atomically), so a resumed run
+    (`saved`, what `_load_checkpoint` read) continues from its last finished epoch."""
     labels = member_labels(experiments)
     groups: dict[str, list[int]] = {}
     for index, experiment in enumerate(experiments):
         groups.setdefault(structure_key(experiment), []).append(index)
-    fingerprint = run_fingerprint(experiments)
-    data = dataset.fingerprint()
-    saved = _load_checkpoint(out, fingerprint, data) if resume else None
+    fingerprint, data = run_fingerprint(experiments), dataset.fingerprint()
     results: list[MemberResult] = list(saved["done"]) if saved else []
     for group, indices in enumerate(groups.values()):
         if saved and group < saved["group"]:

@@ -308,3 +308,15 @@ def test_digits_pngs_round_trip(digits_folder):
     assert torch.equal(examples.y, digits.y[order])
     expected = torch.round(digits.x[order] * 255 / 16).to(torch.uint8)
     assert torch.equal(examples.x, expected)
+
+
+def test_a_cache_that_cannot_be_written_only_warns(tmp_path, monkeypatch):
+    """torch.save reports a failed write as a RuntimeError, not an OSError."""
+    from steepest.data import cache
+
+    def fail(*_):
+        raise RuntimeError("File /x/images/a.pt cannot be opened.\nmore")
+
+    monkeypatch.setattr(cache.torch, "save", fail)
+    with pytest.warns(UserWarning, match=r"could not write the image cache .*cannot be opened\.$"):
+        cache.save(tmp_path / "images" / "a.pt", {"images": torch.zeros(1)})

@@ -127,3 +127,18 @@ def test_stage_without_complete_trials_has_no_best_value():
     study = make_study(3, running=3)
     assert all(s.best_value is None for s in stages(study, maximize=True))
     assert not math.isnan(summarize(study).wall_seconds)
+
+
+def test_a_killed_studys_running_trials_do_not_keep_it_running(tmp_path):
+    """Trials of a killed worker stay RUNNING in the storage; the report asks whether
+    their worker still runs before it calls the study running (and counts its wall time
+    to now)."""
+    import optuna
+
+    from steepest.report.study import summarize
+
+    study = optuna.create_study(direction="maximize")
+    study.tell(study.ask(), 0.5)
+    study.ask().set_user_attr("worker", "host:1:dead")
+    assert summarize(study).running
+    assert not summarize(study, alive=lambda worker: worker != "host:1:dead").running

@@ -19,6 +19,8 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
+from steepest.errors import first_line
+
 
 def cache_root() -> Path:
     """The folder holding steepest's caches (see module doc)."""
@@ -64,6 +66,6 @@ def save(path: Path, tensors: dict[str, Tensor]) -> None:
         for stale in path.parent.glob(f"{settings}-*.pt"):
             if stale != path:
                 stale.unlink(missing_ok=True)
-    except OSError as error:
+    except (OSError, RuntimeError) as error:  # torch.save reports a failed write so
         temporary.unlink(missing_ok=True)
-        warnings.warn(f"could not write the image cache {path}: {error}", stacklevel=3)
+        warnings.warn(f"could not write the image cache {path}: {first_line(error)}", stacklevel=3)

@@ -15,6 +15,7 @@ warnings (corrupt EXIF, odd TIFF tags) are silenced for the same reason.
 
 import multiprocessing
 import os
+import signal
 import sys
 import warnings
 from concurrent.futures import ProcessPoolExecutor
@@ -92,6 +93,9 @@ def _workers() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
+_IGNORE_SIGINT = (signal.SIGINT, signal.SIG_IGN)
+
+
 def decode_images(
     paths: list[Path], size: int, grayscale: bool, fit: str
 ) -> tuple[np.ndarray, list[bool]]:
@@ -112,9 +116,17 @@ def decode_images(
     context = multiprocessing.get_context("fork") if sys.platform == "linux" else None
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", "This process .* is multi-threaded", DeprecationWarning)
-        with ProcessPoolExecutor(workers, mp_context=context) as pool:
+        # Ctrl-C reaches the whole process group: workers that took it too would die
+        # mid-task, a race in which CPython's pool can hang at shutdown. They ignore it;
+        # the parent cancels what has not started and stops.
+        pool = ProcessPoolExecutor(
+            workers, mp_context=context, initializer=signal.signal, initargs=_IGNORE_SIGINT
+        )
+        try:
             results = list(
                 pool.map(_decode_chunk, chunks, repeat(size), repeat(grayscale), repeat(fit))
             )
+        finally:
+            pool.shutdown(cancel_futures=True)
     images = np.concatenate([r[0] for r in results])
     return images, [flag for r in results for flag in r[1]]

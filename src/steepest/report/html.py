@@ -3,6 +3,7 @@ inline style and script, a Content-Security-Policy that forbids any other reques
 It opens offline and stays light with hundreds of trials (figures are images whose size
 does not grow with the number of trials; only the trials table does)."""
 
+from collections.abc import Callable
 from datetime import datetime
 from html import escape
 from pathlib import Path
@@ -228,12 +229,15 @@ def _sections(study: optuna.Study, trials: list[FrozenTrial], summary: Summary) 
     return sections
 
 
-def write_report(study: optuna.Study, path: Path) -> Path:
+def write_report(
+    study: optuna.Study, path: Path, alive: Callable[[str], bool] = lambda worker: True
+) -> Path:
     """Write the HTML report of ``study`` to ``path`` (one file, no external resources;
     missing parent folders are made) and return ``path``. The study may still be
-    running."""
+    running: ``alive(worker)`` tells whether a RUNNING trial's worker still runs
+    (`summarize`)."""
     trials = study.get_trials(deepcopy=False)  # one snapshot for every section
-    summary = summarize(study, trials)
+    summary = summarize(study, trials, alive)
     sections = _sections(study, trials, summary)
     anchors = "".join(f'<a href="#{s.anchor}">{escape(s.title)}</a>' for s in sections)
     status = ' <span class="badge">running</span>' if summary.running else ""

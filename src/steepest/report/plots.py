@@ -16,7 +16,16 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
 from steepest.report import canvas
-from steepest.report.runfiles import DEAD_RELU, Run, read_run
+from steepest.report.runfiles import (
+    DEAD_RELU,
+    DEAD_RELU_PNG,
+    HPARAMS_PNG,
+    LOSS_PNG,
+    METRIC_PNG,
+    PLOTS,
+    Run,
+    read_run,
+)
 from steepest.report.units import is_accuracy, metric_label, percent_scale
 
 AXIS_LABELS = {DEAD_RELU: "dead ReLU units (fraction)"}
@@ -98,7 +107,7 @@ def _loss_png(run: Run, out_dir: Path) -> Path:
     if canvas.spans_decades(np.concatenate([best["train_loss"], best["val_loss"]])):
         canvas.log_scale(ax, "y")
     _legend(ax, run, "other members (validation)")
-    return canvas.save_png(fig, out_dir / "loss.png")
+    return canvas.save_png(fig, out_dir / LOSS_PNG)
 
 
 def _shade_gap(ax: Axes, run: Run, scale: float) -> None:
@@ -140,7 +149,7 @@ def _metric_png(run: Run, out_dir: Path) -> Path:
             best_epoch, color=canvas.MUTED, linestyle=":", label=f"best epoch ({best_epoch})"
         )
     _legend(ax, run, "other members (validation)")
-    return canvas.save_png(fig, out_dir / "metric.png")
+    return canvas.save_png(fig, out_dir / METRIC_PNG)
 
 
 def _columns_png(run: Run, columns: list[str], title: str, path: Path) -> Path:
@@ -167,13 +176,15 @@ def plot_run(out_dir: Path) -> list[Path]:
     values per epoch) and ``dead_relu.png`` (when it records dead ReLU fractions)."""
     out_dir = Path(out_dir)
     run = read_run(out_dir)
+    for plot in PLOTS:  # an earlier run's plots would pass for this one's (this run may
+        (out_dir / plot).unlink(missing_ok=True)  # draw fewer, or be interrupted)
     written = [_loss_png(run, out_dir), _metric_png(run, out_dir)]
     if run.hparams:
         written.append(
-            _columns_png(run, run.hparams, "Hyperparameters per epoch", out_dir / "hparams.png")
+            _columns_png(run, run.hparams, "Hyperparameters per epoch", out_dir / HPARAMS_PNG)
         )
     if any(DEAD_RELU in h for h in run.history.values()):
         written.append(
-            _columns_png(run, [DEAD_RELU], "Dead ReLU units per epoch", out_dir / "dead_relu.png")
+            _columns_png(run, [DEAD_RELU], "Dead ReLU units per epoch", out_dir / DEAD_RELU_PNG)
         )
     return written

@@ -12,6 +12,14 @@ import numpy as np
 HISTORY = "history.csv"
 MEMBERS = "members.json"
 SUMMARY = "summary.json"
+# The plots `steepest.report.plots.plot_run` may write beside them (the last two only when
+# the history records hyperparameters per epoch, or dead ReLU fractions).
+LOSS_PNG, METRIC_PNG, HPARAMS_PNG, DEAD_RELU_PNG = PLOTS = (
+    "loss.png",
+    "metric.png",
+    "hparams.png",
+    "dead_relu.png",
+)
 
 # Columns every history has; any other column (besides dead_relu) is a hyperparameter.
 CORE_COLUMNS = (

@@ -3,6 +3,7 @@ parameters' axes, their importances and the coarse-to-fine stages. Works on a st
 is still running (trials without values, no end time)."""
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -10,6 +11,8 @@ import numpy as np
 import optuna
 from optuna.distributions import CategoricalDistribution
 from optuna.trial import FrozenTrial, TrialState
+
+from steepest.tune.study import WORKER_ATTR
 
 STATES = {
     "complete": TrialState.COMPLETE,
@@ -72,10 +75,17 @@ def _parse_time(text: str | None) -> datetime | None:
     return moment.astimezone().replace(tzinfo=None) if moment.tzinfo else moment
 
 
-def summarize(study: optuna.Study, trials: list[FrozenTrial] | None = None) -> Summary:
+def summarize(
+    study: optuna.Study,
+    trials: list[FrozenTrial] | None = None,
+    alive: Callable[[str], bool] = lambda worker: True,
+) -> Summary:
     """Counts per state, best trial, wall time (the study's ``started``/``finished`` user
     attributes when set, else its trials' start and end times; now, while trials run).
-    ``trials``: the study's trials already fetched (one snapshot of a running study)."""
+    ``trials``: the study's trials already fetched (one snapshot of a running study).
+    ``alive(worker)``: whether the worker a RUNNING trial records still runs
+    (`steepest.tune.lease.worker_alive`); a killed study's trials stay RUNNING in its
+    storage, but it does not run on."""
     if len(study.directions) != 1:
         raise ValueError(
             f"study {study.study_name!r} has {len(study.directions)} objectives; "
@@ -92,7 +102,9 @@ def summarize(study: optuna.Study, trials: list[FrozenTrial] | None = None) -> S
     ends = [t.datetime_complete for t in trials if t.datetime_complete]
     start = _parse_time(attrs.get("started")) or min(starts, default=None)
     end = _parse_time(attrs.get("finished"))
-    running = counts["running"] > 0
+    running = any(
+        alive(t.user_attrs.get(WORKER_ATTR, "")) for t in trials if t.state == TrialState.RUNNING
+    )
     if end is None:
         end = datetime.now() if running else max(ends, default=start)
     wall = (end - start).total_seconds() if start and end else None

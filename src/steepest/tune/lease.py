@@ -16,6 +16,8 @@ import secrets
 import socket
 from pathlib import Path
 
+from steepest.errors import UserError
+
 
 class WorkerLease:
     """This process's lease while it works on the study stored at `storage`."""
@@ -23,11 +25,18 @@ class WorkerLease:
     def __init__(self, storage: str) -> None:
         token = secrets.token_hex(8)
         self.id = f"{socket.gethostname()}:{os.getpid()}:{token}"
-        self.folder = None if "://" in storage else Path(f"{storage}.workers")
+        self.storage = storage
+        self.folder = _folder(storage)
         self._held = None
         if self.folder is not None:
-            self.folder.mkdir(parents=True, exist_ok=True)
-            self._held = (self.folder / token).open("w")
+            try:
+                self.folder.mkdir(parents=True, exist_ok=True)
+                self._held = (self.folder / token).open("w")
+            except OSError as error:
+                raise UserError(
+                    f"storage {storage}: cannot write its workers' folder {self.folder} "
+                    f"({error.strerror})"
+                ) from None
             fcntl.flock(self._held, fcntl.LOCK_EX)
 
     def __enter__(self) -> "WorkerLease":
@@ -44,16 +53,27 @@ class WorkerLease:
             self._held = None
 
     def is_alive(self, worker: str) -> bool:
-        """Whether the worker a trial records may still finish it: its lock is held, or,
-        without a lock to ask (a database storage, or a trial from before leases), it
-        is another host's or a live process of this one."""
-        host, _, rest = worker.partition(":")
-        pid, _, token = rest.partition(":")
-        if token and self.folder is not None:
-            return _locked(self.folder / token)
-        if host == socket.gethostname() and pid.isdigit():
-            return _process_exists(int(pid))
-        return True
+        """`worker_alive` on this lease's storage."""
+        return worker_alive(worker, self.storage)
+
+
+def worker_alive(worker: str, storage: str) -> bool:
+    """Whether the worker a trial records (on `storage`) may still finish it: its lock is
+    held, or, without a lock to ask (a database storage, or a trial from before
+    leases), it is another host's or a live process of this one."""
+    host, _, rest = worker.partition(":")
+    pid, _, token = rest.partition(":")
+    folder = _folder(storage)
+    if token and folder is not None:
+        return _locked(folder / token)
+    if host == socket.gethostname() and pid.isdigit():
+        return _process_exists(int(pid))
+    return True
+
+
+def _folder(storage: str) -> Path | None:
+    """Where a journal's workers keep their lock files (None: a database storage)."""
+    return None if "://" in storage else Path(f"{storage}.workers")
 
 
 def _locked(path: Path) -> bool:

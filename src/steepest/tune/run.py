@@ -387,6 +387,7 @@ def tune(
         )
     study.set_user_attr(METRIC_ATTR, metric)
     lease = WorkerLease(storage)  # held while this process may run trials
+    live = None
     try:
         recover_crashed(study, lease.is_alive)  # before the feed reads which crashed
         tally = Tally()
@@ -409,9 +410,8 @@ def tune(
             lease=lease,
         )
         deadline = None if settings.timeout is None else time.perf_counter() + settings.timeout
-        with Live(
-            tally.table(study), console=console or Console(quiet=True), transient=False
-        ) as live:
+        live = Live(tally.table(study), console=console or Console(quiet=True), transient=False)
+        with live:
             _run_populations(
                 feed,
                 dataset,
@@ -423,11 +423,11 @@ def tune(
                 lambda: live.update(tally.table(study)),
             )
             _requeue_unstarted(feed)
-        if not live.console.is_terminal:  # rich ends the table with a newline on terminals only
-            live.console.line()
         return TuneResult(study, _summary(study, tally))
     finally:
         lease.release()
+        if live is not None and not live.console.is_terminal:  # rich ends the table with a
+            live.console.line()  # newline on terminals only: so "interrupted" goes below
 
 
 def _trial_check(dataset: Dataset, network: NetworkFactory | None) -> Callable[[Experiment], None]:
@@ -631,7 +631,9 @@ def _summary(study: optuna.Study, tally: Tally) -> dict[str, Any]:
         best = study.best_trial
     except ValueError:
         pass
-    states = [t.state for t in study.get_trials(deepcopy=False) if _ran(t)]
+    crashed = set(study.user_attrs.get(CRASHED_ATTR, []))
+    ran = [t for t in study.get_trials(deepcopy=False) if _ran(t)]
+    states = [t.state for t in ran if t.number not in crashed]
     return {
         "study": study.study_name,
         "metric": study.user_attrs.get(METRIC_ATTR),
@@ -639,6 +641,8 @@ def _summary(study: optuna.Study, tally: Tally) -> dict[str, Any]:
         "complete": states.count(TrialState.COMPLETE),
         "pruned": states.count(TrialState.PRUNED),
         "failed": states.count(TrialState.FAIL),
+        # cut short by a killed or stopped worker, and queued again: not counted above
+        "interrupted": sum(1 for t in ran if t.number in crashed),
         "best_value": None if best is None else best.value,
         "best_params": None if best is None else decode_params(best.params),
         "best_trial": None if best is None else best.number,

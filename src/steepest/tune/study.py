@@ -185,14 +185,17 @@ def open_study(
 ) -> optuna.Study:
     """Create the study or continue it (same name, same storage); `epochs`: the most
     epochs a trial may train (`make_pruner`)."""
-    study = optuna.create_study(
-        study_name=name,
-        storage=open_storage(storage),
-        sampler=make_sampler(tune),
-        pruner=make_pruner(tune, epochs),
-        direction="maximize" if maximize else "minimize",
-        load_if_exists=True,
-    )
+    try:
+        study = optuna.create_study(
+            study_name=name,
+            storage=open_storage(storage),
+            sampler=make_sampler(tune),
+            pruner=make_pruner(tune, epochs),
+            direction="maximize" if maximize else "minimize",
+            load_if_exists=True,
+        )
+    except OSError as error:  # a read-only journal, or folder for its lock file
+        raise UserError(f"storage {storage}: cannot write to it ({error.strerror})") from None
     if study.direction != (
         optuna.study.StudyDirection.MAXIMIZE if maximize else optuna.study.StudyDirection.MINIMIZE
     ):
