@@ -45,3 +45,28 @@ except AttributeError as error:
         "steepest.gradcheck steepest.report True",
         "module 'steepest' has no attribute 'no_such_module'",
     ]
+
+
+def test_ctrl_c_in_the_first_second_is_one_line(tmp_path):
+    """The command imports torch (a second or more) inside its interrupt handling, so
+    Ctrl-C while it starts up ends as Ctrl-C later does: one line, status 130."""
+    import signal
+    import time
+
+    experiment = tmp_path / "exp.toml"
+    experiment.write_text(f'[data]\nname = "digits"\n[train]\nepochs = 500\nout = "{tmp_path}"\n')
+    command = [sys.executable, "-m", "steepest.cli", "train", str(experiment), "--quiet"]
+    with subprocess.Popen(command, stderr=subprocess.PIPE, text=True) as process:
+        time.sleep(0.4)
+        process.send_signal(signal.SIGINT)
+        _, err = process.communicate(timeout=60)
+    assert process.returncode == 130
+    assert err.startswith("steepest: interrupted") and err.count("\n") == 1
+
+
+def test_the_command_module_imports_no_torch():
+    script = "import sys, steepest.cli; print('torch' in sys.modules)"
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True
+    )
+    assert done.stdout == "False\n"

@@ -9,29 +9,29 @@ many trials at once as one vectorized population.
 """
 
 import importlib
-from types import ModuleType
+from typing import Any
 
 from steepest.memory import keep_freed_memory
 
 keep_freed_memory()  # before any tensor is allocated; see steepest/memory.py
 
-from steepest import optim  # noqa: E402
-from steepest.predict import Predictor, load  # noqa: E402
-from steepest.training import Run, train  # noqa: E402
-
 __all__ = ["Predictor", "Run", "load", "optim", "train"]
 __version__ = "0.1.0"
 
-# Submodules reachable as attributes without an import of their own, loaded on first use
-# (PEP 562) so that `import steepest` does not pay for what they import (Optuna, rich).
-_ON_FIRST_USE = frozenset({"gradcheck", "playground", "report"})
+# Everything is loaded on first use (PEP 562): `import steepest` costs nothing until a
+# name is used, and the `steepest` command, which imports this package first, imports
+# torch inside its Ctrl-C handling (an interrupt in its first seconds is one line).
+_FROM = {"Predictor": "predict", "load": "predict", "Run": "training", "train": "training"}
+_SUBMODULES = frozenset({"optim", "gradcheck", "playground", "report"})
 
 
-def __getattr__(name: str) -> ModuleType:
-    if name in _ON_FIRST_USE:
+def __getattr__(name: str) -> Any:
+    if name in _SUBMODULES:
         return importlib.import_module(f"steepest.{name}")
+    if name in _FROM:
+        return getattr(importlib.import_module(f"steepest.{_FROM[name]}"), name)
     raise AttributeError(f"module 'steepest' has no attribute {name!r}")
 
 
 def __dir__() -> list[str]:
-    return sorted({*globals(), *_ON_FIRST_USE})
+    return sorted({*globals(), *_FROM, *_SUBMODULES})

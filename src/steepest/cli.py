@@ -11,8 +11,6 @@ from pathlib import Path
 
 from rich.console import Console
 
-from steepest import gradcheck, playground
-from steepest.config import DEVICES
 from steepest.errors import UserError
 
 EXIT_USAGE = 2
@@ -166,6 +164,8 @@ def _write_digit_pngs(folder: str | None) -> None:
 
 def _add_run_flags(command: argparse.ArgumentParser, quiet_help: str) -> None:
     """The flags `train` and `tune` share: where to run and what to print."""
+    from steepest.config import DEVICES  # torch, through its schedules: see `parser`
+
     command.add_argument("--device", choices=DEVICES, help="default: [train] device (auto)")
     command.add_argument("--quiet", action="store_true", help=quiet_help)
     command.add_argument("--json", action="store_true", help="print the summary as one JSON object")
@@ -206,6 +206,8 @@ def parser() -> argparse.ArgumentParser:
         "name", nargs="?", metavar="NAME|DIR", help="data set to show, or folder pngs writes"
     )
     data.set_defaults(run=_data)
+    from steepest import gradcheck, playground  # torch: imported inside `_run`'s handling
+
     gradcheck.add_command(commands)
     playground.add_command(commands)
     return root
@@ -239,10 +241,9 @@ def _resume_hint(out: Path) -> str:
 
 def _run(argv: list[str] | None) -> int:
     """Parse the command line and run the command; the exit status."""
-    arguments = parser()
     args = argparse.Namespace()
     try:
-        args = arguments.parse_args(argv)
+        args = parser().parse_args(argv)
         args.run(args)
     except UserError as error:
         print(f"steepest: error: {error}", file=sys.stderr)
