@@ -75,3 +75,23 @@ def test_recovery_requeues_the_dead_workers_trials_only(tmp_path):
         assert recover_crashed(study, live.is_alive) == [1]
     states = [t.state for t in study.trials]
     assert states == [TrialState.RUNNING, TrialState.FAIL, TrialState.WAITING]
+
+
+def test_recovering_twice_writes_nothing_more_and_raises_nothing(tmp_path):
+    """Two waiting workers may recover the same dead trial, each every half second."""
+    storage = str(tmp_path / "s.log")
+    settings = TuneConfig.model_validate(
+        {"sampler": "random", "space": {"lr": {"type": "uniform", "low": 0, "high": 1}}}
+    )
+    study = open_study("s", storage, settings, SearchSpace(settings.space), True, 3)
+    other = open_study("s", storage, settings, SearchSpace(settings.space), True, 3)
+    trial = study.ask()
+    trial.suggest_float("lr", 0, 1)
+    trial.set_user_attr(WORKER_ATTR, "gone:1:0123456789abcdef")
+    with WorkerLease(storage) as lease:
+        assert recover_crashed(study, lease.is_alive) == [0]
+        lines = (tmp_path / "s.log").read_text().count("\n")
+        assert recover_crashed(other, lease.is_alive) == [0]  # already failed: left alone
+        assert recover_crashed(study, lease.is_alive) == [0]
+    assert (tmp_path / "s.log").read_text().count("\n") == lines
+    assert [t.state for t in study.trials] == [TrialState.FAIL, TrialState.WAITING]

@@ -114,6 +114,9 @@ def test_image_pixels_may_come_as_uint8_integers_or_scaled_floats(tmp_path, digi
         assert torch.equal(model.predict(read_only), model.predict(decoded))
     with pytest.raises(UserError, match=r"read_images\(\): .*nothing.png"):
         model.read_images([tmp_path / "nothing.png"])
+    assert torch.equal(model.read_images(str(threes[0])), decoded[:1])  # one path, not letters
+    with pytest.raises(UserError, match=r"read_images\(\): no files given"):
+        model.read_images([])
 
 
 def test_read_images_needs_a_model_of_image_files(tmp_path):

@@ -3,7 +3,6 @@
 import pytest
 import torch
 
-import steepest.training as train_module
 from steepest.config import expand_grid
 from steepest.errors import UserError
 from steepest.training import CHECKPOINT, train
@@ -19,22 +18,13 @@ def experiments(out):
     )
 
 
-def test_resumed_run_equals_an_uninterrupted_one(tmp_path, monkeypatch):
+def test_resumed_run_equals_an_uninterrupted_one(tmp_path, checkpoint_interrupts):
     clean = train(experiments(tmp_path / "clean"), write=False)
-    save = train_module._save_checkpoint
-    calls = []
-
-    def crash_after_seven(out, state):
-        save(out, state)
-        calls.append(1)
-        if len(calls) == 7:  # inside the second structure group
-            raise KeyboardInterrupt
-
-    monkeypatch.setattr(train_module, "_save_checkpoint", crash_after_seven)
+    checkpoint_interrupts.arm(after=7)  # inside the second structure group
     with pytest.raises(KeyboardInterrupt):
         train(experiments(tmp_path / "run"), write=False)
     assert (tmp_path / "run" / CHECKPOINT).is_file()
-    monkeypatch.setattr(train_module, "_save_checkpoint", save)
+    checkpoint_interrupts.disarm()
     resumed = train(experiments(tmp_path / "run"), write=False, resume=True)
     assert not (tmp_path / "run" / CHECKPOINT).exists()
     assert [r.member.id for r in resumed.results] == [r.member.id for r in clean.results]
@@ -46,25 +36,19 @@ def test_resumed_run_equals_an_uninterrupted_one(tmp_path, monkeypatch):
             torch.testing.assert_close(tensor, b.best_state[name])
 
 
-def test_resume_needs_a_checkpoint_of_the_same_experiment(tmp_path, monkeypatch):
+def test_resume_needs_a_checkpoint_of_the_same_experiment(tmp_path, checkpoint_interrupts):
     with pytest.raises(UserError, match="no checkpoint.pt"):
         train(experiments(tmp_path), write=False, resume=True)
-    save = train_module._save_checkpoint
-
-    def crash(out, state):
-        save(out, state)
-        raise KeyboardInterrupt
-
-    monkeypatch.setattr(train_module, "_save_checkpoint", crash)
+    checkpoint_interrupts.arm()
     with pytest.raises(KeyboardInterrupt):
         train(experiments(tmp_path), write=False)
-    monkeypatch.setattr(train_module, "_save_checkpoint", save)
+    checkpoint_interrupts.disarm()
     other = expand_grid({"data": {"name": "iris"}, "train": {"epochs": 2, "out": str(tmp_path)}})
     with pytest.raises(UserError, match="written by a different experiment"):
         train(other, write=False, resume=True)
 
 
-def test_resume_on_changed_data_is_refused(tmp_path, monkeypatch):
+def test_resume_on_changed_data_is_refused(tmp_path, checkpoint_interrupts):
     """Rows added to a CSV reshuffle the seeded split: going on would train on examples
     that were validation examples before."""
     table = tmp_path / "t.csv"
@@ -73,16 +57,10 @@ def test_resume_on_changed_data_is_refused(tmp_path, monkeypatch):
     runs = expand_grid(
         {"data": {"csv": str(table), "target": "t"}, "train": {"epochs": 3, "out": str(tmp_path)}}
     )
-    save = train_module._save_checkpoint
-
-    def crash(out, state):
-        save(out, state)
-        raise KeyboardInterrupt
-
-    monkeypatch.setattr(train_module, "_save_checkpoint", crash)
+    checkpoint_interrupts.arm()
     with pytest.raises(KeyboardInterrupt):
         train(runs, write=False)
-    monkeypatch.setattr(train_module, "_save_checkpoint", save)
+    checkpoint_interrupts.disarm()
     table.write_text("a,b,t\n" + "\n".join([*rows, "3,1,b", "4,2,c"]) + "\n")
     with pytest.raises(UserError, match="written for other data"):
         train(runs, write=False, resume=True)

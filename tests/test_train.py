@@ -407,12 +407,15 @@ def test_lbfgs_with_and_without_line_search_train_side_by_side(tmp_path):
     assert all(r.best_value > 0.8 for r in run.results)
 
 
-@pytest.mark.parametrize("name", ["iris", "diabetes"])
+@pytest.mark.parametrize("name", ["iris", "diabetes", "digits_images"])
 def test_a_float64_default_dtype_trains_in_float64(tmp_path, name):
     """A notebook that set torch.set_default_dtype(torch.float64) builds float64 networks;
-    the data sets are float32, and go in as the network's dtype."""
+    the data sets are float32, and go in as the network's dtype (augmented images too)."""
     loss = {"loss": "mse"} if name == "diabetes" else {}
-    raw = experiment(tmp_path, data={"name": name}, train={"epochs": 2, **loss})
+    data = {"name": name}
+    if name == "digits_images":
+        data["augment"] = {"crop_padding": 1, "flip": True}
+    raw = experiment(tmp_path, data=data, train={"epochs": 2, **loss})
     before = torch.get_default_dtype()
     torch.set_default_dtype(torch.float64)
     try:
@@ -450,16 +453,8 @@ def test_resume_without_a_checkpoint_is_refused_before_any_progress(tmp_path, ca
     )
 
 
-def test_an_interrupted_run_says_how_to_go_on(tmp_path, capsys, monkeypatch):
-    import steepest.training as training
-
-    save = training._save_checkpoint
-
-    def interrupt(out, state):
-        save(out, state)
-        raise KeyboardInterrupt
-
-    monkeypatch.setattr(training, "_save_checkpoint", interrupt)
+def test_an_interrupted_run_says_how_to_go_on(tmp_path, capsys, checkpoint_interrupts):
+    checkpoint_interrupts.arm()
     path = tmp_path / "exp.toml"
     path.write_text(f'[data]\nname = "iris"\n[train]\nepochs = 3\nout = "{tmp_path / "o"}"\n')
     assert main(["train", str(path), "--quiet"]) == 130

@@ -440,10 +440,25 @@ def test_tune_takes_an_experiment_as_a_dict_as_train_does(tmp_path):
             "space": {"lr": {"type": "loguniform", "low": 0.01, "high": 0.1}},
         },
     }
-    result = tune(experiment, storage=str(tmp_path / "s.log"))
-    assert result.study.study_name == "study" and len(result.study.trials) == 2
+    storage = str(tmp_path / "s.log")
+    with pytest.raises(UserError, match=r"\[tune\] study: an experiment given as a dict needs"):
+        tune(experiment, storage=storage)  # a file's name would name it
+    experiment["tune"]["study"] = "iris"
+    result = tune(experiment, storage=storage)
+    assert result.study.study_name == "iris" and len(result.study.trials) == 2
     with pytest.raises(UserError, match=r"experiment: missing \[data\] section"):
-        tune({"tune": experiment["tune"]}, storage=str(tmp_path / "s.log"))
+        tune({"tune": experiment["tune"]}, storage=storage)
+
+
+def test_a_study_resumed_on_other_data_is_refused(tmp_path):
+    """Its trials' values would not compare with the new ones (and the best would be
+    another data set's)."""
+    path = write(tmp_path, sampler="random", trials=2, epochs=1, pruner="none")
+    storage = str(tmp_path / "s.log")
+    tune(path, storage=storage)
+    path.write_text(path.read_text().replace('name = "digits"', 'name = "wine"'))
+    with pytest.raises(UserError, match=r"study 'study' in .*s.log was run on other data"):
+        tune(path, storage=storage)
 
 
 def test_a_val_loss_study_minimizes_in_sqlite(tmp_path):
@@ -762,13 +777,13 @@ def test_a_qmc_study_warns_of_nothing_the_user_did_not_write(tmp_path, recwarn):
     assert not [w for w in recwarn if issubclass(w.category, optuna.exceptions.ExperimentalWarning)]
 
 
-def test_a_second_worker_waits_for_anothers_first_wave_then_trains(tmp_path):
+def test_a_second_worker_waits_for_anothers_first_wave_then_trains(tmp_path, monkeypatch):
     """TPE learns nothing until the first wave finishes, so a worker started beside
-    another's first wave waits for it (it used to leave at once, as if the budget were
-    spent) and then trains the rest of the budget."""
-    import threading
-
+    another live worker's first wave waits for it (it used to leave at once, as if the
+    budget were spent) and then trains the rest of the budget. A first wave whose worker
+    cannot be asked about is not waited for (it might never end)."""
     from steepest.config import TuneConfig
+    from steepest.tune import run
     from steepest.tune.lease import WorkerLease
     from steepest.tune.space import SearchSpace
     from steepest.tune.study import WORKER_ATTR, open_study
@@ -778,21 +793,36 @@ def test_a_second_worker_waits_for_anothers_first_wave_then_trains(tmp_path):
     settings = TuneConfig.model_validate(
         {"sampler": "tpe", "space": {"lr": {"type": "loguniform", "low": 1e-3, "high": 0.5}}}
     )
-    other = open_study("study", storage, settings, SearchSpace(settings.space), True, 1)
-    with WorkerLease(storage) as elsewhere:
-        first_wave = []
+
+    def first_wave(storage: str, worker: str) -> list:
+        other = open_study("study", storage, settings, SearchSpace(settings.space), True, 1)
+        trials = []
         for _ in range(2):  # startup_trials = 2
             trial = other.ask()
             trial.suggest_float("lr", 1e-3, 0.5, log=True)
             trial.suggest_float("momentum", 0.5, 0.95)
-            trial.set_user_attr(WORKER_ATTR, elsewhere.id)
-            first_wave.append(trial)
-        finish = threading.Timer(1.0, lambda: [other.tell(t, 0.5) for t in first_wave])
-        finish.start()
+            trial.set_user_attr(WORKER_ATTR, worker)
+            trials.append((other, trial))
+        return trials
+
+    waits = []
+
+    def finish_on_first_wait(seconds: float) -> None:
+        waits.append(seconds)
+        if len(waits) == 1:
+            for other, trial in wave:
+                other.tell(trial, 0.5)
+
+    monkeypatch.setattr(run.time, "sleep", finish_on_first_wait)
+    with WorkerLease(storage) as elsewhere:
+        wave = first_wave(storage, elsewhere.id)
         study = tune(path, storage=storage).study
-        finish.join()
-    assert [t.state for t in study.trials] == [TrialState.COMPLETE] * 4
+    assert waits and [t.state for t in study.trials] == [TrialState.COMPLETE] * 4
     assert all(t.user_attrs[WORKER_ATTR] != elsewhere.id for t in study.trials[2:])
+    unknown = str(tmp_path / "unknown.log")
+    wave = first_wave(unknown, "another-machine:7")  # as on a database: nobody to ask
+    waits.clear()
+    assert len(tune(path, storage=unknown).study.trials) == 2 and not waits
 
 
 def test_a_journal_that_cannot_be_written_is_one_line(tmp_path, monkeypatch):

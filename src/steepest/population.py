@@ -142,7 +142,8 @@ class Population:
         # torch.optim leaves it: the update rules and their state see the others only.
         self._trained = [i for i, p in enumerate(named.values()) if p.requires_grad]
         if not self._trained:
-            raise UserError("model: every parameter of the network is frozen; nothing to train")
+            what = "every parameter of the network is frozen" if named else "it has none"
+            raise UserError(f"model: no parameters to train ({what})")
         self.dtype = next(iter(named.values())).dtype
         self.x_train = as_input(x_train, self.dtype).to(self.device)
         self.y_train = y_train.to(self.device)
@@ -319,8 +320,9 @@ class Population:
         self._refresh_hparams()
 
     def _trained_only(self, per_parameter: list) -> list:
-        """The entries of a per-parameter list that belong to trained (unfrozen) ones."""
-        if len(self._trained) == len(per_parameter):
+        """The entries of a list with one per parameter that belong to trained (unfrozen)
+        parameters; the list itself when every parameter is trained."""
+        if len(self._trained) == len(self.names):
             return per_parameter
         return [per_parameter[i] for i in self._trained]
 
@@ -413,11 +415,14 @@ class Population:
         ever alone) draws the same ones on every run, and the caller's RNG is untouched."""
         member = self.members[0]
         key = int(rng.derive_key(member.seed, _FORWARD, member.epoch, self.step_in_epoch))
-        cuda = [self.device.index or 0] if self.device.type == "cuda" else []
+        cuda = []
+        if self.device.type == "cuda":
+            index = self.device.index
+            cuda = [torch.cuda.current_device() if index is None else index]
         with torch.random.fork_rng(devices=cuda):
             torch.default_generator.manual_seed(key)
-            if cuda:
-                torch.cuda.manual_seed(key)
+            for index in cuda:  # that device's generator, not the current device's
+                torch.cuda.default_generators[index].manual_seed(key)
             yield
 
     def begin_epoch(self) -> None:

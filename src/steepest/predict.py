@@ -14,6 +14,7 @@ training) or floats already in [0, 1]; a tensor, a NumPy array or nested lists (
 0–255 integers, for image files).
 """
 
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,7 +25,7 @@ import torch
 from torch import Tensor, nn
 
 from steepest.config import ModelConfig
-from steepest.data.decode import decode_image
+from steepest.data.decode import UNREADABLE, decode_image
 from steepest.data.preprocess import Preprocessor
 from steepest.data.source import as_float
 from steepest.errors import UserError, first_line
@@ -54,19 +55,24 @@ class Predictor:
     feature_names: list[str] | None = None
     decoding: dict[str, Any] | None = None  # image files: image_size, grayscale, fit
 
-    def read_images(self, paths: Sequence[str | Path]) -> Tensor:
-        """Image files as the uint8 pixels [N, C, S, S] `predict` takes, decoded as
-        training decoded its folder: EXIF rotation, transparency on black, 16-bit to 8,
-        grey or RGB, and the centre square (or padding) at the trained size. A resize of
-        the whole photo would squash it and lose accuracy to that alone."""
+    def read_images(self, paths: Sequence[str | Path] | str | Path) -> Tensor:
+        """Image files (or one) as the uint8 pixels [N, C, S, S] `predict` takes, decoded
+        as training decoded its folder: EXIF rotation, transparency on black, 16-bit to
+        8, grey or RGB, and the centre square (or padding) at the trained size. A resize
+        of the whole photo would squash it and lose accuracy to that alone."""
         if self.decoding is None:
             raise UserError("read_images(): this model was not trained on image files")
+        paths = [paths] if isinstance(paths, str | Path) else list(paths)
+        if not paths:
+            raise UserError("read_images(): no files given")
         images = []
-        for path in paths:
-            try:
-                images.append(decode_image(Path(path), **self.decoding))
-            except (OSError, ValueError, SyntaxError) as error:
-                raise UserError(f"read_images(): {path}: {first_line(error)}") from None
+        with warnings.catch_warnings():  # Pillow's, about files it decodes anyway
+            warnings.simplefilter("ignore")
+            for path in paths:
+                try:
+                    images.append(decode_image(Path(path), **self.decoding))
+                except UNREADABLE as error:
+                    raise UserError(f"read_images(): {path}: {first_line(error)}") from None
         return torch.from_numpy(np.stack(images))
 
     @torch.no_grad()

@@ -281,7 +281,8 @@ def build_population(
             """Augmented in pixel units, where the strengths are stated (padding black,
             brightness ±b of the [0, 1] range in every channel alike); the batch arrives
             preprocessed and leaves so."""
-            return scaling.transform(augment_batch(scaling.inverse(x), keys, settings))
+            pixels = augment_batch(scaling.inverse(x), keys, settings)
+            return scaling.transform(pixels).to(x.dtype)  # a float64 network's too
 
     batch = experiment.train.batch_size
     return Population(
@@ -431,14 +432,22 @@ def train(
             alone=len(experiments) == 1 or setting == 1,
         )
     fingerprint = (run_fingerprint(experiments), dataset.fingerprint())
-    saved = _load_checkpoint(first.train.out, *fingerprint) if resume else None
+    saved = _load_checkpoint(first.train.out, fingerprint) if resume else None
     total_epochs = sum(e.train.epochs for e in experiments)
     progress = EpochProgress(
         total_epochs, len(experiments), task.metric_name, task.maximize, console
     )
     with progress:
         results = _train_groups(
-            experiments, dataset, device, population, progress, first.train.out, saved, model
+            experiments,
+            dataset,
+            device,
+            population,
+            progress,
+            first.train.out,
+            fingerprint,
+            saved,
+            model,
         )
     run = Run(
         experiments,
@@ -503,17 +512,20 @@ def _train_groups(
     population: int | None,
     on_epoch: EpochCallback,
     out: Path,
+    fingerprint: tuple[str, str],
     saved: dict[str, Any] | None,
     network: NetworkFactory | None,
 ) -> list[MemberResult]:
     """One population per structure key, trained one after the other. After every epoch
     the whole state goes to ``out/checkpoint.pt`` (written atomically), so a resumed run
-    (`saved`, what `_load_checkpoint` read) continues from its last finished epoch."""
+    (`saved`, what `_load_checkpoint` read) continues from its last finished epoch.
+    `fingerprint`: the experiments' (`run_fingerprint`) and the data's, which the
+    checkpoint keeps for a resume to check."""
     labels = member_labels(experiments)
     groups: dict[str, list[int]] = {}
     for index, experiment in enumerate(experiments):
         groups.setdefault(structure_key(experiment), []).append(index)
-    fingerprint, data = run_fingerprint(experiments), dataset.fingerprint()
+    experiments_fingerprint, data = fingerprint
     results: list[MemberResult] = list(saved["done"]) if saved else []
     for group, indices in enumerate(groups.values()):
         if saved and group < saved["group"]:
@@ -540,7 +552,12 @@ def _train_groups(
         checkpoint = _Checkpointing(
             out,
             on_epoch,
-            {"fingerprint": fingerprint, "data": data, "group": group, "capacity": capacity},
+            {
+                "fingerprint": experiments_fingerprint,
+                "data": data,
+                "group": group,
+                "capacity": capacity,
+            },
             results,
             source,
         )
@@ -608,16 +625,23 @@ def _save_checkpoint(out: Path, state: dict[str, Any]) -> None:
     partial.replace(out / CHECKPOINT)  # atomic: a kill never leaves half a checkpoint
 
 
-def _load_checkpoint(out: Path, fingerprint: str, data: str) -> dict[str, Any]:
-    """The checkpoint to resume, if the same experiments on the same data wrote it."""
+def _load_checkpoint(out: Path, fingerprint: tuple[str, str]) -> dict[str, Any]:
+    """The checkpoint to resume, if the same experiments on the same data wrote it
+    (`fingerprint`: the experiments' and the data's)."""
+    experiments, data = fingerprint
     path = out / CHECKPOINT
     if not path.is_file():
         raise UserError(f"--resume: no {CHECKPOINT} in {out} (nothing to resume)")
     # Our own file: members, results and schedules are pickled dataclasses.
     state = torch.load(path, weights_only=False)
-    if state["fingerprint"] != fingerprint:
+    if state["fingerprint"] != experiments:
         raise UserError(f"--resume: {path} was written by a different experiment")
-    if state.get("data") != data:
+    if "data" not in state:
+        raise UserError(
+            f"--resume: {path} was written by an earlier steepest, which did not record "
+            "its data; train again without --resume"
+        )
+    if state["data"] != data:
         raise UserError(
             f"--resume: {path} was written for other data (examples added, removed or "
             "changed since, so the splits differ); train again without --resume"

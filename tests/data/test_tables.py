@@ -105,3 +105,14 @@ def test_a_file_that_is_not_utf8_names_the_byte(tmp_path):
     path.write_bytes(b"\xef\xbb\xbfa,t\n1,caf\xe9\n")  # BOM kept in the count
     with pytest.raises(UserError, match=r"latin.csv': not UTF-8 text \(byte 12 is 0xe9\); save it"):
         load_table(path, "t")
+
+
+def test_blank_lines_and_decimal_commas(tmp_path):
+    """Blank lines (and lines of spaces, or of empty fields) before the header or between
+    rows are skipped, and lines are counted as the file has them."""
+    path = _csv(tmp_path, "\n   \na;b;t\n1;2;x\n;;\n\n3;4,5;y\n")
+    with pytest.raises(UserError, match=r"column 'b' .*\(line 7: '4,5'\); numbers take a decimal"):
+        load_table(path, "t")
+    path = _csv(tmp_path, '\n\na,t\n1,"two\nlines"\n2,x,9\n')
+    with pytest.raises(UserError, match=r"line 6 has 3 fields"):
+        load_table(path, "t")

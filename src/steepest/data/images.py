@@ -209,7 +209,7 @@ def load_images(cfg: DataConfig) -> Examples:
     present = set(kept_labels)
     for name in class_names:
         if name not in present:
-            where = " directly in its folder (subfolders are not read)" if splits is None else ""
+            where = " directly in its folder (subfolders are not read)" if source.is_dir() else ""
             raise UserError(
                 f"[data] images = '{source}': class {name!r} has no readable images{where}; "
                 "fill it, or keep the other classes with classes = [...]"

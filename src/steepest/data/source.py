@@ -19,7 +19,8 @@ Task = Literal["classification", "regression"]
 class Examples:
     """All examples of one source, unsplit.
 
-    x: [N, F] float32 features, or [N, C, H, W] images (uint8 when decoded from files).
+    x: [N, F] features (float64 from a CSV, float32 built in), or [N, C, H, W] images
+    (uint8 when decoded from files).
     y: [N] int64 class indices (classification) or [N] float32 targets (regression).
     split_values: the raw text of a split column, one per example, when the source has one.
     """
@@ -94,19 +95,26 @@ def read_csv(path: Path, key: str) -> Table:
     if not path.is_file():
         raise UserError(f"[data] {key} = '{path}': no such file")
     text = csv_text(path, key)
-    first = text.readline()
+    first = next((line for line in text if line.strip()), "")
     text.seek(0)
     delimiter = next((d for d in (",", ";", "\t") if d in first), ",")
     reader = csv.reader(text, delimiter=delimiter)
     header: list[str] | None = None
     rows, lines = [], []
     try:
-        for row in reader:
+        while True:
+            line = reader.line_num + 1  # where the next row starts (a quoted field may span lines)
+            row = next(reader, None)
+            if row is None:
+                break
+            values = [value.strip() for value in row]
+            if not any(values):  # a blank line, or one of spaces
+                continue
             if header is None:
-                header = [name.strip() for name in row]
-            elif row:
-                rows.append([value.strip() for value in row])
-                lines.append(reader.line_num)
+                header = values
+            else:
+                rows.append(values)
+                lines.append(line)
     except csv.Error as error:
         raise UserError(
             f"[data] {key} = '{path}': malformed CSV at line {reader.line_num} ({error}; "

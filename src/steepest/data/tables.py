@@ -11,6 +11,7 @@ preprocessing has scaled them, so a large offset (timestamps near 1.6e9, where f
 steps by 128) does not round distinct values together.
 """
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -54,9 +55,11 @@ def _numbers(values: list[str], lines: list[int], name: str, path: Path) -> np.n
         array = np.array(values, dtype=np.float64)
     except ValueError:
         line, bad = next((at, v) for at, v in zip(lines, values) if not is_number(v))
+        remedy = "list numeric columns in features"
+        if re.fullmatch(r"[+-]?\d*,\d+", bad):  # Excel's export where ',' marks decimals
+            remedy = "numbers take a decimal point (1.5), not a comma (1,5)"
         raise UserError(
-            f"[data] column {name!r} in {path.name} is not numeric "
-            f"(line {line}: {bad!r}); list numeric columns in features"
+            f"[data] column {name!r} in {path.name} is not numeric (line {line}: {bad!r}); {remedy}"
         ) from None
     if not np.isfinite(array).all():
         line = lines[int(np.flatnonzero(~np.isfinite(array))[0])]

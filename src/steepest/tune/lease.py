@@ -10,6 +10,7 @@ and the host:pid rule stays: a dead process of this host is gone, another host's
 is left alone.
 """
 
+import contextlib
 import fcntl
 import os
 import secrets
@@ -56,6 +57,12 @@ class WorkerLease:
         """`worker_alive` on this lease's storage."""
         return worker_alive(worker, self.storage)
 
+    def holds(self, worker: str) -> bool:
+        """Whether `worker` is known to run now: its lease on this journal is held. False
+        where that cannot be asked (a database storage, a trial from before leases)."""
+        token = worker.split(":")[2] if worker.count(":") == 2 else ""
+        return bool(token) and self.folder is not None and _locked(self.folder / token)
+
 
 def worker_alive(worker: str, storage: str) -> bool:
     """Whether the worker a trial records (on `storage`) may still finish it: its lock is
@@ -77,17 +84,23 @@ def _folder(storage: str) -> Path | None:
 
 
 def _locked(path: Path) -> bool:
-    """Whether a live process holds the flock on `path`; a stale file is removed."""
+    """Whether a live process holds the flock on `path`; a stale file is removed where
+    this process may. Opened for reading, which flock needs no more than: a report on a
+    read-only mount, or another user's runs folder, may ask too (and, unable to open
+    the file, takes its worker for alive)."""
     try:
-        probe = path.open("a")
+        probe = path.open("rb")
     except FileNotFoundError:  # released, or never taken: nobody holds it
         return False
+    except OSError:
+        return True
     with probe:
         try:
             fcntl.flock(probe, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             return True
-        path.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):
+            path.unlink()
         return False
 
 

@@ -64,6 +64,7 @@ from steepest.tune.study import (
 STAGES_ATTR = "stages"
 NOT_STARTED = "not started before the timeout: queued again"  # a trial's status attr
 METRIC_ATTR = "metric"  # the monitored column: "val_loss" or "val_<metric>"
+DATA_ATTR = "data"  # `Dataset.fingerprint` of the splits the trials trained on
 
 
 @dataclass
@@ -119,7 +120,8 @@ class StudyFeed:
         first_wave: int = 0,
         network: NetworkFactory | None = None,
         check: Callable[[Experiment], object] = lambda experiment: None,
-        lease: WorkerLease | None = None,
+        *,
+        lease: WorkerLease,
     ) -> None:
         """`check(experiment)` raises a UserError for a trial's experiment that cannot
         train on the data (a searched loss that does not fit it); `lease` is this
@@ -161,13 +163,23 @@ class StudyFeed:
         return sum(1 for t in counted if t.state != TrialState.WAITING), counted
 
     def budget_spent(self) -> bool:
+        """Whether the trials started (crashed ones apart) reach the budget."""
         return self._counted()[0] >= self.budget
+
+    def others_training(self) -> bool:
+        """Whether another worker known to be alive (`WorkerLease.holds`) trains trials
+        of the study: a first wave or stage this worker must wait for. A trial whose
+        worker cannot be asked (another host's on a database) is not waited for: it
+        may never end."""
+        return any(
+            t.number not in self.trials and self.lease.holds(t.user_attrs.get(WORKER_ATTR, ""))
+            for t in self.study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+        )
 
     def recover_crashed(self) -> None:
         """Requeue the running trials of workers gone since (`recover_crashed`): a
         worker waiting for another's first wave must not wait for a dead one's."""
-        if self.lease is not None:
-            self.crashed = set(recover_crashed(self.study, self.lease.is_alive))
+        self.crashed = set(recover_crashed(self.study, self.lease.is_alive))
 
     def can_ask(self) -> bool:
         used, counted = self._counted()
@@ -219,7 +231,7 @@ class StudyFeed:
         # The worker goes to the journal at once: a process killed while the sampler
         # draws leaves a RUNNING trial that a resume can fail and requeue only if the
         # journal says whose it was. Its params and other attrs follow in one append.
-        trial.set_user_attr(WORKER_ATTR, self.lease.id if self.lease else "")
+        trial.set_user_attr(WORKER_ATTR, self.lease.id)
         with deferred_appends():
             if self.staged:
                 trial.set_user_attr("stage", self.stage)
@@ -367,7 +379,9 @@ def tune(
     monitor_name = settings.monitor or base.train.monitor
     train_with_monitor = base.train.model_copy(update={"monitor": monitor_name})
     monitor = monitor_for(base.model_copy(update={"train": train_with_monitor}), task)
-    name = settings.study or ("study" if isinstance(path, dict) else Path(path).stem)
+    if isinstance(path, dict) and settings.study is None:  # a file's name names its study
+        raise UserError("[tune] study: an experiment given as a dict needs a study name")
+    name = settings.study or Path(path).stem
     if storage is None:
         storage = f"runs/{name}.log" if settings.storage is None else settings.storage
     study = open_study(
@@ -386,6 +400,13 @@ def tune(
             f"{metric}; keep its monitor or name a new study"
         )
     study.set_user_attr(METRIC_ATTR, metric)
+    data = dataset.fingerprint()
+    if study.user_attrs.get(DATA_ATTR, data) != data:  # its trials' values would not compare
+        raise UserError(
+            f"study {name!r} in {storage} was run on other data (rows added, removed or "
+            "changed since, or another data set); name a new study ([tune] study = ...)"
+        )
+    study.set_user_attr(DATA_ATTR, data)
     lease = WorkerLease(storage)  # held while this process may run trials
     live = None
     try:
@@ -527,6 +548,8 @@ def _run_populations(
             if stop or feed.budget_spent():
                 return
             if not feed.can_ask():  # another worker's first wave or stage still trains
+                if not feed.others_training():
+                    return
                 time.sleep(_WAIT_FOR_OTHERS_S)
                 feed.recover_crashed()
             continue

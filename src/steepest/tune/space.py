@@ -298,7 +298,8 @@ def _on_grid(low: float, high: float, old: Range) -> tuple[float, float]:
 
 
 def _distribution(spec: ParamSpec) -> BaseDistribution:
-    """The Optuna distribution `_suggest_one` draws `spec` from."""
+    """The Optuna distribution `spec` is drawn from (`_suggest_one`), and that a resumed
+    study checks against what it drew before (`refuse_changes_to`)."""
     if spec.type in ("fixed", "choice"):
         values = [spec.value] if spec.type == "fixed" else spec.values or []
         return CategoricalDistribution([_encode(v) for v in values])
@@ -318,19 +319,15 @@ def _describe(distribution: BaseDistribution) -> str:
 
 
 def _suggest_one(trial: optuna.Trial, name: str, spec: ParamSpec) -> Any:
-    """One parameter drawn through `trial`. A fixed value is a one-value choice, so the
-    trial's params hold it: --final, the summary, the report and Optuna's dashboard read
-    a trial's values from there."""
-    if spec.type == "fixed":
-        return _decode(trial.suggest_categorical(name, [_encode(spec.value)]))
-    if spec.type == "choice":
-        return _decode(trial.suggest_categorical(name, [_encode(v) for v in spec.values]))
-    if spec.type == "int":
-        return trial.suggest_int(
-            name, int(spec.low), int(spec.high), step=int(spec.step or 1), log=spec.log
-        )
-    log = spec.log or spec.type == "loguniform"
-    return trial.suggest_float(name, spec.low, spec.high, log=log, step=spec.step)
+    """One parameter drawn through `trial` from `_distribution(spec)`. A fixed value is
+    a one-value choice, so the trial's params hold it: --final, the summary, the report
+    and Optuna's dashboard read a trial's values from there."""
+    drawn = _distribution(spec)
+    if isinstance(drawn, CategoricalDistribution):
+        return _decode(trial.suggest_categorical(name, drawn.choices))
+    if isinstance(drawn, IntDistribution):
+        return trial.suggest_int(name, drawn.low, drawn.high, step=drawn.step, log=drawn.log)
+    return trial.suggest_float(name, drawn.low, drawn.high, step=drawn.step, log=drawn.log)
 
 
 def _encode(value: Any) -> Any:

@@ -250,11 +250,19 @@ def recover_crashed(study: optuna.Study, is_alive: Callable[[str], bool]) -> lis
 def requeue(study: optuna.Study, trials: Sequence[FrozenTrial | optuna.Trial]) -> list[int]:
     """Mark `trials` (running, never to finish here) FAIL, remember them in the study's
     `CRASHED_ATTR` (they do not count against the budget) and queue their parameters
-    again, so the next run trains them. Returns every trial so remembered."""
-    requeued = list(study.user_attrs.get(CRASHED_ATTR, []))
-    for trial in trials:
-        study.tell(trial.number, state=TrialState.FAIL)
-        requeued.append(trial.number)
+    again, so the next run trains them. Returns every trial so remembered.
+
+    Another worker may be recovering the same dead trials: a trial no longer running
+    is left to it, and the list is read just before it is written, so neither loses
+    the other's entries. With nothing to requeue nothing is written (a worker waiting
+    for others calls this every half second)."""
+    running = {t.number for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))}
+    ours = [trial for trial in trials if trial.number in running]
+    for trial in ours:
+        study.tell(trial.number, state=TrialState.FAIL, skip_if_finished=True)
         study.enqueue_trial(trial.params, user_attrs={"requeued_from": trial.number})
-    study.set_user_attr(CRASHED_ATTR, requeued)
+    requeued = list(study.user_attrs.get(CRASHED_ATTR, []))
+    if ours:
+        requeued = sorted({*requeued, *(trial.number for trial in ours)})
+        study.set_user_attr(CRASHED_ATTR, requeued)
     return requeued
