@@ -4,6 +4,7 @@ documented submodules after a plain `import steepest` (in a fresh interpreter)."
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 from steepest.cli import EXIT_BROKEN_PIPE, main
 
@@ -57,7 +58,10 @@ def test_ctrl_c_in_the_first_second_is_one_line(tmp_path):
     experiment.write_text(f'[data]\nname = "digits"\n[train]\nepochs = 500\nout = "{tmp_path}"\n')
     command = [sys.executable, "-m", "steepest.cli", "train", str(experiment), "--quiet"]
     with subprocess.Popen(command, stderr=subprocess.PIPE, text=True) as process:
-        time.sleep(0.4)
+        maps = Path(f"/proc/{process.pid}/maps")
+        deadline = time.monotonic() + 30
+        while "libtorch" not in maps.read_text() and time.monotonic() < deadline:
+            time.sleep(0.01)  # until torch's import is under way (inside the handling)
         process.send_signal(signal.SIGINT)
         _, err = process.communicate(timeout=60)
     assert process.returncode == 130

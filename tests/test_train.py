@@ -475,3 +475,32 @@ def test_a_run_replacing_another_leaves_none_of_its_plots(tmp_path, capsys):
         )
         assert main(["train", str(path), "--quiet"]) == 0
     assert sorted(p.name for p in out.glob("*.png")) == ["hparams.png", "loss.png", "metric.png"]
+
+
+@pytest.mark.parametrize("optimizer", ["adam", "rmsprop"])
+def test_a_batch_norm_member_with_adam_trains_as_alone(tmp_path, optimizer):
+    """The Linear before batch norm has no bias: its gradient was float rounding, which
+    Adam and RMSProp turned into full steps, so a member drifted from its lone run."""
+    raw = experiment(
+        tmp_path,
+        data={"name": "iris"},
+        model={"hidden": [16], "batch_norm": True},
+        train={"optimizer": optimizer, "lr": [0.04, 0.01], "epochs": 4},
+    )
+    together = train(expand_grid(raw), write=False)
+    raw["train"]["lr"] = 0.04
+    alone = train(validate(raw), write=False)
+    mine = [row["val_loss"] for row in together.history if row["member"] == 0]
+    assert mine == pytest.approx([row["val_loss"] for row in alone.history], rel=1e-6)
+    assert "blocks.0.0.bias" not in alone.model().state_dict()
+
+
+def test_a_run_that_writes_nothing_leaves_no_folder(tmp_path, monkeypatch):
+    """train(..., write=False) in a notebook: its checkpoint folder goes with the
+    checkpoint (make test left runs/experiment/ in the checkout)."""
+    monkeypatch.chdir(tmp_path)
+    train({"data": {"name": "iris"}, "train": {"epochs": 1}}, write=False)
+    assert not (tmp_path / "runs").exists()
+    (tmp_path / "mine").mkdir()  # a folder the user made stays
+    train({"data": {"name": "iris"}, "train": {"epochs": 1, "out": "mine"}}, write=False)
+    assert (tmp_path / "mine").is_dir()

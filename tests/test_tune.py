@@ -16,6 +16,7 @@ from optuna.trial import TrialState
 from rich.console import Console
 
 from steepest.cli import main
+from steepest.config import ParamSpec
 from steepest.errors import UserError
 from steepest.tune.run import NOT_STARTED, tune
 from steepest.tune.study import load_study, open_storage
@@ -301,17 +302,6 @@ def test_a_batch_size_of_one_beside_your_own_batch_norm_fails_alone(tmp_path):
     assert by_size[1].user_attrs["status"].startswith("invalid: [train] batch_size = 1")
 
 
-def test_a_searched_loss_that_does_not_fit_fails_its_trials_alone(tmp_path):
-    """mse first among the choices on digits (classes): its trials fail, the others
-    train; the first choice does not decide the data's task for a built-in set."""
-    space = 'loss = { type = "choice", values = ["mse", "cross_entropy"] }'
-    path = write(tmp_path, sampler="grid", pruner="none", trials=2, epochs=1, space=space)
-    study = tune(path, storage=str(tmp_path / "s.log")).study
-    by_loss = {t.params["loss"]: t for t in study.trials}
-    assert by_loss["cross_entropy"].state == TrialState.COMPLETE
-    assert by_loss["mse"].user_attrs["status"].startswith("invalid: [train] loss = 'mse'")
-
-
 def test_a_study_resumed_with_another_monitor_is_refused(tmp_path, capsys):
     """Its values would mix two measures (val rmse, then val mse: both minimised, so the
     study's direction does not tell them apart)."""
@@ -355,6 +345,32 @@ def test_bad_tune_section_is_one_line_exit_2(tmp_path, capsys):
     path = write(tmp_path, space='gamma = { type = "uniform", low = 0, high = 1 }')
     assert main(["tune", str(path), "--quiet"]) == 2
     assert "gamma: not a searchable key" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("space", "tune_lines", "message"),
+    [
+        (
+            'lr = { type = "uniform", low = 0.01, high = 0.1, values = [0.3] }',
+            "",
+            "values does not apply to type = 'uniform'",
+        ),
+        (
+            'lr = { type = "loguniform", low = 0.01, high = 0.1, log = false }',
+            "",
+            "loguniform is log-scaled: drop log = false, or use uniform",
+        ),
+        (NUMERIC, "[tune.coarse_to_fine]\nstages = 4", "coarse_to_fine: applies to sampler = "),
+    ],
+)
+def test_tune_settings_that_would_be_ignored_are_refused(
+    tmp_path, capsys, space, tune_lines, message
+):
+    path = write(tmp_path, space=space)
+    path.write_text(path.read_text().replace("[tune.space]", tune_lines + "\n[tune.space]"))
+    assert main(["tune", str(path), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1
 
 
 @pytest.mark.parametrize(
@@ -421,6 +437,7 @@ def test_final_retrains_the_best_trial_to_its_value_and_tests_it(tmp_path, capsy
     printed = capsys.readouterr().out
     assert f"best val_accuracy {summary['best_value']} with" in printed
     assert f"best trial retrained in {final['out']}: val_accuracy {final['val']:.4f}" in printed
+    assert "nothing left to run (its budget of trials is spent)" in printed  # a rerun
     path.write_text(
         path.read_text().replace("[train]\n", f'[train]\nout = "{tmp_path / "mine"}"\n')
     )
@@ -846,3 +863,62 @@ def test_final_without_a_complete_trial_says_so(tmp_path, capsys):
     captured = capsys.readouterr()
     assert "--final: no trial has completed, so there is nothing to retrain" in captured.err
     assert "2 failed" in captured.out
+
+
+@pytest.mark.parametrize(
+    ("space", "tune_lines", "schedule", "message"),
+    [
+        (
+            'loss = { type = "choice", values = ["cross_entropy", "mse"] }',
+            "",
+            "",
+            r"\[train\] loss = 'mse': a regression loss, but data set 'digits' is classification",
+        ),
+        (
+            'loss = { type = "choice", values = ["cross_entropy", "hinge"] }',
+            'monitor = "val_loss"',
+            "",
+            r"monitor = 'val_loss' with loss searched \(cross_entropy, hinge\): their values do",
+        ),
+        (
+            'lr = { type = "loguniform", low = 1e-4, high = 1.0 }',
+            "",
+            '[train.schedule.lr]\nkind = "linear"\nstart = 0.1\nend = 0.01\n',
+            r"\[tune.space\] lr: \[train.schedule.lr\] ramps from its start to its end whatever",
+        ),
+    ],
+)
+def test_a_search_whose_trials_could_not_differ_or_train_is_refused(
+    tmp_path, space, tune_lines, schedule, message
+):
+    path = write(tmp_path, space=space, tune_lines=tune_lines)
+    path.write_text(path.read_text().replace("[tune]\n", schedule + "[tune]\n", 1))
+    with pytest.raises(UserError, match=message):
+        tune(path, storage=str(tmp_path / "s.log"))
+    assert not (tmp_path / "s.log").exists()
+
+
+def test_a_searched_seed_is_the_seed_that_trains():
+    from steepest.tune.run import _trial_raw
+
+    raw = {"data": {"name": "iris"}, "train": {"seed": 5}}
+    assert _trial_raw(raw, {"seed": 1}, number=3)["train"]["seed"] == 1
+    assert _trial_raw(raw, {"lr": 0.1}, number=3)["train"]["seed"] == 8
+
+
+def test_the_largest_epochs_of_a_searched_range_is_the_ranges_own():
+    """Hyperband sizes its brackets by it: the file's epochs is no trial's when searched."""
+    from steepest.tune.space import SearchSpace
+
+    searched = {"epochs": {"type": "int", "low": 3, "high": 4}}
+    space = SearchSpace({n: ParamSpec.model_validate(s) for n, s in searched.items()})
+    assert space.largest("epochs", 40) == 4
+    conditional = {"type": "int", "low": 3, "high": 4, "when": {"optimizer": "sgd"}}
+    optimizers = {"type": "choice", "values": ["sgd", "adam"]}
+    space = SearchSpace(
+        {
+            "optimizer": ParamSpec.model_validate(optimizers),
+            "epochs": ParamSpec.model_validate(conditional),
+        }
+    )
+    assert space.largest("epochs", 40) == 40  # adam's trials keep the file's

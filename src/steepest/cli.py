@@ -39,8 +39,13 @@ def _train(args: argparse.Namespace) -> None:
         return
     out = Console(quiet=args.quiet)
     monitored = summary["metric"] if summary["monitor"] == "val_metric" else "loss"
+    who = (
+        ""
+        if summary["members"] == 1
+        else f" of {summary['members']} members: {summary['best_label']},"
+    )
     out.print(
-        f"best: {summary['best_label']} epoch {summary['best_epoch']}, "
+        f"best{who} epoch {summary['best_epoch']}, "
         f"val {monitored} {summary['best_val']:.4f}, {_test_figures(summary)}"
     )
     if "pca_components" in summary:
@@ -59,11 +64,9 @@ def _train(args: argparse.Namespace) -> None:
             f"{len(summary['diverged'])} of {summary['members']} members diverged (a NaN or "
             f"infinite loss; lr too high?): {', '.join(summary['diverged'])}"
         )
-    out.print(
-        f"files: {run.out}/ (history.csv, best.pt, "
-        + ", ".join(Path(p).name for p in summary["plots"])
-        + ")"
-    )
+    written = ["history.csv", "members.json", "summary.json", "best.pt"]
+    written += [Path(p).name for p in summary["plots"]]
+    out.print(f"files: {run.out}/ ({', '.join(written)})")
 
 
 def _tune(args: argparse.Namespace) -> None:
@@ -89,6 +92,11 @@ def _tune(args: argparse.Namespace) -> None:
         print(json.dumps(summary))
         return
     out = Console(quiet=args.quiet)
+    if summary["ran_now"] == 0 and summary["trials"]:
+        out.print(
+            f"study {summary['study']}: nothing left to run (its budget of trials is spent); "
+            "raise [tune] trials or pass --trials to run more"
+        )
     interrupted = summary["interrupted"]
     requeued = f", {interrupted} interrupted and queued again" if interrupted else ""
     out.print(

@@ -249,7 +249,23 @@ class ParamSpec(_Section):
             raise ValueError("choice needs a non-empty values list")
         if self.type == "fixed" and self.value is None:
             raise ValueError("fixed needs value")
+        unread = sorted(self.model_fields_set - _SPEC_KEYS[self.type])
+        if unread:  # a `values` beside uniform would be ignored, the range drawn all the same
+            raise ValueError(f"{unread[0]} does not apply to type = {self.type!r}")
+        if self.type == "loguniform" and "log" in self.model_fields_set and not self.log:
+            raise ValueError("loguniform is log-scaled: drop log = false, or use uniform")
         return self
+
+
+# The keys each type of `ParamSpec` reads.
+_RANGE_KEYS = {"type", "low", "high", "log", "step", "when"}
+_SPEC_KEYS = {
+    "uniform": _RANGE_KEYS,
+    "loguniform": _RANGE_KEYS,
+    "int": _RANGE_KEYS,
+    "choice": {"type", "values", "when"},
+    "fixed": {"type", "value", "when"},
+}
 
 
 class CoarseToFineConfig(_Section):
@@ -278,6 +294,14 @@ class TuneConfig(_Section):
     warmup_epochs: Annotated[int, Field(ge=0)] = 2  # epochs the median pruner never judges
     coarse_to_fine: CoarseToFineConfig = CoarseToFineConfig()
     space: dict[str, ParamSpec]
+
+    @model_validator(mode="after")
+    def _stages_need_their_sampler(self) -> "TuneConfig":
+        if "coarse_to_fine" in self.model_fields_set and self.sampler != "coarse_to_fine":
+            raise ValueError(
+                f"coarse_to_fine: applies to sampler = 'coarse_to_fine', not {self.sampler!r}"
+            )
+        return self
 
 
 class Experiment(_Section):

@@ -40,7 +40,8 @@ class EpochProgress:
             console=console or Console(stderr=True, quiet=True),
             transient=False,
         )
-        self.task = self.progress.add_task("epochs", total=total, figures="")
+        unit = "epochs" if members == 1 else "member-epochs"  # K members, E epochs: K·E
+        self.task = self.progress.add_task(unit, total=total, figures="")
 
     def __enter__(self) -> "EpochProgress":
         self.progress.start()

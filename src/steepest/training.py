@@ -5,6 +5,7 @@ A file whose values are all scalars trains one member; lists of values (``lr = [
 batch size, loss) share a population; each structure gets its own.
 """
 
+import contextlib
 import csv
 import json
 import tempfile
@@ -416,6 +417,7 @@ def train(
     experiments = _as_experiments(experiments)
     _one_value_per_run(experiments)
     first = experiments[0]
+    made = [p for p in (first.train.out, *first.train.out.parents) if not p.exists()]
     _make_out(first.train.out)
     dataset = load_for(first)
     device = resolve_device(first.train.device)
@@ -462,6 +464,10 @@ def train(
     )
     if write:
         write_outputs(run)
+    else:  # nothing was written, and the checkpoint is gone: leave no folder behind
+        with contextlib.suppress(OSError):  # (a notebook's runs/experiment/)
+            for folder in made:  # deepest first; one not empty stops it
+                folder.rmdir()
     return run
 
 

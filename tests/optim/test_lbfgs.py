@@ -98,7 +98,10 @@ def test_lbfgs_and_momentum_members_train_as_alone(cfg, dropout):
     move only for the members that would evaluate alone (the L-BFGS members still
     iterating), not for the momentum members nor for an L-BFGS member that stopped.
     In float64: L-BFGS would amplify float32 rounding, which differs between vmap over
-    two members and one module alone, past any tolerance."""
+    two members and one module alone, past any tolerance. Even float64's 1e-16 grows
+    to about 1e-6 over these two epochs of twenty iterations a batch with batch norm
+    (1e-9 while its Linear kept a bias), so the check allows 1e-5: a buffer moved
+    for the wrong member shows at the first digit."""
     make32 = factory(cfg, dropout=dropout)
 
     def make() -> torch.nn.Module:
@@ -128,10 +131,12 @@ def test_lbfgs_and_momentum_members_train_as_alone(cfg, dropout):
     for row, member in enumerate(together.members):
         alone = population(make)
         alone.add([mixed()[member.id]])
-        torch.testing.assert_close(losses[row], torch.stack(train_losses(alone, 2), 1)[0])
-        torch.testing.assert_close(together.flat[row], alone.flat[0])
+        close = {"rtol": 1e-5, "atol": 1e-5}
+        alone_losses = torch.stack(train_losses(alone, 2), 1)[0]
+        torch.testing.assert_close(losses[row], alone_losses, **close)
+        torch.testing.assert_close(together.flat[row], alone.flat[0], **close)
         for name, buffer in together.buffers.items():
-            torch.testing.assert_close(buffer[row], alone.buffers[name][0])
+            torch.testing.assert_close(buffer[row], alone.buffers[name][0], **close)
 
 
 def test_members_leave_and_join_with_their_histories():

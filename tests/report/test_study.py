@@ -142,3 +142,20 @@ def test_a_killed_studys_running_trials_do_not_keep_it_running(tmp_path):
     study.ask().set_user_attr("worker", "host:1:dead")
     assert summarize(study).running
     assert not summarize(study, alive=lambda worker: worker != "host:1:dead").running
+
+
+def test_trials_cut_short_and_queued_again_are_not_counted_as_failed():
+    """As `steepest tune`'s summary counts them (a timeout or a killed worker)."""
+    import optuna
+
+    from steepest.report.study import summarize
+    from steepest.tune.study import requeue
+
+    study = optuna.create_study(direction="maximize")
+    study.tell(study.ask(), 0.5)
+    study.tell(study.ask(), state=optuna.trial.TrialState.FAIL)
+    cut = study.ask()
+    cut.suggest_float("lr", 0.1, 1.0)
+    requeue(study, [cut])
+    counts = summarize(study).counts
+    assert (counts["complete"], counts["failed"], counts["interrupted"]) == (1, 1, 1)

@@ -88,11 +88,18 @@ def _dropout(on: bool, cfg: ModelConfig) -> list[nn.Module]:
 
 
 def _hidden_layer(width_in: int, width: int, cfg: ModelConfig) -> list[nn.Module]:
-    """Linear → BatchNorm1d? → activation; or Maxout → BatchNorm1d? for maxout."""
+    """Linear → BatchNorm1d? → activation; or Maxout → BatchNorm1d? for maxout.
+
+    Before batch norm a Linear has no bias: BN subtracts the batch mean, so a bias cancels
+    (BN's β takes its part, Ioffe & Szegedy 2015) and its gradient is float rounding
+    alone, which Adam and RMSProp divide by its own tiny size into full-size steps: a
+    member then drifted from its lone run. A Maxout keeps its biases: the max over its
+    pieces does not cancel them."""
     norm = [nn.BatchNorm1d(width)] if cfg.batch_norm else []
     if cfg.activation == "maxout":
         return [Maxout(width_in, width, cfg.maxout_pieces), *norm]
-    return [nn.Linear(width_in, width), *norm, activation(cfg.activation, cfg.leaky_slope)]
+    linear = nn.Linear(width_in, width, bias=not cfg.batch_norm)
+    return [linear, *norm, activation(cfg.activation, cfg.leaky_slope)]
 
 
 def build_mlp(in_features: int, out_features: int, cfg: ModelConfig, dropout: bool) -> Network:
@@ -112,8 +119,10 @@ def build_mlp(in_features: int, out_features: int, cfg: ModelConfig, dropout: bo
 
 
 def _conv_block(c_in: int, c_out: int, cfg: ModelConfig) -> nn.Sequential:
-    """Conv2d(c_in → c_out, kernel, same padding) → BatchNorm2d? → activation → 2×2 pool?"""
-    layers = [nn.Conv2d(c_in, c_out, cfg.kernel, padding=cfg.kernel // 2)]
+    """Conv2d(c_in → c_out, kernel, same padding) → BatchNorm2d? → activation → 2×2 pool?
+    (no bias before batch norm: see `_hidden_layer`)"""
+    conv = nn.Conv2d(c_in, c_out, cfg.kernel, padding=cfg.kernel // 2, bias=not cfg.batch_norm)
+    layers = [conv]
     if cfg.batch_norm:
         layers.append(nn.BatchNorm2d(c_out))
     layers.append(activation(cfg.activation, cfg.leaky_slope))

@@ -64,6 +64,13 @@ class Schedule:
 
     specs: tuple[ScheduleConfig, ...]
 
+    @property
+    def ignores_base(self) -> bool:
+        """Whether the value never depends on the base: a chain a `linear` with both start
+        and end opens (a searched base would then change nothing)."""
+        first = self.specs[0]
+        return first.kind == "linear" and first.start is not None and first.end is not None
+
     def __call__(self, base: Value, t: int | Tensor) -> Value:
         """The value at epoch t: a float for float inputs, else a tensor like `base`/`t`."""
         scalar = not isinstance(base, Tensor) and not isinstance(t, Tensor)

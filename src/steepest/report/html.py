@@ -88,7 +88,11 @@ class Section(NamedTuple):
 
 def _summary_section(summary: Summary) -> Section:
     best = summary.best
-    tiles = [(summary.counts[key], f"{key} trials", "") for key in summary.counts]
+    tiles = [
+        (count, f"{key} trials", "")
+        for key, count in summary.counts.items()
+        if count or key != "interrupted"  # shown when a study has any
+    ]
     tiles += [
         (
             format_value(best.value if best else None, summary.metric),
@@ -187,12 +191,12 @@ def _trial_row(
 
 
 def _trials_section(trials: list[FrozenTrial], names: list[str], summary: Summary) -> Section:
-    columns = [
+    columns = [  # a searched seed is already a param column: the one it trained with
         c
         for c in ("seconds", "population", "seed", "stage")
-        if any(c in t.user_attrs for t in trials)
+        if any(c in t.user_attrs for t in trials) and c not in names
     ]
-    headers = ["trial", "state", summary.metric, *names, "epochs", *columns]
+    headers = ["trial", "state", summary.metric, *names, "epochs trained", *columns]
     head = "".join(f"<th><button>{escape(h)}</button></th>" for h in headers)
     best = summary.best.number if summary.best else None
     rows = "".join(_trial_row(t, names, columns, best, summary.metric) for t in trials)

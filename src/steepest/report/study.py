@@ -12,7 +12,7 @@ import optuna
 from optuna.distributions import CategoricalDistribution
 from optuna.trial import FrozenTrial, TrialState
 
-from steepest.tune.study import WORKER_ATTR
+from steepest.tune.study import CRASHED_ATTR, WORKER_ATTR
 
 STATES = {
     "complete": TrialState.COMPLETE,
@@ -29,7 +29,7 @@ class Summary:
     name: str
     metric: str
     maximize: bool
-    counts: dict[str, int]  # keys of STATES → number of trials in that state
+    counts: dict[str, int]  # keys of STATES, and "interrupted" → number of such trials
     best: FrozenTrial | None  # None until a trial completes
     wall_seconds: float | None  # None when no trial has started
     running: bool
@@ -93,7 +93,14 @@ def summarize(
         )
     if trials is None:
         trials = study.get_trials(deepcopy=False)
-    counts = {key: sum(t.state == state for t in trials) for key, state in STATES.items()}
+    # Trials a killed worker or a timeout cut short were failed and queued again: counted
+    # apart, as `steepest tune`'s summary counts them, not as failures.
+    requeued = set(study.user_attrs.get(CRASHED_ATTR, []))
+    counts = {
+        key: sum(t.state == state and t.number not in requeued for t in trials)
+        for key, state in STATES.items()
+    }
+    counts["interrupted"] = sum(t.number in requeued for t in trials)
     complete = [t for t in trials if t.state == TrialState.COMPLETE]
     maximize = study.direction == optuna.study.StudyDirection.MAXIMIZE
     best = (max if maximize else min)(complete, key=lambda t: t.value) if complete else None

@@ -26,6 +26,7 @@ from steepest.data import Dataset
 from steepest.errors import UserError
 from steepest.fit import MemberResult, PopulationTrainer
 from steepest.nn.user import network_factory
+from steepest.optim.schedules import build as build_schedule
 from steepest.population import Member, normalizes_batches
 from steepest.training import (
     NetworkFactory,
@@ -379,6 +380,7 @@ def tune(
     monitor_name = settings.monitor or base.train.monitor
     train_with_monitor = base.train.model_copy(update={"monitor": monitor_name})
     monitor = monitor_for(base.model_copy(update={"train": train_with_monitor}), task)
+    _refuse_searches_without_meaning(space, base, dataset, monitor.column)
     if isinstance(path, dict) and settings.study is None:  # a file's name names its study
         raise UserError("[tune] study: an experiment given as a dict needs a study name")
     name = settings.study or Path(path).stem
@@ -449,6 +451,33 @@ def tune(
         lease.release()
         if live is not None and not live.console.is_terminal:  # rich ends the table with a
             live.console.line()  # newline on terminals only: so "interrupted" goes below
+
+
+def _refuse_searches_without_meaning(
+    space: SearchSpace, base: Experiment, dataset: Dataset, monitor: str
+) -> None:
+    """One line before any trial for a search whose trials could not be told apart, or
+    could not train: a searched loss the data does not fit (each trial would fail), a
+    searched loss under `val_loss` (an L1 loss and a squared loss do not compare: the
+    best trial would be the one whose loss reads smallest), and a searched value a
+    schedule ignores (a `linear` from start to end sets the value itself)."""
+    losses = space.offered("loss")
+    for loss in losses:
+        task_for(
+            base.model_copy(update={"train": base.train.model_copy(update={"loss": loss})}), dataset
+        )
+    if monitor == "val_loss" and len(set(losses)) > 1:
+        raise UserError(
+            f"[tune] monitor = 'val_loss' with loss searched ({', '.join(losses)}): their "
+            "values do not compare; monitor val_metric, or search one loss"
+        )
+    for name, spec in base.train.schedule.items():
+        if name in space.params and build_schedule(spec, base.train.epochs).ignores_base:
+            raise UserError(
+                f"[tune.space] {name}: [train.schedule.{name}] ramps from its start to its "
+                f"end whatever {name} is, so the search would change nothing; leave out "
+                "start (to ramp from the searched value) or the search"
+            )
 
 
 def _trial_check(dataset: Dataset, network: NetworkFactory | None) -> Callable[[Experiment], None]:
@@ -617,10 +646,12 @@ def _monitor_of(study: optuna.Study) -> str:
 
 def _trial_raw(raw: dict[str, Any], params: dict[str, Any], number: int) -> dict[str, Any]:
     """Trial `number`'s raw experiment: `params` written in, and the seed shifted by the
-    trial number (so every trial draws its own initialisation and batches)."""
+    trial number (so every trial draws its own initialisation and batches), unless the
+    seed is itself searched: then it is the trial's param, as recorded."""
     concrete = apply_params(raw, params)
     table = concrete.setdefault("train", {})
-    table["seed"] = table.get("seed", 0) + number
+    if "seed" not in params:
+        table["seed"] = table.get("seed", 0) + number
     return concrete
 
 
@@ -670,6 +701,7 @@ def _summary(study: optuna.Study, tally: Tally) -> dict[str, Any]:
         "best_params": None if best is None else decode_params(best.params),
         "best_trial": None if best is None else best.number,
         "seconds": time.perf_counter() - tally.started,
+        "ran_now": tally.complete + tally.pruned + tally.failed,  # trials this run ended
         "population_sizes": tally.sizes,  # K of each population this run made
     }
 

@@ -90,14 +90,23 @@ class SearchSpace:
                 chosen[name] = _suggest_one(trial, name, spec)
         return chosen
 
+    def offered(self, name: str) -> list[Any]:
+        """The values a choice or fixed entry offers ([] when `name` is not one)."""
+        spec = self.params.get(name)
+        if spec is None or spec.type not in ("choice", "fixed"):
+            return []
+        return list(spec.values or []) if spec.type == "choice" else [spec.value]
+
     def largest(self, name: str, default: float) -> Any:
-        """The largest value `name` takes: the most the space offers, or `default` (the
-        experiment's own) where it is larger or the key is not searched."""
+        """The largest value `name` takes in a trial: the most the space offers, and
+        `default` (the experiment's own) only where a trial may keep it (the key is not
+        searched, or only under a `when`). Hyperband sizes its brackets by the largest
+        epochs: a file's epochs = 40 beside a searched 3–4 made them ten times too big."""
         spec = self.params.get(name)
         if spec is None:
             return default
-        offered = {"choice": spec.values, "fixed": [spec.value]}.get(spec.type, [spec.high])
-        return max(default, *offered)
+        offered = self.offered(name) or [spec.high]
+        return max(default, *offered) if spec.when else max(offered)
 
     def ranges(self) -> dict[str, Range]:
         """The numeric parameters' intervals."""
@@ -221,11 +230,20 @@ def _check_range(name: str, spec: ParamSpec) -> None:
 
 
 def _check_condition(name: str, other: str, allowed: Any, parent: ParamSpec) -> None:
-    """Refuse a `when` value the parameter `other` can never take: the entry would never
-    be searched."""
+    """Refuse a `when` value the parameter `other` can never take (or takes with
+    probability 0: one value of a continuous range): the entry would never be searched."""
+    if parent.type in ("uniform", "loguniform"):
+        raise UserError(
+            f"[tune.space] {name}.when: {other} is drawn from a continuous range, so it "
+            "never equals one value; condition on a choice or int entry"
+        )
     for value in allowed if isinstance(allowed, list) else [allowed]:
         if parent.type == "choice":
             takes, offered = value in parent.values, f"one of {parent.values}"
+            if isinstance(allowed, list) and allowed in parent.values:  # a list-valued choice
+                offered += (
+                    f"; to require the value {allowed}, write when = {{ {other} = [{allowed}] }}"
+                )
         elif parent.type == "fixed":
             takes, offered = value == parent.value, f"only {parent.value!r}"
         else:
@@ -257,7 +275,10 @@ def narrow(ranges: dict[str, Range], best: list[dict[str, Any]], margin: float) 
     """Coarse-to-fine: each range shrinks to the span of the best trials' values, widened by
     `margin`·span on each side (log space for log ranges), clipped to the old range.
 
-    With a single best value the span is taken as `margin` of the old range instead.
+    With a single best value (or equal ones) the span is `margin` of the old range,
+    centred on it, then widened the same way: (margin + 2·margin²) of the old range in
+    all, where margin alone twice would leave 2·margin² (2 % at margin 0.1, and 0.04 %
+    a stage later: the search frozen on one point).
     """
     narrowed = {}
     for name, old in ranges.items():
@@ -267,7 +288,10 @@ def narrow(ranges: dict[str, Range], best: list[dict[str, Any]], margin: float) 
             continue
         to = math.log if old.log else float
         lo, hi = to(min(values)), to(max(values))
-        span = (hi - lo) or margin * (to(old.high) - to(old.low))
+        if lo == hi:
+            half = margin * (to(old.high) - to(old.low)) / 2
+            lo, hi = lo - half, hi + half
+        span = hi - lo
         back = math.exp if old.log else float
         low = max(old.low, back(lo - margin * span))
         high = min(old.high, back(hi + margin * span))
