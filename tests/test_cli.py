@@ -32,6 +32,7 @@ import steepest
 print("steepest.playground" in sys.modules, "optuna" in sys.modules)
 print(len(steepest.playground.run_playground("beale", ["sgd", "adam"], steps=2)))
 print(steepest.gradcheck.__name__, steepest.report.__name__, "optuna" in sys.modules)
+print(steepest.errors.UserError.__name__, "errors" in dir(steepest), "Any" in dir(steepest))
 try:
     steepest.no_such_module
 except AttributeError as error:
@@ -44,6 +45,7 @@ except AttributeError as error:
         "False False",
         "2",
         "steepest.gradcheck steepest.report True",
+        "UserError True False",
         "module 'steepest' has no attribute 'no_such_module'",
     ]
 

@@ -66,3 +66,19 @@ def test_resume_on_changed_data_is_refused(tmp_path, checkpoint_interrupts):
         train(runs, write=False, resume=True)
     table.write_text("a,b,t\n" + "\n".join(rows) + "\n")  # as it was: the run goes on
     assert len(train(runs, write=False, resume=True).results) == 1
+
+
+def test_the_same_run_resumes_with_out_written_otherwise_or_device_named(
+    tmp_path, monkeypatch, checkpoint_interrupts
+):
+    """`--out` as an absolute path, or `--device cpu` where auto meant the CPU: where a
+    run goes and runs are not its values."""
+    monkeypatch.chdir(tmp_path)
+    runs = expand_grid({"data": {"name": "iris"}, "train": {"epochs": 3, "out": "o"}})
+    checkpoint_interrupts.arm()
+    with pytest.raises(KeyboardInterrupt):
+        train(runs, write=False)
+    checkpoint_interrupts.disarm()
+    elsewhere = {"out": tmp_path / "o", "device": "cpu"}
+    same = [e.model_copy(update={"train": e.train.model_copy(update=elsewhere)}) for e in runs]
+    assert len(train(same, write=False, resume=True).results[0].history) == 3

@@ -922,3 +922,18 @@ def test_the_largest_epochs_of_a_searched_range_is_the_ranges_own():
         }
     )
     assert space.largest("epochs", 40) == 40  # adam's trials keep the file's
+
+
+def test_a_regression_set_searches_its_losses_without_a_train_loss(tmp_path):
+    """[train]'s default loss (cross_entropy) is not the study's: the first searched
+    choice stands in for it, so diabetes needs no [train] loss beside the search."""
+    space = 'loss = { type = "choice", values = ["mse", "l1", "huber"] }'
+    path = write(tmp_path, sampler="grid", pruner="none", trials=3, epochs=1, space=space)
+    path.write_text(path.read_text().replace('name = "digits"', 'name = "diabetes"'))
+    study = tune(path, storage=str(tmp_path / "s.log")).study
+    assert sorted(t.params["loss"] for t in study.trials) == ["huber", "l1", "mse"]
+    space = 'loss = { type = "choice", values = ["cross_entropy", "mse"] }'
+    wrong = write(tmp_path, name="wrong", trials=2, epochs=1, space=space)
+    wrong.write_text(wrong.read_text().replace('name = "digits"', 'name = "diabetes"'))
+    with pytest.raises(UserError, match=r"^\[tune.space\] loss: \[train\] loss = 'cross_entropy'"):
+        tune(wrong, storage=str(tmp_path / "w.log"))

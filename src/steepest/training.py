@@ -433,7 +433,7 @@ def train(
             task,
             alone=len(experiments) == 1 or setting == 1,
         )
-    fingerprint = (run_fingerprint(experiments), dataset.fingerprint())
+    fingerprint = (run_fingerprint(experiments), dataset.fingerprint)
     saved = _load_checkpoint(first.train.out, fingerprint) if resume else None
     total_epochs = sum(e.train.epochs for e in experiments)
     progress = EpochProgress(
@@ -614,14 +614,15 @@ class _Checkpointing:
 def run_fingerprint(experiments: list[Experiment]) -> str:
     """What a checkpoint must have been written by to be resumed: the experiments'
     values, and which of them the file set (an unset optimizer key takes the rule's
-    default, `make_member`, so setting it changes the run as much as changing it does)."""
-    return json.dumps(
-        [
-            [e.model_dump(mode="json"), sorted(e.train.model_fields_set | e.model.model_fields_set)]
-            for e in experiments
-        ],
-        sort_keys=True,
-    )
+    default, `make_member`, so setting it changes the run as much as changing it does).
+    Where the run goes and on what device are not its values: `--out` as an absolute
+    path, or `--device cpu` for auto on a CPU, resumes the same run."""
+    dumps = []
+    for e in experiments:
+        dump = e.model_dump(mode="json", exclude={"train": {"out", "device"}})
+        chosen = (e.train.model_fields_set | e.model.model_fields_set) - {"out", "device"}
+        dumps.append([dump, sorted(chosen)])
+    return json.dumps(dumps, sort_keys=True)
 
 
 def _save_checkpoint(out: Path, state: dict[str, Any]) -> None:

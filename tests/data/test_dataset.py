@@ -244,3 +244,22 @@ def test_a_large_offset_is_scaled_away_before_float32_rounds_the_values(tmp_path
     data = load_dataset(DataConfig(csv=path, target="y"))
     x = torch.cat([data.x_train, data.x_val, data.x_test])
     assert x.dtype == torch.float32 and len(torch.unique(x)) == 1000
+
+
+def test_the_fingerprint_does_not_follow_the_thread_count(tmp_path):
+    """A PCA's SVD rounds differently at 1 and 2 threads; the fingerprint is of the
+    examples as read, so OMP_NUM_THREADS=1 does not make a study's data 'other data'."""
+    rng = np.random.default_rng(0)
+    x = rng.normal(1e3, 50, (3000, 5))
+    path = tmp_path / "t.csv"
+    np.savetxt(path, np.c_[x, x.sum(1)], delimiter=",", header="a,b,c,d,e,y", comments="")
+    cfg = DataConfig(csv=path, target="y", pca=3)
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        one = load_dataset(cfg).fingerprint
+        torch.set_num_threads(2)
+        two = load_dataset(cfg).fingerprint
+    finally:
+        torch.set_num_threads(threads)
+    assert one == two and len(one) == 64

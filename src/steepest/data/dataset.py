@@ -50,22 +50,7 @@ class Dataset:
     target_shift: float = 0.0
     target_scale: float = 1.0
     raw_feature_names: list[str] | None = None  # the inputs' columns, before any PCA
-
-    def fingerprint(self) -> str:
-        """A digest of the splits as trained on: sizes, targets and each example's sum
-        (one pass, where hashing every pixel would take seconds on a large image set).
-        A file added to an image folder reshuffles the seeded split: a resumed run must
-        not go on with validation examples that were training examples before."""
-        digest = hashlib.sha256()
-        for x, y in (
-            (self.x_train, self.y_train),
-            (self.x_val, self.y_val),
-            (self.x_test, self.y_test),
-        ):
-            digest.update(str((tuple(x.shape), tuple(y.shape))).encode())
-            digest.update(y.contiguous().numpy().tobytes())
-            digest.update(x.flatten(1).double().sum(1).numpy().tobytes())
-        return digest.hexdigest()
+    fingerprint: str = ""  # `_fingerprint` of the examples as read, and their split
 
     @property
     def scales_target(self) -> bool:
@@ -173,6 +158,18 @@ def _sizes(examples: Examples) -> str:
     return text
 
 
+def _fingerprint(examples: Examples, split: Split) -> str:
+    """A digest of the examples as read (before any fitted transform, whose rounding
+    follows the thread count: a PCA's SVD differs at 1 and 2 threads) and of their split.
+    A file added to an image folder reshuffles the seeded split: a resumed run, or a
+    study, must not go on with validation examples that were training examples before."""
+    digest = hashlib.sha256()
+    for tensor in (examples.x, examples.y, split.train, split.val, split.test):
+        digest.update(str((tensor.dtype, tuple(tensor.shape))).encode())
+        digest.update(tensor.contiguous().numpy().tobytes())
+    return digest.hexdigest()
+
+
 def load_dataset(cfg: DataConfig, task: Task | None = None) -> Dataset:
     """Load, split and preprocess the data `cfg` names.
 
@@ -192,9 +189,11 @@ def load_dataset(cfg: DataConfig, task: Task | None = None) -> Dataset:
     xs = [preprocessor.transform(x[part]) for part in (split.train, split.val, split.test)]
     ys = [examples.y[part] for part in (split.train, split.val, split.test)]
     shift, scale = 0.0, 1.0
-    if examples.task == "regression" and cfg.scale_target:
-        shift, scale = target_statistics(ys[0])
-        ys = [((y.double() - shift) / scale).to(y.dtype) for y in ys]
+    if examples.task == "regression":
+        if cfg.scale_target:  # in float64: a CSV's 1e6 ± 0.03 keeps its digits
+            shift, scale = target_statistics(ys[0])
+            ys = [(y.double() - shift) / scale for y in ys]
+        ys = [y.float() for y in ys]
     feature_names = examples.feature_names
     if preprocessor.components is not None:
         feature_names = [f"pc{i + 1}" for i in range(len(preprocessor.components))]
@@ -215,4 +214,5 @@ def load_dataset(cfg: DataConfig, task: Task | None = None) -> Dataset:
         target_shift=shift,
         target_scale=scale,
         raw_feature_names=examples.feature_names,
+        fingerprint=_fingerprint(examples, split),
     )

@@ -21,7 +21,8 @@ class Examples:
 
     x: [N, F] features (float64 from a CSV, float32 built in), or [N, C, H, W] images
     (uint8 when decoded from files).
-    y: [N] int64 class indices (classification) or [N] float32 targets (regression).
+    y: [N] int64 class indices (classification) or [N] float targets (regression;
+    float64 from a CSV).
     split_values: the raw text of a split column, one per example, when the source has one.
     """
 
@@ -87,8 +88,9 @@ class Table:
 
 
 def read_csv(path: Path, key: str) -> Table:
-    """A CSV file as a `Table`. Comma-separated, unless its first line has no comma but
-    semicolons or tabs (Excel writes ';' where the decimal mark is a comma). Blank lines
+    """A CSV file as a `Table`. Separated by whichever of ',', ';' and tab its first line
+    has most of (Excel writes ';' where the decimal mark is a comma; a ';' file's header
+    may still hold a comma, as in "price, EUR"), ',' on a tie. Blank lines
     are skipped. Refused in one line naming the `[data]` `key`: no such file, not UTF-8,
     a quote left open, a column name given twice (which column would be read?), a row
     whose number of fields is not the header's, no data rows."""
@@ -97,7 +99,7 @@ def read_csv(path: Path, key: str) -> Table:
     text = csv_text(path, key)
     first = next((line for line in text if line.strip()), "")
     text.seek(0)
-    delimiter = next((d for d in (",", ";", "\t") if d in first), ",")
+    delimiter = max((",", ";", "\t"), key=first.count)  # the commonest; ',' on a tie
     reader = csv.reader(text, delimiter=delimiter)
     header: list[str] | None = None
     rows, lines = [], []

@@ -4,9 +4,11 @@ Target rule: the target becomes class indices when any of its values is not a nu
 or when the caller asks for ``task="classification"`` (the loss decides); class names are
 the distinct values in sorted order (numeric order for numbers, each written as the
 shortest text of its value, so "1", "1.0" and "1e0" are one class and 1000001 and
-1000002 are two). Otherwise the target is a float32 regression target. A missing value
-(blank, "NA", "nan", … as pandas reads them) is refused in the target and in a feature:
-it is neither a class nor a number to train on. Features stay float64 until the fitted
+1000002 are two). Otherwise the target is a float64 regression target. A missing value
+is refused: it is neither a class nor a number to train on. In a number column (every
+feature, a numeric target) it is a blank or any of pandas' spellings ("NA", "nan",
+"None", …); in a text target only a blank, since "None" (no damage) or "NA" (Namibia)
+may be a class there. Features stay float64 until the fitted
 preprocessing has scaled them, so a large offset (timestamps near 1.6e9, where float32
 steps by 128) does not round distinct values together.
 """
@@ -39,9 +41,11 @@ def _column(header: list[str], name: str, key: str, path: Path) -> int:
     return header.index(name)
 
 
-def _refuse_missing(values: list[str], lines: list[int], name: str, path: Path) -> None:
+def _refuse_missing(
+    values: list[str], lines: list[int], name: str, path: Path, missing: frozenset | set = MISSING
+) -> None:
     for line, value in zip(lines, values, strict=True):
-        if value in MISSING:
+        if value in missing:
             raise UserError(
                 f"[data] column {name!r} in {path.name}: missing value at line {line} "
                 f"({value!r}); fill in or drop the row"
@@ -81,7 +85,8 @@ def load_table(
     split_column: str | None = None,
     task: Task | None = None,
 ) -> Examples:
-    """Examples from a CSV file: x [N, F] float64, y per the module's target rule."""
+    """Examples from a CSV file: x [N, F] float64, y per the module's target rule (float64
+    for a regression: it is standardised before it becomes float32, as x is)."""
     table: Table = read_csv(path, "csv")
     header = table.header
     target_at = _column(header, target, "target", path)
@@ -96,7 +101,8 @@ def load_table(
         _column(header, name, "features", path)
     x = np.stack([_numbers(table.column(f), table.lines, f, path) for f in features], axis=1)
     labels = table.column(target)
-    _refuse_missing(labels, table.lines, target, path)
+    text = any(not is_number(v) and v not in MISSING for v in labels)
+    _refuse_missing(labels, table.lines, target, path, {""} if text else MISSING)
     numeric = all(is_number(v) for v in labels)
     if task == "regression" and not numeric:
         bad = next(v for v in labels if not is_number(v))
@@ -107,7 +113,7 @@ def load_table(
     class_names = None
     if numeric and task != "classification":
         kind: Task = "regression"
-        y = torch.tensor(_numbers(labels, table.lines, target, path), dtype=torch.float32)
+        y = torch.from_numpy(_numbers(labels, table.lines, target, path))  # float64
     else:
         kind = "classification"
         if numeric:

@@ -373,6 +373,7 @@ def tune(
         _refuse_model_keys(space)
     base = _as_searched(base, space)
     dataset = load_for(base)
+    _refuse_losses_that_do_not_fit(space, base, dataset)
     task = task_for(base, dataset)
     network = model or own_network(base)
     if network is not None:
@@ -402,7 +403,7 @@ def tune(
             f"{metric}; keep its monitor or name a new study"
         )
     study.set_user_attr(METRIC_ATTR, metric)
-    data = dataset.fingerprint()
+    data = dataset.fingerprint
     if study.user_attrs.get(DATA_ATTR, data) != data:  # its trials' values would not compare
         raise UserError(
             f"study {name!r} in {storage} was run on other data (rows added, removed or "
@@ -456,16 +457,11 @@ def tune(
 def _refuse_searches_without_meaning(
     space: SearchSpace, base: Experiment, dataset: Dataset, monitor: str
 ) -> None:
-    """One line before any trial for a search whose trials could not be told apart, or
-    could not train: a searched loss the data does not fit (each trial would fail), a
+    """One line before any trial for a search whose trials could not be told apart: a
     searched loss under `val_loss` (an L1 loss and a squared loss do not compare: the
     best trial would be the one whose loss reads smallest), and a searched value a
     schedule ignores (a `linear` from start to end sets the value itself)."""
     losses = space.offered("loss")
-    for loss in losses:
-        task_for(
-            base.model_copy(update={"train": base.train.model_copy(update={"loss": loss})}), dataset
-        )
     if monitor == "val_loss" and len(set(losses)) > 1:
         raise UserError(
             f"[tune] monitor = 'val_loss' with loss searched ({', '.join(losses)}): their "
@@ -478,6 +474,17 @@ def _refuse_searches_without_meaning(
                 f"end whatever {name} is, so the search would change nothing; leave out "
                 "start (to ramp from the searched value) or the search"
             )
+
+
+def _refuse_losses_that_do_not_fit(space: SearchSpace, base: Experiment, dataset: Dataset) -> None:
+    """A searched loss the data does not fit (a regression loss on classes) is refused
+    before any trial: each of its trials would fail."""
+    for loss in space.offered("loss"):
+        chosen = base.model_copy(update={"train": base.train.model_copy(update={"loss": loss})})
+        try:
+            task_for(chosen, dataset)
+        except UserError as error:
+            raise UserError(f"[tune.space] loss: {error}") from None
 
 
 def _trial_check(dataset: Dataset, network: NetworkFactory | None) -> Callable[[Experiment], None]:
@@ -499,9 +506,10 @@ def _as_searched(base: Experiment, space: SearchSpace) -> Experiment:
     """`base` as the study's data must be read: the searched [data.augment] keys counted
     as set, so that loading the data refuses them beside a table before the study starts,
     as it refuses them in a file (else every trial would train without them and --final
-    would fail at the end); and for a CSV, a searched loss set to its first choice, so
-    that numeric labels are read as a classification loss needs them (each trial's own
-    loss is checked against the data when it is asked, and one that does not fit fails)."""
+    would fail at the end); and a searched loss set to its first choice: a CSV's numeric
+    labels are then read as that loss needs them, and [train]'s default loss
+    (cross_entropy) is not checked against a regression set the space searches mse on
+    (`_refuse_searches_without_meaning` checks every choice)."""
     augment = base.data.augment
     searched = {
         n: getattr(augment, n) for n in space.params if SECTION_OF[n] == ("data", "augment")
@@ -509,7 +517,7 @@ def _as_searched(base: Experiment, space: SearchSpace) -> Experiment:
     data = base.data.model_copy(update={"augment": augment.model_copy(update=searched)})
     train = base.train
     loss = space.params.get("loss")
-    if loss is not None and base.data.csv is not None:  # other sources have their own task
+    if loss is not None:
         train = train.model_copy(update={"loss": loss.values[0] if loss.values else loss.value})
     return base.model_copy(update={"data": data, "train": train})
 
