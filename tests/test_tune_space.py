@@ -204,6 +204,10 @@ def test_a_condition_on_a_numeric_range_must_lie_in_it():
     with pytest.raises(UserError, match=r"epochs = 12 never happens \(epochs takes values from"):
         SearchSpace({"epochs": parent, "lr": child})
     SearchSpace({"epochs": parent, "lr": child.model_copy(update={"when": {"epochs": 9}})})
+    stepped = spec(type="int", low=2, high=10, step=4)  # 2, 6, 10
+    with pytest.raises(UserError, match=r"epochs = 5 never happens .* in steps of 4"):
+        SearchSpace({"epochs": stepped, "lr": child.model_copy(update={"when": {"epochs": 5}})})
+    SearchSpace({"epochs": stepped, "lr": child.model_copy(update={"when": {"epochs": 6}})})
 
 
 def test_a_condition_on_a_continuous_range_or_a_lists_value_is_named():

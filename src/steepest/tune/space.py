@@ -248,8 +248,12 @@ def _check_condition(name: str, other: str, allowed: Any, parent: ParamSpec) -> 
             takes, offered = value == parent.value, f"only {parent.value!r}"
         else:
             number = isinstance(value, int | float) and not isinstance(value, bool)
+            step = parent.step or 1  # an int entry's values: low, low + step, … ≤ high
             takes = number and parent.low <= value <= parent.high
+            takes = takes and (value - parent.low) % step == 0
             offered = f"values from {parent.low:g} to {parent.high:g}"
+            if step != 1:
+                offered += f" in steps of {step:g}"
         if not takes:
             raise UserError(
                 f"[tune.space] {name}.when: {other} = {value!r} never happens ({other} takes "
