@@ -143,3 +143,7 @@ def test_a_log_axis_has_labelled_ticks_however_many_decades_it_spans(decades):
     labels = [t.get_text() for t in ax.get_yticklabels() if t.get_text()]
     canvas.plt.close(figure)
     assert 2 <= len(labels) <= 12
+
+
+def test_the_dead_relu_fraction_axis_starts_at_zero(population):
+    assert population[1]["dead_relu.png"].axes[0].get_ylim()[0] == 0

@@ -162,6 +162,8 @@ def _columns_png(run: Run, columns: list[str], title: str, path: Path) -> Path:
         _draw_best(ax, run, column, 1.0, canvas.BEST, _best_label(run))
         if canvas.spans_decades(np.concatenate([h[column] for h in run.history.values()]), 1.0):
             canvas.log_scale(ax, "y")
+        elif column == DEAD_RELU:  # a fraction: no axis below 0 (an all-zero curve had one)
+            ax.set_ylim(bottom=0)
         ax.set_ylabel(AXIS_LABELS.get(column, column))
         canvas.count_axis(ax, "epoch" if ax is panels[-1] else "")
     _legend(panels[0], run, "other members")
