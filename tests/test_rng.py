@@ -21,3 +21,9 @@ def test_a_row_of_keys_gives_each_key_its_own_permutation():
     for k in range(3):
         assert torch.equal(together[k], rng.permutation(keys[k], 300))
     assert not torch.equal(together[0], together[1])
+
+
+def test_the_int_key_is_the_tensor_key():
+    """`derive_int_key` folds Python ints as `derive_key` folds int64 tensors."""
+    for seed, counters in [(0, ()), (7, (3, 2, 5)), (-4, (1,)), (2**40 + 3, (0, 2**33))]:
+        assert rng.derive_int_key(seed, *counters) == int(rng.derive_key(seed, *counters))

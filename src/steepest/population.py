@@ -171,8 +171,10 @@ class Population:
 
         self.members: list[Member] = []
         self.params = [
-            torch.zeros((0, *shape), dtype=self.dtype, device=self.device).requires_grad_()
-            for shape in self.shapes
+            torch.zeros((0, *shape), dtype=self.dtype, device=self.device).requires_grad_(
+                i in self._trained
+            )
+            for i, shape in enumerate(self.shapes)
         ]
         self._leaves = self.params  # the tensors autograd fills (see _store)
         self.buffers: dict[str, Tensor] = {
@@ -298,15 +300,15 @@ class Population:
         self.states = {name: _state_layout(s, trained) for name, s in self.states.items()}
         if k != 1:
             self._live = None
-            self.params = [
-                _member_layout(p, t).requires_grad_() for p, t in zip(params, transposed)
+            self.params = [  # a frozen parameter takes no gradient: autograd skips its work
+                _member_layout(p, t).requires_grad_(i in self._trained)
+                for i, (p, t) in enumerate(zip(params, transposed))
             ]
             self.buffers = buffers
             self._leaves = self.params
         else:
             if self._live is None:
-                with torch.random.fork_rng(devices=[]):
-                    self._live = self.make_module().to(self.device)
+                self._live = build_aside(self.make_module).to(self.device)
             live_params = dict(self._live.named_parameters())
             live_buffers = dict(self._live.named_buffers())
             with torch.no_grad():
@@ -327,8 +329,9 @@ class Population:
         return [per_parameter[i] for i in self._trained]
 
     def _gradients(self) -> list[Tensor]:
-        """Every parameter's gradient as [K, ...] (zeros for a parameter the loss skips)."""
-        grads = [torch.zeros_like(p) if p.grad is None else p.grad for p in self._leaves]
+        """Every trained parameter's gradient as [K, ...] (zeros for one the loss skips)."""
+        leaves = self._trained_only(self._leaves)
+        grads = [torch.zeros_like(p) if p.grad is None else p.grad for p in leaves]
         return [g.unsqueeze(0) for g in grads] if self._live is not None else grads
 
     def _build_member(self, member: Member) -> nn.Module:
@@ -414,7 +417,7 @@ class Population:
         draws random numbers itself (F.dropout, torch.rand: refused under vmap, so only
         ever alone) draws the same ones on every run, and the caller's RNG is untouched."""
         member = self.members[0]
-        key = int(rng.derive_key(member.seed, _FORWARD, member.epoch, self.step_in_epoch))
+        key = rng.derive_int_key(member.seed, _FORWARD, member.epoch, self.step_in_epoch)
         cuda = []
         if self.device.type == "cuda":
             index = self.device.index
@@ -456,7 +459,8 @@ class Population:
         return losses
 
     def _loss_and_gradients(self, x: Tensor, y: Tensor) -> tuple[Tensor, list[Tensor]]:
-        """Losses [K] and gradients [K, …] at the current parameters, by hand or autograd."""
+        """Losses [K] and the trained parameters' gradients [K, …] (`_trained_only`) at
+        the current parameters, by hand or autograd."""
         return self._backprop(x, y) if self._backward_by_hand else self._autograd(x, y)
 
     def _backprop(self, x: Tensor, y: Tensor) -> tuple[Tensor, list[Tensor]]:
@@ -468,7 +472,7 @@ class Population:
         if self._penalty_gradient is not None:
             rows = self._weight_rows
             self._penalty_gradient([self.params[i] for i in rows], [grads[i] for i in rows])
-        return losses, grads
+        return losses, self._trained_only(grads)
 
     def _autograd(self, x: Tensor, y: Tensor) -> tuple[Tensor, list[Tensor]]:
         """Losses [K] and gradients [K, …] by autograd through `forward` (any module)."""
@@ -484,7 +488,7 @@ class Population:
         that evaluates again as it goes (L-BFGS, `EVALUATES`) also gets its rows'
         objective (loss plus weight penalty, what it minimizes) and a way to evaluate
         both again on the batch (x, y): every member is evaluated, the block's rows kept."""
-        grads, trained = self._trained_only(grads), self._trained_only(self.params)
+        trained = self._trained_only(self.params)  # `grads` are theirs already
         for name, first, end in self.groups:
             whole = first == 0 and end == len(self.members)
             block_grads = grads if whole else [g[first:end] for g in grads]
@@ -497,7 +501,6 @@ class Population:
             def again(counted: Tensor, rows: slice = rows) -> tuple[Tensor, list[Tensor]]:
                 with self._buffers_kept_but(rows, counted):
                     fresh_losses, fresh_grads = self._loss_and_gradients(x, y)
-                fresh_grads = self._trained_only(fresh_grads)
                 return self._objective(fresh_losses)[rows], [g[rows] for g in fresh_grads]
 
             RULES[name].update(

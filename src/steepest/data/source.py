@@ -96,7 +96,7 @@ def read_csv(path: Path, key: str) -> Table:
     whose number of fields is not the header's, no data rows."""
     if not path.is_file():
         raise UserError(f"[data] {key} = '{path}': no such file")
-    text = csv_text(path, key)
+    text = _csv_text(path, key)
     first = next((line for line in text if line.strip()), "")
     text.seek(0)
     delimiter = max((",", ";", "\t"), key=first.count)  # the commonest; ',' on a tie
@@ -143,7 +143,7 @@ def _refuse_repeated_names(header: list[str], key: str, path: Path) -> None:
             )
 
 
-def csv_text(path: Path, key: str) -> io.StringIO:
+def _csv_text(path: Path, key: str) -> io.StringIO:
     """A CSV file's text for the `csv` module (lines kept whole, as it asks), a BOM from
     Excel dropped; a file that is not UTF-8 (Excel's "CSV" on Windows is often cp1252)
     is a UserError naming the `[data]` `key` and the first bad byte."""

@@ -60,22 +60,29 @@ class WorkerLease:
     def holds(self, worker: str) -> bool:
         """Whether `worker` is known to run now: its lease on this journal is held. False
         where that cannot be asked (a database storage, a trial from before leases)."""
-        token = worker.split(":")[2] if worker.count(":") == 2 else ""
-        return bool(token) and self.folder is not None and _locked(self.folder / token)
+        lock = _lock_file(worker, self.folder)
+        return lock is not None and _locked(lock)
 
 
 def worker_alive(worker: str, storage: str) -> bool:
     """Whether the worker a trial records (on `storage`) may still finish it: its lock is
     held, or, without a lock to ask (a database storage, or a trial from before
     leases), it is another host's or a live process of this one."""
+    lock = _lock_file(worker, _folder(storage))
+    if lock is not None:
+        return _locked(lock)
     host, _, rest = worker.partition(":")
-    pid, _, token = rest.partition(":")
-    folder = _folder(storage)
-    if token and folder is not None:
-        return _locked(folder / token)
+    pid = rest.partition(":")[0]
     if host == socket.gethostname() and pid.isdigit():
         return _process_exists(int(pid))
     return True
+
+
+def _lock_file(worker: str, folder: Path | None) -> Path | None:
+    """The lock file of a worker id host:pid:token in `folder`; None where there is no
+    lease to ask (host:pid from before leases, or no folder: a database storage)."""
+    parts = worker.split(":")
+    return folder / parts[2] if folder is not None and len(parts) == 3 and parts[2] else None
 
 
 def _folder(storage: str) -> Path | None:

@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any
 
 import optuna
-import torch
 from optuna.trial import FrozenTrial, TrialState
 from rich.console import Console
 from rich.live import Live
@@ -27,7 +26,7 @@ from steepest.errors import UserError
 from steepest.fit import MemberResult, PopulationTrainer
 from steepest.nn.user import network_factory
 from steepest.optim.schedules import build as build_schedule
-from steepest.population import Member, normalizes_batches
+from steepest.population import Member, build_aside, normalizes_batches
 from steepest.training import (
     NetworkFactory,
     build_population,
@@ -125,7 +124,7 @@ class StudyFeed:
         lease: WorkerLease,
     ) -> None:
         """`check(experiment)` raises a UserError for a trial's experiment that cannot
-        train on the data (a searched loss that does not fit it); `lease` is this
+        train (`_trial_check`); `lease` is this
         process's (`steepest.tune.lease`), whose id every trial records."""
         self.study = study
         self.lease = lease
@@ -430,7 +429,7 @@ def tune(
             tally,
             _first_wave(settings),
             model,
-            check=_trial_check(dataset, network),
+            check=_trial_check(network),
             lease=lease,
         )
         deadline = None if settings.timeout is None else time.perf_counter() + settings.timeout
@@ -487,15 +486,14 @@ def _refuse_losses_that_do_not_fit(space: SearchSpace, base: Experiment, dataset
             raise UserError(f"[tune.space] loss: {error}") from None
 
 
-def _trial_check(dataset: Dataset, network: NetworkFactory | None) -> Callable[[Experiment], None]:
-    """What a trial's experiment must pass before it is queued (`StudyFeed.check`): its
-    loss fits the data, and a batch size of 1 meets no batch norm of the user's network
-    (`[model] batch_norm` at 1 the config refuses itself)."""
-    with torch.random.fork_rng(devices=[]):  # building it must not move the seeds
-        batch_norm = network is not None and normalizes_batches(network())
+def _trial_check(network: NetworkFactory | None) -> Callable[[Experiment], None]:
+    """What a trial's experiment must pass before it is queued (`StudyFeed.check`): a
+    batch size of 1 meets no batch norm of the user's network (`[model] batch_norm` at 1
+    the config refuses itself). Every searched loss was checked against the data before
+    the study began (`_refuse_losses_that_do_not_fit`)."""
+    batch_norm = network is not None and normalizes_batches(build_aside(network))
 
     def check(experiment: Experiment) -> None:
-        task_for(experiment, dataset)
         if batch_norm and experiment.train.batch_size == 1:
             raise UserError(ONE_EXAMPLE_BATCHES)
 
@@ -509,7 +507,7 @@ def _as_searched(base: Experiment, space: SearchSpace) -> Experiment:
     would fail at the end); and a searched loss set to its first choice: a CSV's numeric
     labels are then read as that loss needs them, and [train]'s default loss
     (cross_entropy) is not checked against a regression set the space searches mse on
-    (`_refuse_searches_without_meaning` checks every choice)."""
+    (`_refuse_losses_that_do_not_fit` checks every choice)."""
     augment = base.data.augment
     searched = {
         n: getattr(augment, n) for n in space.params if SECTION_OF[n] == ("data", "augment")

@@ -19,7 +19,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from steepest.config import TuneConfig
 from steepest.errors import UserError, first_line
-from steepest.rng import derive_key
+from steepest.rng import derive_int_key
 from steepest.tune.journal import JournalFile, is_journal, is_sqlite
 from steepest.tune.space import SearchSpace
 
@@ -119,7 +119,7 @@ class TrialSeeded(BaseSampler):
         return self._current[1]
 
     def _build(self, number: int) -> BaseSampler:
-        return self._make(int(derive_key(self._seed, number)))
+        return self._make(derive_int_key(self._seed, number))
 
     def infer_relative_search_space(
         self, study: optuna.Study, trial: FrozenTrial
