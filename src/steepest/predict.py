@@ -14,7 +14,6 @@ training) or floats already in [0, 1]; a tensor, a NumPy array or nested lists (
 0–255 integers, for image files).
 """
 
-import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,7 +24,7 @@ import torch
 from torch import Tensor, nn
 
 from steepest.config import ModelConfig
-from steepest.data.decode import UNREADABLE, decode_image
+from steepest.data.decode import decode_images
 from steepest.data.preprocess import Preprocessor
 from steepest.data.source import as_float
 from steepest.errors import UserError, first_line
@@ -65,15 +64,11 @@ class Predictor:
         paths = [paths] if isinstance(paths, str | Path) else list(paths)
         if not paths:
             raise UserError("read_images(): no files given")
-        images = []
-        with warnings.catch_warnings():  # Pillow's, about files it decodes anyway
-            warnings.simplefilter("ignore")
-            for path in paths:
-                try:
-                    images.append(decode_image(Path(path), **self.decoding))
-                except UNREADABLE as error:
-                    raise UserError(f"read_images(): {path}: {first_line(error)}") from None
-        return torch.from_numpy(np.stack(images))
+        images, readable = decode_images([Path(path) for path in paths], **self.decoding)
+        unreadable = [path for path, ok in zip(paths, readable, strict=True) if not ok]
+        if unreadable:
+            raise UserError(f"read_images(): {unreadable[0]}: not an image Pillow can read")
+        return torch.from_numpy(images)
 
     @torch.no_grad()
     def outputs(self, x: Any) -> Tensor:
@@ -152,8 +147,7 @@ def load(path: str | Path, model: Callable[[], nn.Module] | None = None) -> Pred
     data = saved["experiment"]["data"]
     decoding = None
     if data.get("images") is not None:
-        decoding = {key: data[key] for key in ("image_size", "grayscale", "fit")}
-        decoding["size"] = decoding.pop("image_size")
+        decoding = {"size": data["image_size"], "grayscale": data["grayscale"], "fit": data["fit"]}
     return Predictor(
         network.eval(),
         preprocessor,

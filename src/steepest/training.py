@@ -617,10 +617,11 @@ def run_fingerprint(experiments: list[Experiment]) -> str:
     default, `make_member`, so setting it changes the run as much as changing it does).
     Where the run goes and on what device are not its values: `--out` as an absolute
     path, or `--device cpu` for auto on a CPU, resumes the same run."""
+    where = {"out", "device"}
     dumps = []
     for e in experiments:
-        dump = e.model_dump(mode="json", exclude={"train": {"out", "device"}})
-        chosen = (e.train.model_fields_set | e.model.model_fields_set) - {"out", "device"}
+        dump = e.model_dump(mode="json", exclude={"train": where})
+        chosen = (e.train.model_fields_set | e.model.model_fields_set) - where
         dumps.append([dump, sorted(chosen)])
     return json.dumps(dumps, sort_keys=True)
 

@@ -72,7 +72,7 @@ def decode_image(path: Path, size: int, grayscale: bool, fit: str) -> np.ndarray
 
 
 # What Pillow raises for a file it cannot decode (truncated, not an image, a bomb).
-UNREADABLE = (OSError, ValueError, SyntaxError, Image.DecompressionBombError)
+_UNREADABLE = (OSError, ValueError, SyntaxError, Image.DecompressionBombError)
 
 
 def _decode_chunk(
@@ -86,7 +86,7 @@ def _decode_chunk(
             try:
                 images.append(decode_image(path, size, grayscale, fit))
                 ok.append(True)
-            except UNREADABLE:
+            except _UNREADABLE:
                 ok.append(False)
     empty = np.zeros((0, 1 if grayscale else 3, size, size), np.uint8)
     return (np.stack(images) if images else empty), ok

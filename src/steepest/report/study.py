@@ -12,7 +12,7 @@ import optuna
 from optuna.distributions import CategoricalDistribution
 from optuna.trial import FrozenTrial, TrialState
 
-from steepest.tune.study import CRASHED_ATTR, WORKER_ATTR
+from steepest.tune.study import WORKER_ATTR, cut_short
 
 STATES = {
     "complete": TrialState.COMPLETE,
@@ -95,7 +95,7 @@ def summarize(
         trials = study.get_trials(deepcopy=False)
     # Trials a killed worker or a timeout cut short were failed and queued again: counted
     # apart, as `steepest tune`'s summary counts them, not as failures.
-    requeued = set(study.user_attrs.get(CRASHED_ATTR, []))
+    requeued = cut_short(study)
     counts = {
         key: sum(t.state == state and t.number not in requeued for t in trials)
         for key, state in STATES.items()

@@ -54,8 +54,8 @@ from steepest.tune.space import (
     narrow,
 )
 from steepest.tune.study import (
-    CRASHED_ATTR,
     WORKER_ATTR,
+    cut_short,
     open_study,
     recover_crashed,
     requeue,
@@ -141,7 +141,7 @@ class StudyFeed:
         self.queues: dict[str, deque[Member]] = {}
         self.structures: dict[str, Experiment] = {}  # one experiment of each structure key
         self.trials: dict[int, optuna.Trial] = {}  # in flight: asked, not yet told
-        self.crashed = set(study.user_attrs.get(CRASHED_ATTR, []))
+        self.crashed = cut_short(study)
         recorded = study.user_attrs.get(STAGES_ATTR, [])
         self.stage = max(len(recorded) - 1, 0)
         if self.staged and not recorded:
@@ -224,7 +224,7 @@ class StudyFeed:
     def _ask_one(self) -> str | None:
         """One trial, queued; None when its values, valid one by one (`check_against`),
         are not together (a schedule that takes a searched momentum past 1, batch norm
-        at a searched batch size of 1, a loss the data does not fit): it fails with the
+        at a searched batch size of 1): it fails with the
         reason in its status attr, and is not queued again (a resume would fail it again
         and again)."""
         trial = self.study.ask()
@@ -395,20 +395,24 @@ def tune(
         int(space.largest("epochs", base.train.epochs)),
     )
     metric = f"val_{task.metric_name}" if monitor.column == "val_metric" else "val_loss"
-    earlier = study.user_attrs.get(METRIC_ATTR, metric)
-    if earlier != metric:  # its values would mix two measures (rmse and mse, say)
-        raise UserError(
-            f"[tune] monitor: study {name!r} in {storage} monitors {earlier}, this file "
-            f"{metric}; keep its monitor or name a new study"
-        )
-    study.set_user_attr(METRIC_ATTR, metric)
-    data = dataset.fingerprint
-    if study.user_attrs.get(DATA_ATTR, data) != data:  # its trials' values would not compare
-        raise UserError(
-            f"study {name!r} in {storage} was run on other data (rows added, removed or "
-            "changed since, or another data set); name a new study ([tune] study = ...)"
-        )
-    study.set_user_attr(DATA_ATTR, data)
+    _pin(  # its values would mix two measures (rmse and mse, say)
+        study,
+        METRIC_ATTR,
+        metric,
+        lambda earlier: (
+            f"[tune] monitor: study {name!r} in {storage} monitors {earlier}, "
+            f"this file {metric}; keep its monitor or name a new study"
+        ),
+    )
+    _pin(
+        study,
+        DATA_ATTR,
+        dataset.fingerprint,
+        lambda _: (
+            f"study {name!r} in {storage} was run on other data (rows added, removed "
+            "or changed since, or another data set); name a new study ([tune] study = ...)"
+        ),
+    )
     lease = WorkerLease(storage)  # held while this process may run trials
     live = None
     try:
@@ -451,6 +455,16 @@ def tune(
         lease.release()
         if live is not None and not live.console.is_terminal:  # rich ends the table with a
             live.console.line()  # newline on terminals only: so "interrupted" goes below
+
+
+def _pin(study: optuna.Study, attr: str, value: str, refusal: Callable[[str], str]) -> None:
+    """Record `value` as the study's user attr `attr`, or refuse in one line
+    (`refusal(the value the study holds)`) when it holds another: a resumed study's new
+    trials must compare with its old ones."""
+    earlier = study.user_attrs.get(attr, value)
+    if earlier != value:
+        raise UserError(refusal(earlier))
+    study.set_user_attr(attr, value)
 
 
 def _refuse_searches_without_meaning(
@@ -691,7 +705,7 @@ def _summary(study: optuna.Study, tally: Tally) -> dict[str, Any]:
         best = study.best_trial
     except ValueError:
         pass
-    crashed = set(study.user_attrs.get(CRASHED_ATTR, []))
+    crashed = cut_short(study)
     ran = [t for t in study.get_trials(deepcopy=False) if _ran(t)]
     states = [t.state for t in ran if t.number not in crashed]
     return {

@@ -247,6 +247,12 @@ def recover_crashed(study: optuna.Study, is_alive: Callable[[str], bool]) -> lis
     return requeue(study, dead)
 
 
+def cut_short(study: optuna.Study) -> set[int]:
+    """The trials a killed worker or a timeout cut short, failed and queued again
+    (`requeue`): not failures, and not counted against the budget."""
+    return set(study.user_attrs.get(CRASHED_ATTR, []))
+
+
 def requeue(study: optuna.Study, trials: Sequence[FrozenTrial | optuna.Trial]) -> list[int]:
     """Mark `trials` (running, never to finish here) FAIL, remember them in the study's
     `CRASHED_ATTR` (they do not count against the budget) and queue their parameters
@@ -261,8 +267,8 @@ def requeue(study: optuna.Study, trials: Sequence[FrozenTrial | optuna.Trial]) -
     for trial in ours:
         study.tell(trial.number, state=TrialState.FAIL, skip_if_finished=True)
         study.enqueue_trial(trial.params, user_attrs={"requeued_from": trial.number})
-    requeued = list(study.user_attrs.get(CRASHED_ATTR, []))
+    requeued = cut_short(study)
     if ours:
-        requeued = sorted({*requeued, *(trial.number for trial in ours)})
-        study.set_user_attr(CRASHED_ATTR, requeued)
-    return requeued
+        requeued |= {trial.number for trial in ours}
+        study.set_user_attr(CRASHED_ATTR, sorted(requeued))
+    return sorted(requeued)
