@@ -8,6 +8,7 @@ from pathlib import Path
 import optuna
 
 from steepest.errors import UserError
+from steepest.tune.journal import is_url
 from steepest.tune.study import load_study
 
 # What `steepest train` writes into its run folder (`summary.json` always).
@@ -17,7 +18,7 @@ RUN_FILES = ("summary.json", "history.csv", "members.json", "best.pt")
 def study_to_report(storage: str, name: str | None = None) -> optuna.Study:
     """The study in `storage` (a journal file or an Optuna storage URL): the only one, or
     `name`. `load_study` refuses a file that is no journal and one that holds no study."""
-    if "://" in storage:
+    if is_url(storage):
         _check_sqlite_file(storage)
     elif Path(storage).is_dir():
         _refuse_folder(Path(storage))

@@ -88,6 +88,12 @@ def one_fsync() -> Iterator[None]:
             journal.fsync()
 
 
+def is_url(storage: str) -> bool:
+    """Whether a --storage value is a database URL (sqlite://, postgresql://, ...), not
+    a journal file's path."""
+    return "://" in storage
+
+
 def is_journal(path: Path) -> bool:
     """Whether `path` may be a journal: missing or empty (a new one), or starting as
     every Optuna journal line does. An SQLite file or a text file given as a journal

@@ -18,6 +18,7 @@ import socket
 from pathlib import Path
 
 from steepest.errors import UserError
+from steepest.tune.journal import is_url
 
 
 class WorkerLease:
@@ -87,7 +88,7 @@ def _lock_file(worker: str, folder: Path | None) -> Path | None:
 
 def _folder(storage: str) -> Path | None:
     """Where a journal's workers keep their lock files (None: a database storage)."""
-    return None if "://" in storage else Path(f"{storage}.workers")
+    return None if is_url(storage) else Path(f"{storage}.workers")
 
 
 def _locked(path: Path) -> bool:

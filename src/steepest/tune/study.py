@@ -20,7 +20,7 @@ from optuna.trial import FrozenTrial, TrialState
 from steepest.config import TuneConfig
 from steepest.errors import UserError, first_line
 from steepest.rng import derive_int_key
-from steepest.tune.journal import JournalFile, is_journal, is_sqlite
+from steepest.tune.journal import JournalFile, is_journal, is_sqlite, is_url
 from steepest.tune.space import SearchSpace
 
 WORKER_ATTR = "worker"
@@ -29,7 +29,7 @@ CRASHED_ATTR = "crashed_trials"  # crashed or never started: failed and queued a
 
 def open_storage(storage: str) -> optuna.storages.BaseStorage:
     """A journal file for a plain path; an RDB storage for a URL (sqlite://, postgresql://)."""
-    if "://" in storage:
+    if is_url(storage):
         return _open_database(storage)
     path = Path(storage)
     if not storage:
@@ -219,7 +219,7 @@ def _enqueue_untried(study: optuna.Study, points: list[dict[str, Any]]) -> None:
 
 def load_study(storage: str, name: str | None = None) -> optuna.Study:
     """An existing study for reading (report): the only one in the storage, or `name`."""
-    if "://" not in storage and not Path(storage).is_file():
+    if not is_url(storage) and not Path(storage).is_file():
         raise UserError(f"{storage}: no such study file")
     opened = open_storage(storage)
     names = [s.study_name for s in optuna.study.get_all_study_summaries(opened)]
