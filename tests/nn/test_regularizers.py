@@ -35,8 +35,13 @@ def test_l2_l1_match_their_formulas(w, lam):
 def test_elastic_net_matches_its_formula(w, lam, alpha):
     for k in range(K):
         lam_k, a = per_member(lam, k), per_member(alpha, k)
-        direct = lam_k * sum(a * abs(v) + (1 - a) * v**2 for v in w[k])
+        direct = lam_k * sum(a * abs(v) + 0.5 * (1 - a) * v**2 for v in w[k])
         assert elastic_net(w, lam, alpha)[k].item() == pytest.approx(direct)
+
+
+def test_elastic_net_mixes_l1_at_alpha_one_and_l2_at_alpha_zero(w):
+    torch.testing.assert_close(elastic_net(w, 0.3, 1.0), l1(w, 0.3))
+    torch.testing.assert_close(elastic_net(w, 0.3, 0.0), l2(w, 0.3))
 
 
 def test_penalties_accept_any_trailing_shape(w):
