@@ -283,7 +283,7 @@ def gradcheck(
 
 
 def config_penalty(train: TrainConfig) -> Penalty | None:
-    """Ω(w) = ½λ₂Σw² + λ₁Σ|w| + λ·Σ(α|w| + (1−α)w²) over the weights, as training adds it
+    """Ω(w) = ½λ₂Σw² + λ₁Σ|w| + λ·Σ(α|w| + ½(1−α)w²) over the weights, as training adds it
     (`weight_penalty`; None when every strength is 0)."""
     omega = weight_penalty({key: getattr(train, key) for key in PENALTY_KEYS})
     if omega is None:
