@@ -53,6 +53,12 @@ def test_predictions_from_raw_features_match_the_runs_test_accuracy(tmp_path):
         model.predict(x_test[:, :12])
 
 
+def test_a_breast_cancer_run_gives_a_loadable_checkpoint(tmp_path):
+    # breast_cancer names its columns with NumPy strings, which best.pt once pickled
+    _, model = run_and_load(tmp_path, 'name = "breast_cancer"', epochs=1)
+    assert model.feature_names[0] == "mean radius"
+
+
 def raw_test_targets(cfg: DataConfig) -> torch.Tensor:
     """The test split's targets as the built-in set has them (before standardising)."""
     examples = load_builtin(cfg.name)

@@ -32,6 +32,8 @@ def test_shapes_classes_and_dtypes(name):
         assert examples.task == "classification" and examples.y.dtype == torch.int64
         assert len(examples.class_names) == n_classes
         assert set(examples.y.tolist()) == set(range(n_classes))
+    names = [*(examples.class_names or []), *(examples.feature_names or [])]
+    assert all(type(n) is str for n in names)  # a NumPy string in best.pt stops steepest.load
 
 
 def test_digits_images_are_the_digits_reshaped():

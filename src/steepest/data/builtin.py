@@ -38,14 +38,17 @@ def load_builtin(name: str) -> Examples:
 
     bunch = getattr(datasets, _LOADERS[name])()
     x = torch.tensor(bunch.data, dtype=torch.float32)
+    # Python strs: some sets name their columns with NumPy strings, which best.pt would
+    # then pickle as NumPy objects that `steepest.load` (weights_only) refuses to read.
+    feature_names = [str(n) for n in bunch.feature_names]
     if name == "diabetes":
         y = torch.tensor(bunch.target, dtype=torch.float32)
-        return Examples(x, y, "regression", None, list(bunch.feature_names), name)
+        return Examples(x, y, "regression", None, feature_names, name)
     y = torch.tensor(bunch.target, dtype=torch.int64)
     class_names = [str(c) for c in bunch.target_names]
     if name == "digits_images":
         return Examples(x.view(-1, 1, 8, 8), y, "classification", class_names, None, name)
-    return Examples(x, y, "classification", class_names, list(bunch.feature_names), name)
+    return Examples(x, y, "classification", class_names, feature_names, name)
 
 
 def describe(name: str) -> dict[str, Any]:
