@@ -89,6 +89,11 @@ def test_bad_values_name_key_value_and_expectation(raw, message):
             "[model] maxout_pieces: no member reads it (activation = 'relu'; it applies to",
         ),
         ({**DIGITS, "train": {"huber_delta": 2.0}}, "[train] huber_delta: no member reads it"),
+        (
+            {**DIGITS, "model": {"hidden": [], "dropout": 0.5}},
+            "[model] dropout: no member reads it (kind = 'mlp'; hidden = []; it applies to a "
+            "CNN, or an MLP with a hidden layer: dropout drops hidden units, never the inputs)",
+        ),
     ],
 )
 def test_a_key_no_member_reads_is_refused(raw, message):
@@ -100,6 +105,8 @@ def test_a_key_no_member_reads_is_refused(raw, message):
 def test_a_key_one_member_of_a_grid_reads_is_kept():
     raw = {"data": {"name": "digits_images"}, "model": {"kind": ["mlp", "cnn"], "hidden": [8]}}
     assert [e.model.kind for e in expand_grid(raw)] == ["mlp", "cnn"]
+    raw = {**DIGITS, "model": {"hidden": [[], [8]], "dropout": 0.5}}
+    assert [e.model.hidden for e in expand_grid(raw)] == [[], [8]]
 
 
 def test_lists_expand_to_the_grid_in_file_order():

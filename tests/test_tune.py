@@ -16,7 +16,7 @@ from optuna.trial import TrialState
 from rich.console import Console
 
 from steepest.cli import main
-from steepest.config import ParamSpec
+from steepest.config import ParamSpec, validate
 from steepest.errors import UserError
 from steepest.tune.run import NOT_STARTED, tune
 from steepest.tune.study import load_study, open_storage
@@ -896,6 +896,60 @@ def test_a_search_whose_trials_could_not_differ_or_train_is_refused(
     with pytest.raises(UserError, match=message):
         tune(path, storage=str(tmp_path / "s.log"))
     assert not (tmp_path / "s.log").exists()
+
+
+@pytest.mark.parametrize(
+    ("hidden", "space", "message"),
+    [
+        (
+            "[16]",
+            'leaky_slope = { type = "uniform", low = 0.01, high = 0.3 }',
+            "[tune.space] leaky_slope: no trial reads it (activation = 'relu'; it applies to "
+            "activation = 'leaky_relu')",
+        ),
+        (
+            "[]",
+            'dropout = { type = "uniform", low = 0.1, high = 0.5 }',
+            "[tune.space] dropout: no trial reads it (kind = 'mlp'; hidden = []; it applies "
+            "to a CNN, or an MLP with a hidden layer: dropout drops hidden units, never the",
+        ),
+    ],
+)
+def test_a_searched_key_no_trial_reads_is_refused_before_the_study(
+    tmp_path, hidden, space, message
+):
+    path = write(tmp_path, space=space)
+    path.write_text(path.read_text().replace("hidden = [16]", f"hidden = {hidden}"))
+    with pytest.raises(UserError) as error:
+        tune(path, storage=str(tmp_path / "s.log"))
+    assert message in str(error.value)
+    assert not (tmp_path / "s.log").exists()
+
+
+@pytest.mark.parametrize(
+    "searched",
+    [
+        {
+            "activation": {"type": "choice", "values": ["relu", "leaky_relu"]},
+            "leaky_slope": {"type": "uniform", "low": 0.01, "high": 0.3},
+        },
+        {
+            "hidden": {"type": "choice", "values": [[], [8]]},
+            "dropout": {"type": "uniform", "low": 0.1, "high": 0.5},
+        },
+        {
+            "kind": {"type": "choice", "values": ["mlp", "cnn"]},
+            "kernel": {"type": "fixed", "value": 5},
+        },
+    ],
+)
+def test_a_searched_key_some_trials_read_is_kept(searched):
+    from steepest.tune.run import _unread_search
+    from steepest.tune.space import SearchSpace
+
+    space = SearchSpace({n: ParamSpec.model_validate(s) for n, s in searched.items()})
+    base = validate({"data": {"name": "digits"}, "model": {"hidden": []}})
+    assert [_unread_search(space, base, name) for name in searched] == [None, None]
 
 
 def test_a_searched_seed_is_the_seed_that_trains():

@@ -13,6 +13,8 @@ import math
 import tomllib
 import types
 import typing
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -415,34 +417,72 @@ def expand_grid(raw: dict[str, Any]) -> list[Experiment]:
     return experiments
 
 
-# Keys that only some members read, with who reads them: (section, key) → (the setting
-# that decides, the values that read the key).
+@dataclass(frozen=True)
+class _ReadBy:
+    """Who reads a key that only some members read: the settings of its section that
+    decide, whether a member's section (with them) reads it, and whom it applies to."""
+
+    deciders: tuple[str, ...]
+    reads: Callable[[Any], bool]
+    applies_to: str
+
+
+def _one_of(decider: str, *readers: str) -> _ReadBy:
+    return _ReadBy(
+        (decider,),
+        lambda table: getattr(table, decider) in readers,
+        f"{decider} = {', '.join(repr(r) for r in readers)}",
+    )
+
+
+# Keys that only some members read: (section, key) → who reads them.
 _READ_ONLY_BY = {
-    ("model", "hidden"): ("kind", {"mlp"}),
-    ("model", "channels"): ("kind", {"cnn"}),
-    ("model", "kernel"): ("kind", {"cnn"}),
-    ("model", "pool"): ("kind", {"cnn"}),
-    ("model", "maxout_pieces"): ("activation", {"maxout"}),
-    ("model", "leaky_slope"): ("activation", {"leaky_relu"}),
-    ("train", "huber_delta"): ("loss", {"huber"}),
-    ("train", "line_search"): ("optimizer", {"lbfgs"}),
+    ("model", "hidden"): _one_of("kind", "mlp"),
+    ("model", "channels"): _one_of("kind", "cnn"),
+    ("model", "kernel"): _one_of("kind", "cnn"),
+    ("model", "pool"): _one_of("kind", "cnn"),
+    ("model", "maxout_pieces"): _one_of("activation", "maxout"),
+    ("model", "leaky_slope"): _one_of("activation", "leaky_relu"),
+    ("model", "dropout"): _ReadBy(  # a user's network (module) reads it: its hidden is [128]
+        ("kind", "hidden"),
+        lambda model: model.kind == "cnn" or bool(model.hidden),
+        "a CNN, or an MLP with a hidden layer: dropout drops hidden units, never the inputs",
+    ),
+    ("train", "huber_delta"): _one_of("loss", "huber"),
+    ("train", "line_search"): _one_of("optimizer", "lbfgs"),
 }
+
+
+def deciders_of(section: str, key: str) -> tuple[str, ...]:
+    """The settings of `section` that decide whether a member reads `key` (none when
+    every member does)."""
+    rule = _READ_ONLY_BY.get((section, key))
+    return () if rule is None else rule.deciders
+
+
+def unread(section: str, key: str, tables: list[Any]) -> str | None:
+    """Why no member reads `key`, given each member's `section` table ("activation =
+    'relu'; it applies to activation = 'leaky_relu'"); None when one does."""
+    rule = _READ_ONLY_BY.get((section, key))
+    if rule is None or any(rule.reads(table) for table in tables):
+        return None
+    chosen = []
+    for decider in rule.deciders:
+        values = {repr(getattr(table, decider)): None for table in tables}  # lists: by text
+        chosen.append(f"{decider} = {', '.join(sorted(values))}")
+    return f"{'; '.join(chosen)}; it applies to {rule.applies_to}"
 
 
 def _refuse_unused(raw: dict[str, Any], experiments: list[Experiment]) -> None:
     """A key the file sets that no member reads is refused, not silently ignored
     (`hidden` beside kind = "cnn"). One member reading it is enough: a grid of
     kind = ["mlp", "cnn"] sets both `hidden` and `channels`."""
-    for (section, key), (decider, readers) in _READ_ONLY_BY.items():
+    for section, key in _READ_ONLY_BY:
         if key not in raw.get(section, {}):
             continue
-        chosen = {getattr(getattr(e, section), decider) for e in experiments}
-        if not chosen & readers:
-            raise UserError(
-                f"[{section}] {key}: no member reads it ({decider} = "
-                f"{', '.join(repr(c) for c in sorted(chosen))}; it applies to "
-                f"{decider} = {', '.join(repr(r) for r in sorted(readers))})"
-            )
+        reason = unread(section, key, [getattr(e, section) for e in experiments])
+        if reason is not None:
+            raise UserError(f"[{section}] {key}: no member reads it ({reason})")
 
 
 def read_toml(path: str | Path) -> dict[str, Any]:

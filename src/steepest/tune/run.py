@@ -6,6 +6,7 @@ verdict sends it out at once, its slot taken by the next trial at the next epoch
 """
 
 import copy
+import itertools
 import math
 import time
 from collections import deque
@@ -20,7 +21,15 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
-from steepest.config import ONE_EXAMPLE_BATCHES, Experiment, TuneConfig, read_toml, validate
+from steepest.config import (
+    ONE_EXAMPLE_BATCHES,
+    Experiment,
+    TuneConfig,
+    deciders_of,
+    read_toml,
+    unread,
+    validate,
+)
 from steepest.data import Dataset
 from steepest.errors import UserError
 from steepest.fit import MemberResult, PopulationTrainer
@@ -473,7 +482,12 @@ def _refuse_searches_without_meaning(
     """One line before any trial for a search whose trials could not be told apart: a
     searched loss under `val_loss` (an L1 loss and a squared loss do not compare: the
     best trial would be the one whose loss reads smallest), and a searched value a
-    schedule ignores (a `linear` from start to end sets the value itself)."""
+    schedule ignores (a `linear` from start to end sets the value itself), and a searched
+    key no trial reads (`_unread_search`)."""
+    for name in space.params:
+        reason = _unread_search(space, base, name)
+        if reason is not None:
+            raise UserError(f"[tune.space] {name}: no trial reads it ({reason})")
     losses = space.offered("loss")
     if monitor == "val_loss" and len(set(losses)) > 1:
         raise UserError(
@@ -487,6 +501,26 @@ def _refuse_searches_without_meaning(
                 f"end whatever {name} is, so the search would change nothing; leave out "
                 "start (to ramp from the searched value) or the search"
             )
+
+
+def _unread_search(space: SearchSpace, base: Experiment, name: str) -> str | None:
+    """Why no trial reads the searched key `name` (`config.unread`): leaky_slope where
+    every trial's activation is relu, dropout on an MLP without a hidden layer. The
+    settings that decide take every value the space offers them; one searched over a
+    range (none of them is numeric) is not judged."""
+    section = SECTION_OF[name]
+    deciders = deciders_of(section[0], name) if len(section) == 1 else ()
+    if not deciders:
+        return None
+    table = getattr(base, section[0])
+    values = [space.may_take(d, getattr(table, d)) for d in deciders]
+    if any(v is None for v in values):
+        return None
+    tables = [
+        table.model_copy(update=dict(zip(deciders, chosen, strict=True)))
+        for chosen in itertools.product(*values)
+    ]
+    return unread(section[0], name, tables)
 
 
 def _refuse_losses_that_do_not_fit(space: SearchSpace, base: Experiment, dataset: Dataset) -> None:

@@ -97,6 +97,17 @@ class SearchSpace:
             return []
         return list(spec.values or []) if spec.type == "choice" else [spec.value]
 
+    def may_take(self, name: str, default: Any) -> list[Any] | None:
+        """The values `name` takes in some trial: those a choice or fixed entry offers,
+        and `default` (the experiment's own) where a trial may keep it (the key is not
+        searched, or only under a `when`); None for a searched range."""
+        spec = self.params.get(name)
+        if spec is None:
+            return [default]
+        if spec.type not in ("choice", "fixed"):
+            return None
+        return self.offered(name) + ([default] if spec.when else [])
+
     def largest(self, name: str, default: float) -> Any:
         """The largest value `name` takes in a trial: the most the space offers, and
         `default` (the experiment's own) only where a trial may keep it (the key is not
