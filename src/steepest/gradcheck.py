@@ -18,19 +18,29 @@ rounding), or when w ± h does not move w by h to within 1e-7 of h (h below w's 
 spacing, w + h = w at worst; the half-ulp rounding at the default step, about 1e-12 of
 h, biases nᵢ by no more). A tensor none of whose compared elements is resolved is
 inconclusive, whatever its errors read: rounding, not the gradient, sets them. So is a
-tensor most of whose steps crossed kinks (below) and whose other elements disagree: its
-pre-activations are smaller than h (a net initialised at 0.01·randn), and those few are
-likelier kinks the test missed than a wrong gradient; a smaller step resolves them.
+tensor most of whose steps crossed kinks (below) and whose other elements disagree (or
+that has no others): its pre-activations are smaller than h (a net initialised at
+0.01·randn), and those few are likelier kinks the test missed than a wrong gradient; a
+smaller step resolves them.
+
+Steps too large. nᵢ's own error, h²f‴/6, grows with h. Where an element disagrees, it
+is estimated from the third difference of f along the step, Δ₊ − Δ₋ ≈ 2h³f‴ (second
+differences below), and four times it, |Δ₊ − Δ₋|/3h, joins rᵢ; an element whose
+allowance for it exceeds 1e-7 of the gradient's scale is unresolved as well (a smaller
+step resolves it).
 
 Kinks. ReLU, leaky ReLU, Maxout, the hinge and L1 have kinks where the slope jumps; a
-step that crosses one spoils nᵢ without any bug. The one-sided differences then disagree,
-(f(w+h) − f(w))/h − (f(w) − f(w−h))/h = Δ₀/h with Δ₀ = f(w+h) − 2f(w) + f(w−h), by more
-than smooth curvature explains: for a smooth f, the second differences one step to the
-left and right, Δ₋ = f(w) − 2f(w−h) + f(w−2h) and Δ₊ = f(w+2h) − 2f(w+h) + f(w), equal
-Δ₀ ≈ h²·f″ up to O(h³), while a slope jump J crossed at distance c ∈ [0, h) from w
-spreads them by at least J·h/2 and moves nᵢ by at most J/2. So an element whose relᵢ is
-not fine is counted as a kink, and left out of the verdict, when the spread of
-(Δ₋, Δ₀, Δ₊) is above round-off and at least h·|aᵢ − nᵢ|/2.
+step that crosses one spoils nᵢ without any bug. Take the second differences at w and one
+step to either side, Δ₀ = f(w+h) − 2f(w) + f(w−h), Δ₋ = f(w) − 2f(w−h) + f(w−2h) and
+Δ₊ = f(w+2h) − 2f(w+h) + f(w). For a smooth f they lie on a line: Δ ≈ h²f″ + (±h³f‴),
+and their bend Δ₊ − 2Δ₀ + Δ₋ ≈ h⁴f⁗ is of a higher order than their slope
+Δ₊ − Δ₋ ≈ 2h³f‴. A slope jump J crossed at distance c ∈ (0, h) from w adds (0, J(h − c),
+J·c) to them: a bend of J·|3c − 2h|, their spread at least J·h/2, and at most J/2 to nᵢ.
+So an element whose relᵢ is not fine is counted as a kink, and left out of the verdict,
+when the second differences bend (by more than round-off and a quarter of their slope)
+and spread by at least h·|aᵢ − nᵢ|/2. A jump crossed near c = 2h/3 bends them too little
+to tell; the allowance for h²f‴ (four times the slope's share, above) covers the J/6 it
+adds to nᵢ there.
 
 Mode. The module runs in training mode, as backprop in training sees it: BatchNorm
 normalises with the batch's statistics (differentiable, and what training
@@ -69,6 +79,7 @@ LOST_IN_ROUND_OFF = f"round-off 4ε·|f|/h exceeds {FINE:g} of the gradient (f's
 # Most of a tensor's steps crossed kinks: its pre-activations are smaller than h, and the
 # few elements the kink test passed are likelier kinks it missed than a wrong gradient.
 MOSTLY_KINKS = "most steps crossed a kink (pre-activations smaller than h)"
+TRUNCATED = f"the step is too large: n's own error h²f‴/6 exceeds {FINE:g} of the gradient"
 
 Penalty = Callable[[nn.Module], Tensor]
 # Backprop other than autograd's: (module, x, y) → ∂f/∂θ by parameter name.
@@ -103,9 +114,10 @@ class ParameterCheck:
 
     @property
     def verdict(self) -> str:
-        """inconclusive when the step resolved no compared element; otherwise fine
-        (< 1e-7), suspicious (< 1e-4) or wrong, from the largest relative error."""
-        if 0 < self.unresolved == self.checked - self.kinks:
+        """inconclusive when the step resolved no compared element (all unresolved or
+        kinks); otherwise fine (< 1e-7), suspicious (< 1e-4) or wrong, from the largest
+        relative error."""
+        if self.unresolved == self.checked - self.kinks:
             return "inconclusive"
         if self.max_error < FINE:
             return "fine"
@@ -151,25 +163,44 @@ def _relative(a: float, n: float, round_off: float) -> float:
     return 0.0 if scale == 0.0 else max(abs(a - n) - round_off, 0.0) / scale
 
 
-def _is_kink(
-    at: Callable[[float], float], f0: float, fp: float, fm: float, h: float, a: float, n: float
-) -> bool:
-    """Do (Δ₋, Δ₀, Δ₊) spread beyond round-off and by at least h·|a − n|/2 (module doc)?"""
+def _second_differences(
+    at: Callable[[float], float], f0: float, fp: float, fm: float, h: float
+) -> tuple[tuple[float, float, float], float]:
+    """(Δ₋, Δ₀, Δ₊) (module doc), and their round-off."""
     fpp, fmm = at(2 * h), at(-2 * h)
     seconds = (f0 - 2 * fm + fmm, fp - 2 * f0 + fm, fpp - 2 * fp + f0)
+    return seconds, _ROUND_OFF * _EPS * max(abs(v) for v in (f0, fp, fm, fpp, fmm))
+
+
+def _is_kink(
+    seconds: tuple[float, float, float], round_off: float, h: float, a: float, n: float
+) -> bool:
+    """Do (Δ₋, Δ₀, Δ₊) bend beyond round-off and a quarter of their slope, and spread by
+    at least h·|a − n|/2 (module doc)?"""
+    minus, centre, plus = seconds
+    bend, slope = abs(plus - 2 * centre + minus), abs(plus - minus)
     spread = max(seconds) - min(seconds)
-    round_off = _ROUND_OFF * _EPS * max(abs(v) for v in (f0, fp, fm, fpp, fmm))
-    return spread > round_off and spread >= 0.5 * h * abs(a - n)
+    return bend > max(round_off, 0.25 * slope) and spread >= 0.5 * h * abs(a - n)
 
 
-def _unresolved(w: float, h: float, n: float, round_off: float, largest: float) -> set[str]:
+def _truncation(seconds: tuple[float, float, float], h: float) -> float:
+    """Four times nᵢ's own error h²|f‴|/6, with f‴ ≈ (Δ₊ − Δ₋)/2h³ (module doc)."""
+    return abs(seconds[2] - seconds[0]) / (3 * h)
+
+
+def _unresolved(
+    w: float, h: float, n: float, round_off: float, truncation: float, largest: float
+) -> set[str]:
     """Why the step at w cannot show an error a fine verdict forbids (module doc; `largest`
     is the largest |a| of all parameters); empty when it can."""
     reasons = set()
     if abs((w + h) - w - h) > FINE * h or abs(w - (w - h) - h) > FINE * h:
         reasons.add(ROUNDED_STEP)
-    if round_off > FINE * max(abs(n), largest) > 0:
+    scale = FINE * max(abs(n), largest)
+    if round_off > scale > 0:
         reasons.add(LOST_IN_ROUND_OFF)
+    if truncation > scale > 0:
+        reasons.add(TRUNCATED)
     return reasons
 
 
@@ -197,16 +228,20 @@ def _check_tensor(
         fp, fm = at(h), at(-h)
         a, n = analytic[i].item(), (fp - fm) / (2 * h)
         round_off = 4 * _EPS * max(abs(fp), abs(fm)) / h
-        error = _relative(a, n, round_off)
-        if error >= FINE and _is_kink(at, f0, fp, fm, h, a, n):
-            kinks += 1
-            continue
+        error, truncation = _relative(a, n, round_off), 0.0
+        if error >= FINE:
+            seconds, seconds_round_off = _second_differences(at, f0, fp, fm, h)
+            if _is_kink(seconds, seconds_round_off, h, a, n):
+                kinks += 1
+                continue
+            truncation = _truncation(seconds, h)
+            error = _relative(a, n, round_off + truncation)
         errors.append(error)
         raw.append(_relative(a, n, 0.0))
-        why = _unresolved(original, h, n, round_off, largest)
+        why = _unresolved(original, h, n, round_off, truncation, largest)
         unresolved += bool(why)
         reasons |= why
-    if 2 * kinks > len(index) and max(errors, default=0.0) >= FINE:
+    if 2 * kinks > len(index) and max(errors, default=FINE) >= FINE:
         unresolved, reasons = len(errors), {*reasons, MOSTLY_KINKS}
     return ParameterCheck(
         name=name,
@@ -318,6 +353,12 @@ def gradcheck_experiment(
         population = build_population(experiment, dataset, task, torch.device("cpu"))
         population.add([make_member(experiment, 0)])
         module = population.member_module(0)
+    if batch > len(dataset.x_train):
+        raise UserError(
+            f"batch = {batch}: more than the training split's {len(dataset.x_train)} examples"
+        )
+    if batch == 1 and any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in module.modules()):
+        raise UserError("batch = 1: batch norm needs at least 2 examples (its variance is 0/0)")
     x, y = dataset.x_train[:batch], dataset.y_train[:batch]
     penalty = config_penalty(experiment.train)
     gradients = None
@@ -393,7 +434,8 @@ def _run(args: argparse.Namespace) -> None:
             "a: the backward training runs (for a plain MLP steepest's hand-written one, "
             "else autograd); n: the centred difference",
             "raw err: the largest |a − n|/max(|a|, |n|); "
-            "error: |a − n|/max(|a|, |n|) beyond n's round-off 4ε·|f|/h; "
+            "error: |a − n|/max(|a|, |n|) beyond n's round-off 4ε·|f|/h and own error "
+            "h²f‴/6 (f‴ measured where a and n disagree); "
             f"fine < {FINE:g} ≤ suspicious < {SUSPICIOUS:g} ≤ wrong",
             "kinks: elements whose step crossed a kink (ReLU, max, hinge, |w|); "
             "left out of the errors and the verdict",
@@ -408,7 +450,7 @@ def _run(args: argparse.Namespace) -> None:
             console.print(f"[dim]{note}[/]")
         if inconclusive:
             reasons = sorted({reason for c in inconclusive for reason in c.unresolved_because})
-            advice = "a smaller" if MOSTLY_KINKS in reasons else "a larger"
+            advice = "a smaller" if {MOSTLY_KINKS, TRUNCATED} & set(reasons) else "a larger"
             console.print(
                 f"[magenta]inconclusive: the step resolved no element of "
                 f"{', '.join(c.name for c in inconclusive)} ({'; '.join(reasons)}): "
