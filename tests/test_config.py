@@ -94,6 +94,30 @@ def test_bad_values_name_key_value_and_expectation(raw, message):
             "[model] dropout: no member reads it (kind = 'mlp'; hidden = []; it applies to a "
             "CNN, or an MLP with a hidden layer: dropout drops hidden units, never the inputs)",
         ),
+        (
+            {**DIGITS, "train": {"optimizer": "sgd", "momentum": [0.0, 0.9]}},
+            "[train] momentum: no member reads it (optimizer = 'sgd'; it applies to "
+            "optimizer = 'momentum', 'nesterov', 'rmsprop')",
+        ),
+        (
+            {**DIGITS, "train": {"optimizer": "lbfgs", "weight_decay": 0.5}},
+            "[train] weight_decay: no member reads it (optimizer = 'lbfgs'; it applies to",
+        ),
+        (
+            {**DIGITS, "train": {"optimizer": "sgd", "beta1": 0.8}},
+            "[train] beta1: no member reads it (optimizer = 'sgd'; it applies to optimizer = "
+            "'adam', 'adamw')",
+        ),
+        (
+            {
+                **DIGITS,
+                "train": {
+                    "optimizer": "adam",
+                    "schedule": {"momentum": {"kind": "linear", "start": 0.5, "end": 0.99}},
+                },
+            },
+            "[train.schedule.momentum] momentum: no member reads it (optimizer = 'adam'",
+        ),
     ],
 )
 def test_a_key_no_member_reads_is_refused(raw, message):
@@ -102,11 +126,24 @@ def test_a_key_no_member_reads_is_refused(raw, message):
     assert message in str(error.value)
 
 
+def test_a_schedule_starts_where_the_rule_does_when_its_key_is_unset():
+    """RMSProp's momentum is torch's 0 unless set: a step schedule ×1.2 keeps it at 0,
+    where [train]'s 0.9 would reach 1.08 (refused for a value no epoch would see)."""
+    step = {"kind": "step", "every": 1, "factor": 1.2}
+    raw = {**DIGITS, "train": {"optimizer": "rmsprop", "epochs": 3, "schedule": {"momentum": step}}}
+    assert expand_grid(raw)[0].train.optimizer == "rmsprop"
+    raw["train"]["momentum"] = 0.9
+    with pytest.raises(UserError, match="reaches 1.08 at epoch 2; momentum must stay in"):
+        expand_grid(raw)
+
+
 def test_a_key_one_member_of_a_grid_reads_is_kept():
     raw = {"data": {"name": "digits_images"}, "model": {"kind": ["mlp", "cnn"], "hidden": [8]}}
     assert [e.model.kind for e in expand_grid(raw)] == ["mlp", "cnn"]
     raw = {**DIGITS, "model": {"hidden": [[], [8]], "dropout": 0.5}}
     assert [e.model.hidden for e in expand_grid(raw)] == [[], [8]]
+    raw = {**DIGITS, "train": {"optimizer": ["sgd", "rmsprop"], "momentum": 0.5, "eps": 1e-6}}
+    assert [e.train.optimizer for e in expand_grid(raw)] == ["sgd", "rmsprop"]
 
 
 def test_lists_expand_to_the_grid_in_file_order():

@@ -438,6 +438,7 @@ def test_final_retrains_the_best_trial_to_its_value_and_tests_it(tmp_path, capsy
     assert f"best val_accuracy {summary['best_value']} with" in printed
     assert f"best trial retrained in {final['out']}: val_accuracy {final['val']:.4f}" in printed
     assert "nothing left to run (its budget of trials is spent)" in printed  # a rerun
+    assert "raise [tune] trials or pass --trials" in " ".join(printed.split())
     path.write_text(
         path.read_text().replace("[train]\n", f'[train]\nout = "{tmp_path / "mine"}"\n')
     )
@@ -898,28 +899,42 @@ def test_a_search_whose_trials_could_not_differ_or_train_is_refused(
     assert not (tmp_path / "s.log").exists()
 
 
+ADAM = ('optimizer = "momentum"', 'optimizer = "adam"')
+
+
 @pytest.mark.parametrize(
-    ("hidden", "space", "message"),
+    ("edits", "space", "message"),
     [
         (
-            "[16]",
+            [],
             'leaky_slope = { type = "uniform", low = 0.01, high = 0.3 }',
             "[tune.space] leaky_slope: no trial reads it (activation = 'relu'; it applies to "
             "activation = 'leaky_relu')",
         ),
         (
-            "[]",
+            [("hidden = [16]", "hidden = []")],
             'dropout = { type = "uniform", low = 0.1, high = 0.5 }',
             "[tune.space] dropout: no trial reads it (kind = 'mlp'; hidden = []; it applies "
             "to a CNN, or an MLP with a hidden layer: dropout drops hidden units, never the",
         ),
+        (
+            [ADAM],
+            'momentum = { type = "uniform", low = 0.5, high = 0.99 }',
+            "[tune.space] momentum: no trial reads it (optimizer = 'adam'; it applies to",
+        ),
+        (
+            [ADAM, ("epochs = 3", "epochs = 3\nmomentum = 0.5")],
+            'lr = { type = "loguniform", low = 1e-3, high = 0.5 }',
+            "[train] momentum: no trial reads it (optimizer = 'adam'; it applies to",
+        ),
     ],
 )
-def test_a_searched_key_no_trial_reads_is_refused_before_the_study(
-    tmp_path, hidden, space, message
-):
+def test_a_key_no_trial_reads_is_refused_before_the_study(tmp_path, edits, space, message):
     path = write(tmp_path, space=space)
-    path.write_text(path.read_text().replace("hidden = [16]", f"hidden = {hidden}"))
+    text = path.read_text()
+    for old, new in edits:
+        text = text.replace(old, new)
+    path.write_text(text)
     with pytest.raises(UserError) as error:
         tune(path, storage=str(tmp_path / "s.log"))
     assert message in str(error.value)
@@ -941,15 +956,25 @@ def test_a_searched_key_no_trial_reads_is_refused_before_the_study(
             "kind": {"type": "choice", "values": ["mlp", "cnn"]},
             "kernel": {"type": "fixed", "value": 5},
         },
+        {
+            "optimizer": {"type": "choice", "values": ["adam", "rmsprop"]},
+            "momentum": {
+                "type": "uniform",
+                "low": 0.5,
+                "high": 0.9,
+                "when": {"optimizer": "rmsprop"},
+            },
+        },
     ],
 )
 def test_a_searched_key_some_trials_read_is_kept(searched):
-    from steepest.tune.run import _unread_search
-    from steepest.tune.space import SearchSpace
+    from steepest.tune.run import _unread_in_study
+    from steepest.tune.space import SECTION_OF, SearchSpace
 
     space = SearchSpace({n: ParamSpec.model_validate(s) for n, s in searched.items()})
     base = validate({"data": {"name": "digits"}, "model": {"hidden": []}})
-    assert [_unread_search(space, base, name) for name in searched] == [None, None]
+    reasons = [_unread_in_study(space, base, SECTION_OF[n][0], n) for n in searched]
+    assert reasons == [None, None]
 
 
 def test_a_searched_seed_is_the_seed_that_trains():

@@ -8,6 +8,7 @@ product of concrete experiments, each of which validates like a single one.
 Every mistake becomes one `UserError` line naming the key, the value and what was expected.
 """
 
+import functools
 import itertools
 import math
 import tomllib
@@ -210,7 +211,7 @@ class TrainConfig(_Section):
             if name not in SCHEDULABLE:
                 raise ValueError(f"schedule.{name}: expected one of {', '.join(SCHEDULABLE)}")
             try:
-                values = values_over(build(spec, self.epochs), getattr(self, name), self.epochs)
+                values = values_over(build(spec, self.epochs), self._base(name), self.epochs)
             except UserError as error:
                 raise ValueError(f"schedule.{name}: {error}") from None
             low, high = _SCHEDULED_RANGE[name]
@@ -222,6 +223,18 @@ class TrainConfig(_Section):
                     f"{name} must stay in [{low:g}, {high:g})"
                 )
         return self
+
+    def _base(self, name: str) -> float:
+        """A scheduled hyperparameter's value before its schedule, as a member starts from
+        it (`training.make_member`): the file's when set, and lr and the penalties always;
+        other optimizer keys left unset keep the rule's own default (RMSProp's momentum
+        is 0, not [train]'s 0.9)."""
+        from steepest.optim import RULES
+
+        defaults = RULES[self.optimizer].DEFAULTS
+        if name == "lr" or name in self.model_fields_set or name not in defaults:
+            return getattr(self, name)
+        return defaults[name]
 
 
 class ParamSpec(_Section):
@@ -435,7 +448,8 @@ def _one_of(decider: str, *readers: str) -> _ReadBy:
     )
 
 
-# Keys that only some members read: (section, key) → who reads them.
+# Keys that only some members read: (section, key) → who reads them; `_read_only_by` adds
+# the optimizers' keys.
 _READ_ONLY_BY = {
     ("model", "hidden"): _one_of("kind", "mlp"),
     ("model", "channels"): _one_of("kind", "cnn"),
@@ -449,21 +463,38 @@ _READ_ONLY_BY = {
         "a CNN, or an MLP with a hidden layer: dropout drops hidden units, never the inputs",
     ),
     ("train", "huber_delta"): _one_of("loss", "huber"),
-    ("train", "line_search"): _one_of("optimizer", "lbfgs"),
 }
+
+
+@functools.cache
+def _read_only_by() -> dict[tuple[str, str], _ReadBy]:
+    """`_READ_ONLY_BY` and each optimizer key that some update rules read and others do
+    not (momentum: momentum, nesterov, rmsprop; weight_decay: all but lbfgs; ...), from
+    the rules' own hyperparameters (their `DEFAULTS`): torch.optim.SGD(momentum=0.9) is
+    heavy-ball SGD, and optimizer = "sgd" beside momentum = 0.9 trained plain SGD under
+    a momentum = 0.9 label."""
+    from steepest.optim import RULES  # it imports torch: only when a file is checked
+
+    keys = {key for rule in RULES.values() for key in rule.DEFAULTS}
+    by_optimizer = {}
+    for key in sorted(keys):
+        readers = [name for name, rule in RULES.items() if key in rule.DEFAULTS]
+        if len(readers) < len(RULES):
+            by_optimizer[("train", key)] = _one_of("optimizer", *readers)
+    return {**_READ_ONLY_BY, **by_optimizer}
 
 
 def deciders_of(section: str, key: str) -> tuple[str, ...]:
     """The settings of `section` that decide whether a member reads `key` (none when
     every member does)."""
-    rule = _READ_ONLY_BY.get((section, key))
+    rule = _read_only_by().get((section, key))
     return () if rule is None else rule.deciders
 
 
 def unread(section: str, key: str, tables: list[Any]) -> str | None:
     """Why no member reads `key`, given each member's `section` table ("activation =
     'relu'; it applies to activation = 'leaky_relu'"); None when one does."""
-    rule = _READ_ONLY_BY.get((section, key))
+    rule = _read_only_by().get((section, key))
     if rule is None or any(rule.reads(table) for table in tables):
         return None
     chosen = []
@@ -474,15 +505,29 @@ def unread(section: str, key: str, tables: list[Any]) -> str | None:
 
 
 def _refuse_unused(raw: dict[str, Any], experiments: list[Experiment]) -> None:
-    """A key the file sets that no member reads is refused, not silently ignored
-    (`hidden` beside kind = "cnn"). One member reading it is enough: a grid of
-    kind = ["mlp", "cnn"] sets both `hidden` and `channels`."""
-    for section, key in _READ_ONLY_BY:
-        if key not in raw.get(section, {}):
-            continue
+    """A key the file sets (or schedules) that no member reads is refused, not silently
+    ignored (`hidden` beside kind = "cnn", `momentum` beside optimizer = "sgd"). One
+    member reading it is enough: a grid of kind = ["mlp", "cnn"] sets both `hidden` and
+    `channels`."""
+    for (section, key), where in set_keys(raw).items():
         reason = unread(section, key, [getattr(e, section) for e in experiments])
         if reason is not None:
-            raise UserError(f"[{section}] {key}: no member reads it ({reason})")
+            raise UserError(f"{where}: no member reads it ({reason})")
+
+
+def set_keys(raw: dict[str, Any]) -> dict[tuple[str, str], str]:
+    """The (section, key) pairs a file sets or schedules that only some members read
+    (`_read_only_by`), each with where the file sets it ("[train] momentum", or
+    "[train.schedule.momentum] momentum" for a schedule alone)."""
+    found = {}
+    for section, key in _read_only_by():
+        table = raw.get(section)
+        if isinstance(table, dict) and key in table:
+            found[(section, key)] = f"[{section}] {key}"
+        schedules = table.get("schedule") if isinstance(table, dict) else None
+        if isinstance(schedules, dict) and key in schedules:
+            found.setdefault((section, key), f"[{section}.schedule.{key}] {key}")
+    return found
 
 
 def read_toml(path: str | Path) -> dict[str, Any]:

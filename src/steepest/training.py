@@ -251,6 +251,18 @@ def check_network(
             ) from None
 
 
+def refuse_model_keys(experiment: Experiment) -> None:
+    """Keys of ``[model]`` beside a network passed as model=, which replaces it: refused,
+    as beside ``[model] module`` (`ModelConfig`), not silently ignored; dropout alone
+    still applies (to the network's torch.nn.Dropout layers)."""
+    unused = sorted(experiment.model.model_fields_set - {"dropout"})
+    if unused:
+        raise UserError(
+            f"[model] {', '.join(unused)}: not used with your own network (model=); "
+            "only dropout applies to it"
+        )
+
+
 def _one_per_network(
     experiments: list[Experiment], model: NetworkFactory | None
 ) -> list[Experiment]:
@@ -415,6 +427,8 @@ def train(
         raise UserError(f"population = {population!r}: expected at least 1 member")
     model = network_factory(model)
     experiments = _as_experiments(experiments)
+    if model is not None:
+        refuse_model_keys(experiments[0])
     _one_value_per_run(experiments)
     first = experiments[0]
     made = [p for p in (first.train.out, *first.train.out.parents) if not p.exists()]

@@ -27,6 +27,7 @@ from steepest.config import (
     TuneConfig,
     deciders_of,
     read_toml,
+    set_keys,
     unread,
     validate,
 )
@@ -45,6 +46,7 @@ from steepest.training import (
     monitor_for,
     own_network,
     population_size,
+    refuse_model_keys,
     resolve_device,
     task_for,
     train,
@@ -378,6 +380,7 @@ def tune(
     space = SearchSpace(settings.space)
     space.check_against(raw)
     if model is not None:  # a [model] module refuses them itself (`ModelConfig`)
+        refuse_model_keys(base)
         _refuse_model_keys(space)
     base = _as_searched(base, space)
     dataset = load_for(base)
@@ -390,6 +393,7 @@ def tune(
     train_with_monitor = base.train.model_copy(update={"monitor": monitor_name})
     monitor = monitor_for(base.model_copy(update={"train": train_with_monitor}), task)
     _refuse_searches_without_meaning(space, base, dataset, monitor.column)
+    _refuse_unread(space, base, raw)
     if isinstance(path, dict) and settings.study is None:  # a file's name names its study
         raise UserError("[tune] study: an experiment given as a dict needs a study name")
     name = settings.study or Path(path).stem
@@ -482,12 +486,7 @@ def _refuse_searches_without_meaning(
     """One line before any trial for a search whose trials could not be told apart: a
     searched loss under `val_loss` (an L1 loss and a squared loss do not compare: the
     best trial would be the one whose loss reads smallest), and a searched value a
-    schedule ignores (a `linear` from start to end sets the value itself), and a searched
-    key no trial reads (`_unread_search`)."""
-    for name in space.params:
-        reason = _unread_search(space, base, name)
-        if reason is not None:
-            raise UserError(f"[tune.space] {name}: no trial reads it ({reason})")
+    schedule ignores (a `linear` from start to end sets the value itself)."""
     losses = space.offered("loss")
     if monitor == "val_loss" and len(set(losses)) > 1:
         raise UserError(
@@ -503,16 +502,29 @@ def _refuse_searches_without_meaning(
             )
 
 
-def _unread_search(space: SearchSpace, base: Experiment, name: str) -> str | None:
-    """Why no trial reads the searched key `name` (`config.unread`): leaky_slope where
-    every trial's activation is relu, dropout on an MLP without a hidden layer. The
-    settings that decide take every value the space offers them; one searched over a
-    range (none of them is numeric) is not judged."""
-    section = SECTION_OF[name]
-    deciders = deciders_of(section[0], name) if len(section) == 1 else ()
+def _refuse_unread(space: SearchSpace, base: Experiment, raw: dict[str, Any]) -> None:
+    """A key searched, set or scheduled in the file that no trial reads is refused before
+    the study, as `steepest train` refuses it (`config.set_keys`): leaky_slope where every
+    trial's activation is relu, momentum where every trial's optimizer is adam."""
+    searched = {
+        (SECTION_OF[name][0], name): f"[tune.space] {name}"
+        for name in space.params
+        if len(SECTION_OF[name]) == 1
+    }
+    for (section, key), where in {**set_keys(raw), **searched}.items():
+        reason = _unread_in_study(space, base, section, key)
+        if reason is not None:
+            raise UserError(f"{where}: no trial reads it ({reason})")
+
+
+def _unread_in_study(space: SearchSpace, base: Experiment, section: str, key: str) -> str | None:
+    """Why no trial reads `key` of `section` (`config.unread`). The settings that decide
+    take every value the space offers them; one searched over a range (none of them is
+    numeric) is not judged."""
+    deciders = deciders_of(section, key)
     if not deciders:
         return None
-    table = getattr(base, section[0])
+    table = getattr(base, section)
     values = [space.may_take(d, getattr(table, d)) for d in deciders]
     if any(v is None for v in values):
         return None
@@ -520,7 +532,7 @@ def _unread_search(space: SearchSpace, base: Experiment, name: str) -> str | Non
         table.model_copy(update=dict(zip(deciders, chosen, strict=True)))
         for chosen in itertools.product(*values)
     ]
-    return unread(section[0], name, tables)
+    return unread(section, key, tables)
 
 
 def _refuse_losses_that_do_not_fit(space: SearchSpace, base: Experiment, dataset: Dataset) -> None:
