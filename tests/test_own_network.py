@@ -87,6 +87,20 @@ def test_a_network_that_does_not_fit_the_data_is_one_line(tmp_path, network, mes
     assert str(caught.value).startswith(message) and "\n" not in str(caught.value)
 
 
+def test_model_keys_beside_your_network_are_refused_as_beside_a_module(tmp_path):
+    """[model] is replaced by model=, so its keys would be ignored; dropout still applies."""
+    given = {**experiment(tmp_path), "model": {"hidden": [4], "activation": "tanh"}}
+    with pytest.raises(UserError, match=r"^\[model\] activation, hidden: not used with your own"):
+        steepest.train(given, model=Residual, write=False)
+    tuned = {
+        **given,
+        "tune": {"trials": 1, "study": "s", "space": {"lr": {"type": "fixed", "value": 0.1}}},
+    }
+    with pytest.raises(UserError, match=r"^\[model\] activation, hidden: not used with your own"):
+        tune(tuned, storage=str(tmp_path / "s.log"), model=Residual)
+    assert not (tmp_path / "s.log").exists()
+
+
 class InPlaceCounter(Residual):
     """Writes a plain tensor attribute in place during forward: fine alone, not under vmap."""
 
@@ -185,7 +199,8 @@ def test_a_network_named_in_the_file_trains_from_the_command(tmp_path, capsys):
         ('module = "nets.py:Other"', "nets.py has no callable 'Other'"),
         (
             'module = "no_such_package.nets:Net"',
-            "importing it failed (No module named 'no_such_package')",
+            "importing it failed (No module named 'no_such_package'); a package must be "
+            "installed or on PYTHONPATH, or name its file.py",
         ),
         ('module = "nets.py"', "expected 'FILE.py:NAME' or 'package:NAME'"),
         ('module = "nets.py:Net"\nhidden = [8]', "[model] hidden: not used with module = "),

@@ -39,7 +39,10 @@ def network_from(spec: str) -> Callable[[], nn.Module]:
     except UserError:
         raise
     except Exception as error:  # the user's code: whatever fails is their input's
-        raise UserError(f"{where}: importing it failed ({first_line(error)})") from None
+        hint = ""
+        if isinstance(error, ModuleNotFoundError) and location.split(".")[0] == error.name:
+            hint = "; a package must be installed or on PYTHONPATH, or name its file.py"
+        raise UserError(f"{where}: importing it failed ({first_line(error)}){hint}") from None
     factory = getattr(module, name, None)
     if not callable(factory):
         raise UserError(f"{where}: {location} has no callable {name!r}")
