@@ -95,7 +95,8 @@ def _tune(args: argparse.Namespace) -> None:
     if summary["ran_now"] == 0 and summary["trials"]:
         out.print(
             f"study {summary['study']}: nothing left to run (its budget of trials is spent); "
-            "raise [tune] trials or pass --trials to run more"
+            "raise [tune] trials or pass --trials to run more",
+            markup=False,  # "[tune]" is no style tag
         )
     interrupted = summary["interrupted"]
     requeued = f", {interrupted} interrupted and queued again" if interrupted else ""
@@ -204,7 +205,13 @@ def parser() -> argparse.ArgumentParser:
 
     report = commands.add_parser("report", help="a study as one self-contained HTML file")
     report.add_argument("storage", help="journal file (runs/NAME.log) or Optuna storage URL")
-    report.add_argument("-o", "--output", type=Path, default=Path("report.html"))
+    report.add_argument(
+        "-o",
+        "--output",
+        type=Path,
+        default=Path("report.html"),
+        help="the HTML file to write (default: report.html here; an existing one is replaced)",
+    )
     report.add_argument("--study", help="study name (needed when the storage holds several)")
     report.set_defaults(run=_report)
 
