@@ -9,7 +9,7 @@ from torch.optim import lr_scheduler
 
 from steepest.config import ScheduleConfig as S
 from steepest.errors import UserError
-from steepest.optim.schedules import build
+from steepest.optim.schedules import build, values_over
 
 EPOCHS = 30
 BASE = 0.1
@@ -116,12 +116,29 @@ def test_meaningless_settings_are_user_errors(spec, message):
             "every is not read by this kind (it reads epochs, min_value)",
         ),
         ({"kind": "constant", "k": 0.1}, "k is not read by this kind (it reads nothing)"),
+        ({"kind": "step", "k": 0.1, "min_value": 0.0}, "k, min_value are not read by this kind"),
+        ({"kind": "cosine", "end": 0.001}, "start/end belong to kind linear"),
     ],
 )
 def test_a_setting_the_kind_does_not_read_is_refused(spec, unread):
     """exponential reads k, not factor: factor = 0.5 silently annealed by e^(−0.1·t)."""
     with pytest.raises(UserError, match=re.escape(unread)):
         build(S(**spec))
+
+
+def test_a_constant_schedule_alone_is_accepted_and_changes_nothing():
+    from steepest.config import validate
+
+    for name in ("lr", "momentum"):
+        train = {"epochs": 3, "lr": 0.1, "schedule": {name: {"kind": "constant"}}}
+        experiment = validate({"data": {"name": "iris"}, "train": train})
+        assert experiment.train.schedule[name].kind == "constant"
+    assert values_over(build(S(kind="constant")), 0.1, 3).tolist() == [0.1, 0.1, 0.1]
+
+
+def test_a_warmup_given_start_is_told_where_a_warmup_starts():
+    with pytest.raises(UserError, match=re.escape("linear (a warmup starts at factor)")):
+        build(S(kind="warmup", start=0.1))
 
 
 def test_a_schedule_without_a_length_runs_over_the_whole_run():

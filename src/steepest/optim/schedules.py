@@ -85,8 +85,10 @@ class Schedule:
 
 
 def values_over(schedule: Schedule, base: float, epochs: int) -> Tensor:
-    """The value at each epoch t = 0 … epochs − 1 of a member with this base value [epochs]."""
-    return schedule(torch.tensor(base, dtype=torch.float64), torch.arange(epochs))
+    """The value at each epoch t = 0 … epochs − 1 of a member with this base value [epochs]
+    (a constant schedule gives the base back as it is: broadcast here)."""
+    t = torch.arange(epochs)
+    return schedule(torch.tensor(base, dtype=torch.float64), t).expand(t.shape)
 
 
 # The settings each kind reads (the table above); any other set beside it is refused.
@@ -107,9 +109,13 @@ def _check(spec: ScheduleConfig, position: int) -> None:
     unread = sorted(spec.model_fields_set - _READS[spec.kind] - {"kind", "start", "end"})
     if unread:
         reads = ", ".join(sorted(_READS[spec.kind])) or "nothing"
-        raise UserError(f"{where}: {', '.join(unread)} is not read by this kind (it reads {reads})")
+        verb = "is" if len(unread) == 1 else "are"
+        raise UserError(
+            f"{where}: {', '.join(unread)} {verb} not read by this kind (it reads {reads})"
+        )
     if spec.kind != "linear" and (spec.start is not None or spec.end is not None):
-        raise UserError(f"{where}: start/end belong to kind linear (a warmup starts at factor)")
+        hint = " (a warmup starts at factor)" if spec.kind == "warmup" else ""
+        raise UserError(f"{where}: start/end belong to kind linear{hint}")
     if spec.kind == "linear" and spec.start is None and spec.end is None:
         raise UserError(f"{where}: give start, end or both (the values to ramp between)")
     if spec.kind == "linear" and position > 0 and None not in (spec.start, spec.end):
