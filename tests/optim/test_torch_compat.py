@@ -79,7 +79,11 @@ def test_state_dict_round_trip(case):
         (lambda p: so.Adam(p, beta1=1.0), "beta1=1.0: expected 0 <= beta1 < 1"),
         (lambda p: so.RMSprop(p, eps=float("nan")), "eps=nan"),
         (lambda p: so.Adam(p, betas=(0.9, 0.99)), "PyTorch's betas is beta1 and beta2"),
-        (lambda p: so.SGD(p, momentum=0.9), "unknown hyperparameter momentum=0.9"),
+        (
+            lambda p: so.SGD(p, momentum=0.9),
+            "unknown hyperparameter momentum=0.9 (heavy-ball momentum is steepest.optim.Momentum)",
+        ),
+        (lambda p: so.SGD(p, nesterov=True), "Nesterov's momentum is steepest.optim.Nesterov"),
         (lambda p: so.Momentum([{"params": p, "lr": -1.0}]), "Momentum: lr=-1.0"),
     ],
 )

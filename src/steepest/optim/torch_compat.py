@@ -27,6 +27,11 @@ from steepest.errors import UserError
 from steepest.optim import adagrad, adam, adamw, momentum, nesterov, rmsprop, sgd
 
 _TORCH_NAMES = {"betas": "beta1 and beta2", "alpha": "rho"}
+# torch.optim.SGD's options that are optimizers of their own here
+_OWN_CLASS = {
+    "momentum": "heavy-ball momentum is steepest.optim.Momentum",
+    "nesterov": "Nesterov's momentum is steepest.optim.Nesterov",
+}
 _FRACTIONS = ("beta1", "beta2")
 
 
@@ -41,6 +46,8 @@ class RuleOptimizer(Optimizer):
             if name not in self.rule.DEFAULTS:
                 torch_name = _TORCH_NAMES.get(name)
                 hint = f" (PyTorch's {name} is {torch_name} here)" if torch_name else ""
+                if name in _OWN_CLASS and "momentum" not in self.rule.DEFAULTS:
+                    hint = f" ({_OWN_CLASS[name]})"
                 raise UserError(
                     f"{cls}: unknown hyperparameter {name}={hp[name]!r}{hint}; "
                     f"expected {', '.join(self.rule.DEFAULTS)}"
