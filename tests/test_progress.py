@@ -41,4 +41,20 @@ def test_a_population_shows_member_epochs_and_its_best():
     best = run.best.best_value
     fast_result, slow_result = run.results
     assert run.best is fast_result and len(fast_result.history) < len(slow_result.history)
-    assert f" all done  best val accuracy {best:.4f}  " in line and "member-epochs/s" in line
+    assert f" all done  best val accuracy {best:.4f}  " in line and re.search(r" [\d.]+/s ", line)
+    narrow, _ = last_line(80, fast, slow)
+    assert "…" not in narrow and " all done " in narrow and len(narrow) <= 80
+
+
+def test_all_done_only_at_the_end_and_one_member_is_singular():
+    from steepest.progress import EpochProgress
+
+    row = {"val_metric": 0.5, "val_loss": 1.0, "seconds": 0.1}
+    with EpochProgress(total=3, members=3, metric_name="accuracy", maximize=True) as progress:
+        figures = progress.progress.tasks[0].fields
+        progress([1], [row])
+        assert figures["figures"].startswith("1 member in flight")
+        progress([], [row])  # none trains while the third waits to join
+        assert figures["figures"].startswith("0 members in flight")
+        progress([], [row])
+    assert figures["figures"].startswith("all done  best val accuracy 0.5000")

@@ -42,6 +42,7 @@ class EpochProgress:
         )
         unit = "epochs" if members == 1 else "member-epochs"  # K members, E epochs: K·E
         self.task = self.progress.add_task(unit, total=total, figures="")
+        self._results = ""  # a population's figures besides how many members train
 
     def __enter__(self) -> "EpochProgress":
         self.progress.start()
@@ -53,6 +54,8 @@ class EpochProgress:
         error: BaseException | None,
         trace: TracebackType | None,
     ) -> None:
+        if kind is None and self._results:  # only now: members may wait while none trains
+            self.progress.update(self.task, figures=f"all done  {self._results}")
         self.progress.stop()
 
     def __call__(self, population: Population, rows: list[dict[str, float]]) -> None:
@@ -65,14 +68,21 @@ class EpochProgress:
                 + f"  {speed:.1f} epochs/s"
             )
         else:
-            seen = [r["val_metric"] for r in rows if math.isfinite(r["val_metric"])]
+            # a member whose loss is NaN still has an accuracy (argmax of NaNs): not a best
+            seen = [r["val_metric"] for r in rows if _finite(r["val_metric"], r["val_loss"])]
             if self.best is not None:
                 seen.append(self.best)
             self.best = self.better(seen) if seen else None
-            flight = f"{len(population)} members in flight" if len(population) else "all done"
             best = "—" if self.best is None else f"{self.best:.4f}"
-            figures = f"{flight}  best val {self.metric_name} {best}  {speed:.1f} member-epochs/s"
+            self._results = f"best val {self.metric_name} {best}  {speed:.1f}/s"
+            training = len(population)
+            flight = f"{training} member{'' if training == 1 else 's'} in flight"
+            figures = f"{flight}  {self._results}"
         self.progress.update(self.task, advance=len(rows), figures=figures)
+
+
+def _finite(*values: float) -> bool:
+    return all(math.isfinite(v) for v in values)
 
 
 def _whole(width: int) -> Column:

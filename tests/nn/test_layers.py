@@ -164,6 +164,13 @@ def test_dead_fraction_under_vmap():
     torch.testing.assert_close(stacked, torch.tensor(expected))
 
 
+def test_the_dead_fraction_of_a_diverged_member_is_nan_not_all_dead():
+    hidden = [torch.relu(torch.randn(3, 4, 6)), torch.relu(torch.randn(3, 4, 5))]
+    hidden[1][2, 0, 0] = torch.nan  # member 2's weights went NaN
+    fractions = vmap(dead_fraction)(hidden)
+    assert fractions[2].isnan() and not fractions[:2].isnan().any()
+
+
 def members(cfg: ModelConfig, k: int, make) -> list[nn.Module]:
     models = []
     for i in range(k):

@@ -20,10 +20,12 @@ def write_run(
     task: str = "classification",
     dead_relu: bool = True,
     diverged: int | None = None,
+    blown_up: int | None = None,
 ) -> Path:
     """A run folder with ``members`` members; member ``members - 1`` learns best (largest
     learning rate that does not diverge), member ``diverged`` blows up after two epochs
-    (its loss reaches 1e12, then NaN)."""
+    (its loss reaches 1e12, then NaN), member ``blown_up`` too but stays finite (its loss
+    reaches 3e8: it finishes)."""
     metric, direction = (
         ("accuracy", "maximize") if task == "classification" else ("rmse", "minimize")
     )
@@ -35,6 +37,8 @@ def write_run(
             val_loss = train_loss + 0.02 * epoch
             if k == diverged and epoch >= 2:
                 train_loss = val_loss = 10.0 ** (3 * epoch) if epoch < 5 else math.nan
+            if k == blown_up and epoch >= 2:
+                train_loss = val_loss = 3e8 * epoch / epochs
             train_metric, val_metric = (
                 (1 - train_loss / 3, 1 - val_loss / 3)
                 if task == "classification"

@@ -102,6 +102,23 @@ def test_diverged_member_does_not_stretch_the_axes(population):
     assert high < 10  # member 0 reached 1e12 before NaN
 
 
+def test_a_finite_blow_up_does_not_flatten_the_other_curves(tmp_path):
+    _, figures = plotted(tmp_path, members=5, epochs=10, blown_up=1)
+    try:
+        low, high = figures["loss.png"].axes[0].get_ylim()
+        assert high < 10  # member 1's loss reached 3e8 and it finished
+    finally:
+        for fig in figures.values():
+            canvas.plt.close(fig)
+
+
+def test_the_rank_bar_label_fits_a_one_panel_figure(population):
+    fig = population[1]["dead_relu.png"]
+    fig.canvas.draw()
+    label = fig.axes[-1].yaxis.label.get_window_extent()
+    assert fig.bbox.y0 <= label.y0 and label.y1 <= fig.bbox.y1
+
+
 def test_regression_shows_rmse_and_the_loss_of_standardised_targets(single, population):
     ax = single[1]["metric.png"].axes[0]
     assert ax.get_ylabel() == "RMSE" and "lower is better" in ax.get_title()

@@ -159,3 +159,18 @@ def test_trials_cut_short_and_queued_again_are_not_counted_as_failed():
     requeue(study, [cut])
     counts = summarize(study).counts
     assert (counts["complete"], counts["failed"], counts["interrupted"]) == (1, 1, 1)
+
+
+def test_learning_curves_legend_lists_only_the_kinds_of_trial_the_study_has(monkeypatch):
+    from steepest.report import study_figures
+
+    figures = []
+    monkeypatch.setattr(study_figures.canvas, "png_data_uri", lambda fig: figures.append(fig))
+    for study in (make_study(3, running=0, stages=False), make_study(30, running=2)):
+        study_figures.learning_curves(study.trials, summarize(study))
+    legends = [[t.get_text() for t in fig.axes[0].get_legend().get_texts()] for fig in figures]
+    assert "complete (colour: value)" in legends[0]
+    assert not {"pruned, × where stopped", "running"} & set(legends[0])
+    assert {"pruned, × where stopped", "running"} <= set(legends[1])
+    for fig in figures:
+        study_figures.canvas.plt.close(fig)

@@ -75,11 +75,14 @@ def dead_fraction(hidden: list[Tensor]) -> Tensor:
 
     A unit is a feature (dim 1 of [B, units]) or a channel (dim 1 of [B, C, H, W], dead
     when ≤ 0 at every example and position); the fraction pools the units of all layers.
+    NaN when an activation is NaN (diverged weights): NaN > 0 is false, which would
+    count every unit dead.
     """
     if not hidden:
         return torch.zeros(())
     dead = [(h > 0).transpose(0, 1).reshape(h.shape[1], -1).any(1).logical_not() for h in hidden]
-    return torch.cat(dead).float().mean()
+    undefined = torch.stack([h.isnan().any() for h in hidden]).any()
+    return torch.where(undefined, torch.nan, torch.cat(dead).float().mean())
 
 
 def _dropout(on: bool, cfg: ModelConfig) -> list[nn.Module]:

@@ -202,7 +202,7 @@ def _trials_section(trials: list[FrozenTrial], names: list[str], summary: Summar
     rows = "".join(_trial_row(t, names, columns, best, summary.metric) for t in trials)
     return Section(
         "trials",
-        f"All {len(trials)} trials",
+        "The one trial" if len(trials) == 1 else f"All {len(trials)} trials",
         '<p class="note">Click a column header to sort.</p>'
         f'<div class="scroll"><table class="sortable"><thead><tr>{head}</tr>'
         f"</thead><tbody>{rows}</tbody></table></div>",

@@ -3,7 +3,9 @@
 Every plot overlays all members of the population: the best member thick and labelled,
 the others thin, translucent and coloured by their rank (a colour bar, not a legend
 entry per member, keeps it readable for any population size). Members that diverged are
-drawn but do not stretch the axes.
+drawn but do not stretch the axes, nor, in the loss and metric plots, members that blew up
+while staying finite (past `BLOW_UP` times the best member's largest value): one member's
+loss of 3e8 flattened the best member's curves into a line at 0.
 """
 
 from pathlib import Path
@@ -29,6 +31,7 @@ from steepest.report.runfiles import (
 from steepest.report.units import is_accuracy, metric_label, percent_scale
 
 AXIS_LABELS = {DEAD_RELU: "dead ReLU units (fraction)"}
+BLOW_UP = 100.0
 
 
 def _rank_colors(run: Run, members: list[int]) -> list:
@@ -38,14 +41,29 @@ def _rank_colors(run: Run, members: list[int]) -> list:
     return [canvas.RANKS(ranks[m] / worst) for m in members]
 
 
-def _draw_others(ax: Axes, run: Run, column: str, scale: float) -> None:
-    """``column`` of every member but the best as faint lines coloured by rank."""
-    diverged = {m["member"] for m in run.members if m.get("status") == "diverged"}
+def _draw_others(ax: Axes, run: Run, column: str, scale: float, tame: bool = False) -> None:
+    """``column`` of every member but the best as faint lines coloured by rank; diverged
+    members, and with `tame` blown-up ones (module doc), do not stretch the axes."""
+    out_of_view = {m["member"] for m in run.members if m.get("status") == "diverged"}
+    if tame:
+        out_of_view |= _blown_up(run, column)
     others = [m for m in run.history if m != run.best_member]
     for keep_in_view in (True, False):
-        group = [m for m in others if (m not in diverged) == keep_in_view]
+        group = [m for m in others if (m not in out_of_view) == keep_in_view]
         curves = [(run.history[m]["epoch"], run.history[m][column] * scale) for m in group]
         canvas.draw_faint_lines(ax, curves, _rank_colors(run, group), autolim=keep_in_view)
+
+
+def _blown_up(run: Run, column: str) -> set[int]:
+    """Members whose ``column`` goes past `BLOW_UP` times the best member's largest
+    finite |value|."""
+    largest = _largest(run.history[run.best_member][column])
+    return {m for m, h in run.history.items() if _largest(h[column]) > BLOW_UP * largest > 0}
+
+
+def _largest(values: np.ndarray) -> float:
+    finite = np.abs(values[np.isfinite(values)])
+    return float(finite.max()) if finite.size else 0.0
 
 
 def _draw_best(ax: Axes, run: Run, column: str, scale: float, color: str, label: str) -> None:
@@ -85,7 +103,7 @@ def _train_val_png(
     Returns the figure to finish."""
     fig, axes = canvas.new_figure(8, 4.5)
     ax = axes[0, 0]
-    _draw_others(ax, run, f"val_{kind}", scale)
+    _draw_others(ax, run, f"val_{kind}", scale, tame=True)
     train_label = f"train{how[0]} — {_best_label(run)}"
     _draw_best(ax, run, f"train_{kind}", scale, canvas.TRAIN, train_label)
     _draw_best(ax, run, f"val_{kind}", scale, canvas.VAL, f"validation{how[1]}")
@@ -154,7 +172,8 @@ def _metric_png(run: Run, out_dir: Path) -> Path:
 
 def _columns_png(run: Run, columns: list[str], title: str, path: Path) -> Path:
     """One panel per history column, stacked over a shared epoch axis."""
-    fig, axes = canvas.new_figure(8, 1.2 + 2.2 * len(columns), rows=len(columns))
+    # at least the height of the loss plot: a colour bar's label did not fit one panel's
+    fig, axes = canvas.new_figure(8, max(4.5, 1.2 + 2.2 * len(columns)), rows=len(columns))
     fig.suptitle(title, fontweight="bold")
     panels = list(axes[:, 0])
     for ax, column in zip(panels, columns, strict=True):

@@ -126,18 +126,22 @@ def learning_curves(trials: list[FrozenTrial], summary: Summary) -> str | None:
         [mappable.to_rgba(t.value * scale) for t in complete],
         alpha=0.6,
     )
-    handles = [
-        Line2D([], [], color=canvas.RANKS(0.3), label="complete (colour: value)"),
-        Line2D(
-            [],
-            [],
-            color=canvas.MUTED,
-            marker="x",
-            markeredgecolor=canvas.BEST,
-            label="pruned, × where stopped",
-        ),
-        Line2D([], [], color=canvas.TRAIN, label="running"),
-    ]
+    handles = []  # the kinds of line this study has
+    if complete:
+        handles.append(Line2D([], [], color=canvas.RANKS(0.3), label="complete (colour: value)"))
+    if stopped:
+        handles.append(
+            Line2D(
+                [],
+                [],
+                color=canvas.MUTED,
+                marker="x",
+                markeredgecolor=canvas.BEST,
+                label="pruned, × where stopped",
+            )
+        )
+    if any(t.state == TrialState.RUNNING for t in reported):
+        handles.append(Line2D([], [], color=canvas.TRAIN, label="running"))
     if summary.best is not None and summary.best.intermediate_values:
         ax.plot(*curve(summary.best), color=canvas.BEST, linewidth=2.4)
         handles.append(
