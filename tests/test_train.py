@@ -504,3 +504,23 @@ def test_a_run_that_writes_nothing_leaves_no_folder(tmp_path, monkeypatch):
     (tmp_path / "mine").mkdir()  # a folder the user made stays
     train({"data": {"name": "iris"}, "train": {"epochs": 1, "out": "mine"}}, write=False)
     assert (tmp_path / "mine").is_dir()
+
+
+@pytest.mark.parametrize(
+    ("model", "message"),
+    [
+        ("kernel = 4", "[model] kernel = 4: expected an odd size"),
+        ('activation = "maxout"', "[model] activation = 'maxout': only for kind = 'mlp'"),
+        (
+            "channels = [4, 4, 4, 4]",
+            "[model] channels = [4, 4, 4, 4]: 4 2×2 poolings need images of at least 16 pixels "
+            "a side, these have 8",
+        ),
+    ],
+)
+def test_a_cnn_the_images_cannot_take_is_one_line_naming_its_key(tmp_path, capsys, model, message):
+    path = tmp_path / "cnn.toml"
+    path.write_text(f'[data]\nname = "digits_images"\n[model]\nkind = "cnn"\n{model}\n')
+    assert main(["train", str(path), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1

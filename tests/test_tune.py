@@ -703,15 +703,26 @@ def test_asha_and_hyperband_prune_a_study_that_fits_one_population(tmp_path, pru
     assert TrialState.PRUNED in states(study)
 
 
-def test_a_bad_range_is_refused_before_the_study_opens(tmp_path, capsys):
-    """Optuna refused a step of 0 at the first draw: a traceback, and a RUNNING trial
-    without params left in the journal."""
-    space = 'momentum = { type = "uniform", low = 0.5, high = 0.95, step = 0 }'
+@pytest.mark.parametrize(
+    ("space", "message"),
+    [
+        (
+            'momentum = { type = "uniform", low = 0.5, high = 0.95, step = 0 }',
+            "[tune.space] momentum: step = 0: expected a step > 0",
+        ),
+        (
+            'weight_decay = { type = "uniform", low = 0, high = 0.01, log = true }',
+            "[tune] space.weight_decay: uniform with log = true needs low > 0",
+        ),
+    ],
+)
+def test_a_bad_range_is_refused_before_the_study_opens(tmp_path, capsys, space, message):
+    """Optuna refused a step of 0 at the first draw, and a log range from 0: a traceback,
+    and a RUNNING trial without params left in the journal."""
     storage = tmp_path / "s.log"
     command = ["tune", str(write(tmp_path, space=space)), "--storage", str(storage), "--quiet"]
     assert main(command) == 2
-    err = capsys.readouterr().err
-    assert err == "steepest: error: [tune.space] momentum: step = 0: expected a step > 0\n"
+    assert capsys.readouterr().err == f"steepest: error: {message}\n"
     assert not storage.exists()
 
 
@@ -921,6 +932,17 @@ ADAM = ('optimizer = "momentum"', 'optimizer = "adam"')
             [ADAM],
             'momentum = { type = "uniform", low = 0.5, high = 0.99 }',
             "[tune.space] momentum: no trial reads it (optimizer = 'adam'; it applies to",
+        ),
+        (
+            [("epochs = 3", "epochs = 3\nlr = [0.1, 0.05]")],
+            'momentum = { type = "uniform", low = 0.5, high = 0.99 }',
+            "[train] lr = [0.1, 0.05]: a list of values is a grid for steepest train; a study "
+            'searches it in [tune.space]: lr = { type = "choice", values = [0.1, 0.05] }',
+        ),
+        (
+            [("epochs = 3", "epochs = 3\npopulation = 1")],
+            'lr = { type = "loguniform", low = 1e-3, high = 0.5 }',
+            "[train] population: a study's populations are sized by [tune] population",
         ),
         (
             [ADAM, ("epochs = 3", "epochs = 3\nmomentum = 0.5")],

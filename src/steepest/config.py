@@ -260,6 +260,8 @@ class ParamSpec(_Section):
                 raise ValueError(f"{self.type} needs low < high")
             if self.type == "loguniform" and self.low <= 0:
                 raise ValueError("loguniform needs low > 0")
+            if self.log and self.low <= 0:
+                raise ValueError(f"{self.type} with log = true needs low > 0")
         if self.type == "choice" and not self.values:
             raise ValueError("choice needs a non-empty values list")
         if self.type == "fixed" and self.value is None:
@@ -350,7 +352,7 @@ RUN_KEYS = ("monitor", "population", "device", "out")
 _LIST_FIELDS = {"hidden", "channels"}
 
 
-def _sweep_axes(raw: dict[str, Any]) -> list[tuple[str, str, list[Any]]]:
+def sweep_axes(raw: dict[str, Any]) -> list[tuple[str, str, list[Any]]]:
     """(section, key, values) for every value in [model]/[train] given as a list to compare."""
     axes = []
     for section, fields in (
@@ -399,8 +401,8 @@ def _format_error(error: ValidationError) -> str:
     where = f"[{loc[0]}] " + ".".join(loc[1:]) if len(loc) > 1 else f"[{loc[0]}]"
     if first["type"] == "missing":  # its input is the enclosing table, not a value
         return f"{where}: missing, and it has no default"
-    if "input" in first and len(loc) > 1:
-        return f"{where} = {first['input']!r}: {message}"
+    if "input" in first and len(loc) > 1 and not isinstance(first["input"], dict):
+        return f"{where} = {first['input']!r}: {message}"  # a table's check names its keys
     if len(loc) == 1:  # a section's own check: its message names the keys it is about
         return f"{where} {message}"
     return f"{where}: {message}"
@@ -419,7 +421,7 @@ def expand_grid(raw: dict[str, Any]) -> list[Experiment]:
 
     ``lr = [0.1, 0.01]`` with ``seed = [0, 1]`` gives four experiments.
     """
-    axes = _sweep_axes(raw)
+    axes = sweep_axes(raw)
     experiments = []
     for values in itertools.product(*(vals for _, _, vals in axes)):
         concrete = {s: dict(v) if isinstance(v, dict) else v for s, v in raw.items()}

@@ -30,7 +30,9 @@ def activation(name: str, leaky_slope: float = 0.01) -> nn.Module:
     if name == "leaky_relu":
         return nn.LeakyReLU(leaky_slope)
     hint = " (maxout is a layer: use Maxout)" if name == "maxout" else ""
-    raise UserError(f"activation = {name!r}: expected one of {', '.join(_ACTIVATIONS)}{hint}")
+    raise UserError(
+        f"[model] activation = {name!r}: expected one of {', '.join(_ACTIVATIONS)}{hint}"
+    )
 
 
 class Maxout(nn.Module):
@@ -42,7 +44,7 @@ class Maxout(nn.Module):
     def __init__(self, in_features: int, out_features: int, pieces: int) -> None:
         super().__init__()
         if pieces < 2:
-            raise UserError(f"maxout_pieces = {pieces}: expected at least 2")
+            raise UserError(f"[model] maxout_pieces = {pieces}: expected at least 2")
         self.out_features, self.pieces = out_features, pieces
         self.linear = nn.Linear(in_features, out_features * pieces)
 
@@ -143,13 +145,16 @@ def build_cnn(
     `dropout`). Pooling is 2×2 max or average, halving the image each block, or none.
     """
     if cfg.kernel % 2 == 0:
-        raise UserError(f"kernel = {cfg.kernel}: expected an odd size, so padding keeps the size")
+        raise UserError(
+            f"[model] kernel = {cfg.kernel}: expected an odd size, so padding keeps the size"
+        )
     if cfg.activation == "maxout":
-        raise UserError("activation = 'maxout': only for kind = 'mlp'")
+        raise UserError("[model] activation = 'maxout': only for kind = 'mlp'")
     if cfg.pool != "none" and image_size < 2 ** len(cfg.channels):
         raise UserError(
-            f"image_size = {image_size}: too small for {len(cfg.channels)} 2×2 poolings "
-            f"(expected at least {2 ** len(cfg.channels)}, or pool = 'none')"
+            f"[model] channels = {cfg.channels}: {len(cfg.channels)} 2×2 poolings need images "
+            f"of at least {2 ** len(cfg.channels)} pixels a side, these have {image_size} "
+            "(fewer channels, pool = 'none', or a larger [data] image_size)"
         )
     widths = [in_channels, *cfg.channels]
     blocks = [_conv_block(c_in, c_out, cfg) for c_in, c_out in pairwise(widths)]
@@ -166,7 +171,8 @@ def build_model(
         return build_mlp(math.prod(input_shape), out_features, cfg, dropout)
     if len(input_shape) != 3:
         raise UserError(
-            f"kind = 'cnn': expected image input (channels, height, width), got {input_shape}"
+            f"[model] kind = 'cnn': expected image input (channels, height, width), "
+            f"got {input_shape}"
         )
     channels, height, width = input_shape
     return build_cnn(channels, min(height, width), out_features, cfg, dropout)

@@ -28,6 +28,7 @@ from steepest.config import (
     deciders_of,
     read_toml,
     set_keys,
+    sweep_axes,
     unread,
     validate,
 )
@@ -369,8 +370,16 @@ def tune(
     raw = _experiment_raw(path)
     if "tune" not in raw:
         raise UserError(f"{_named(path)}: missing [tune] section (with [tune.space])")
+    for section, key, values in sweep_axes(raw):  # else: "expected a valid number"
+        raise UserError(
+            f"[{section}] {key} = {values}: a list of values is a grid for steepest train; "
+            f'a study searches it in [tune.space]: {key} = {{ type = "choice", values = '
+            f"{values} }}"
+        )
     base = validate(raw)
     settings = base.tune
+    if "population" in base.train.model_fields_set:  # it was ignored
+        raise UserError("[train] population: a study's populations are sized by [tune] population")
     if trials is not None and trials < 1:
         raise UserError(f"trials = {trials!r}: expected at least 1")
     if trials is not None:
