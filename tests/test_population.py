@@ -336,3 +336,23 @@ def test_the_best_weights_kept_are_those_of_the_best_epoch():
         kept = at_epoch_end[result.member.id, result.best_epoch]
         for name, value in result.best_state.items():
             torch.testing.assert_close(value, kept[name], rtol=0, atol=0)
+
+
+def test_a_small_step_runs_on_one_thread_and_a_large_one_on_the_process_count():
+    """Threads by the step's forward FLOPs (K members on one batch), never by timing."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        small = population(factory(ModelConfig(hidden=[8])))
+        small.add(members(2))
+        large = population(factory(ModelConfig(hidden=[4096])), batch=64)
+        large.add(members(4))
+        seen = {}
+        for name, pop in (("small", small), ("large", large)):
+            with pop.intra_op_threads():
+                seen[name] = torch.get_num_threads()
+            assert torch.get_num_threads() == 2  # put back
+        assert seen == {"small": 1, "large": 2}
+        assert small._step_flops == 2 * 16 * (FEATURES * 8 + 8 * CLASSES)  # a multiply-add: 2
+    finally:
+        torch.set_num_threads(previous)

@@ -31,6 +31,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 from torch.func import functional_call, vmap
+from torch.utils.flop_counter import FlopCounterMode
 
 from steepest import rng, stacked
 from steepest.errors import UserError
@@ -79,6 +80,14 @@ class Member:
         base = self.hparams.get(name, default)
         schedule = self.schedules.get(name)
         return float(schedule(base, self.epoch)) if schedule else base
+
+
+# Forward FLOPs a population's step (its K members on one minibatch) must reach before
+# torch's intra-op threads pay, on this 2-core CPU (bench/threads.py, 2026-12-02): one
+# thread was faster up to 2.4 MFLOP (digits MLPs 64→128→10 at K = 4: 0.134 against
+# 0.173 ms a step; 64→512→10 alone: 0.136 against 0.151 ms), two from 4.8 (64→128→10 at
+# K = 8: 0.214 against 0.251 ms; a digits CNN alone at 5.3: 1.35 against 1.42 ms).
+ONE_THREAD_BELOW = 3e6
 
 
 @dataclass
@@ -145,6 +154,10 @@ class Population:
             what = "every parameter of the network is frozen" if named else "it has none"
             raise UserError(f"model: no parameters to train ({what})")
         self.dtype = next(iter(named.values())).dtype
+        self._step_flops = _forward_flops(
+            template, as_input(x_train[: self.batch_size], self.dtype)
+        )
+        self._threads = torch.get_num_threads()  # the process's, for steps that gain by them
         self.x_train = as_input(x_train, self.dtype).to(self.device)
         self.y_train = y_train.to(self.device)
         # Names under which a module shares one tensor (tied weights: `b.weight = a.weight`):
@@ -557,10 +570,32 @@ class Population:
 
     def run_epoch(self) -> Tensor:
         """All steps of one epoch; returns each member's mean training loss [K]."""
-        self.begin_epoch()
-        for _ in range(self.steps_per_epoch):
-            self.step()
-        return self.end_epoch()
+        with self.intra_op_threads():
+            self.begin_epoch()
+            for _ in range(self.steps_per_epoch):
+                self.step()
+            return self.end_epoch()
+
+    @contextlib.contextmanager
+    def intra_op_threads(self) -> Iterator[None]:
+        """Inside the block torch runs one thread a CPU op when a step of the population's
+        forward is below `ONE_THREAD_BELOW` FLOPs, else the process's thread count.
+
+        Small ops gain nothing from a second thread and pay for waking it; on a machine
+        where another process keeps a core busy they wait for it to be scheduled: a step
+        of 2 iris MLPs (8 hidden units) took 32 ms against 0.1 ms on one thread. The
+        choice depends on K and the network alone, never on timing, so a seeded run
+        repeats (batch norm's statistics round differently on 1 and 2 threads)."""
+        if self.device.type != "cpu":
+            yield
+            return
+        wanted = 1 if len(self.members) * self._step_flops < ONE_THREAD_BELOW else self._threads
+        previous = torch.get_num_threads()
+        torch.set_num_threads(wanted)
+        try:
+            yield
+        finally:
+            torch.set_num_threads(previous)
 
     def _set_mode(self, training: bool) -> None:
         for module in (self.base, self._live):
@@ -587,6 +622,10 @@ class Population:
         """Loss and metric of every member on a whole split, in eval mode (no dropout,
         BatchNorm running statistics); with `dead_units`, the fraction of hidden units
         that are ≤ 0 for every example of the first chunk (same forward pass)."""
+        with self.intra_op_threads():
+            return self._evaluate(x, y, chunk, dead_units)
+
+    def _evaluate(self, x: Tensor, y: Tensor, chunk: int, dead_units: bool) -> Evaluation:
         self._set_mode(training=False)
         x, y = as_input(x, self.dtype).to(self.device), y.to(self.device)
         hidden_too = dead_units and self.returns_hidden
@@ -645,6 +684,15 @@ class Population:
         module = build_aside(self.make_module).to(self.device)
         module.load_state_dict(self.member_state(row))
         return module
+
+
+def _forward_flops(module: nn.Module, batch: Tensor) -> float:
+    """FLOPs of one member's forward on one minibatch (matrix products and convolutions,
+    as torch's FlopCounterMode counts them), in eval mode on the module as built."""
+    with FlopCounterMode(display=False) as counter, torch.no_grad():
+        module.eval()(batch)
+    module.train()
+    return float(counter.get_total_flops())
 
 
 def build_aside(make_module: Callable[[], nn.Module]) -> nn.Module:

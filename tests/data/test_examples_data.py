@@ -19,7 +19,7 @@ EXAMPLES = sorted((ROOT / "examples").glob("*.toml"))
 
 def _readme_experiment() -> dict:
     readme = (ROOT / "README.md").read_text()
-    block = re.search(r"### An experiment file\n\n```toml\n(.*?)```", readme, re.S)
+    block = re.search(r"### An experiment file\n.*?```toml\n(.*?)```", readme, re.S)
     return tomllib.loads(block.group(1))
 
 

@@ -119,7 +119,11 @@ def test_cnn_head_is_global_average_pooling_then_linear():
     ("cfg", "size", "message"),
     [
         (ModelConfig(kind="cnn", kernel=4), 8, "kernel = 4"),
-        (ModelConfig(kind="cnn", channels=[2, 2, 2]), 4, "3 2×2 poolings need images of at least 8 pixels a side, these have 4"),
+        (
+            ModelConfig(kind="cnn", channels=[2, 2, 2]),
+            4,
+            "3 2×2 poolings need images of at least 8",
+        ),
         (ModelConfig(kind="cnn", activation="maxout"), 8, "maxout"),
     ],
 )
