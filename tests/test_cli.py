@@ -6,6 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from steepest.cli import EXIT_BROKEN_PIPE, main
 
 
@@ -76,3 +78,51 @@ def test_the_command_module_imports_no_torch():
         [sys.executable, "-c", script], capture_output=True, text=True, check=True
     )
     assert done.stdout == "False\n"
+
+
+def test_a_usage_mistake_is_one_line_naming_the_help(capsys):
+    assert main(["train", "x.toml", "--population", "x"]) == 2
+    err = capsys.readouterr().err
+    assert err == (
+        "steepest: error: argument --population: invalid int value: 'x' "
+        "(see steepest train --help)\n"
+    )
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b'# caf\xe9\n[data]\nname = "iris"\n', "not UTF-8 text (TOML files are UTF-8)"),
+        (b"data = 5\n", "data = 5: expected a [data] table"),
+        (b'[data]\nname = "iris"\n[[train]]\nlr = 0.1\n', "expected a [train] table"),
+        (None, "a folder, not an experiment file"),
+    ],
+)
+def test_an_experiment_file_that_cannot_be_read_is_one_line(tmp_path, capsys, content, message):
+    path = tmp_path / "exp.toml"
+    if content is None:
+        path.mkdir()
+    else:
+        path.write_bytes(content)
+    assert main(["train", str(path), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1
+
+
+def test_an_allocation_that_fails_is_one_line(tmp_path, capsys, monkeypatch):
+    from steepest import training
+
+    def fail(*args, **kwargs):
+        raise RuntimeError(
+            "[enforce fail at alloc_cpu.cpp:127] err == 0. DefaultCPUAllocator: can't "
+            "allocate memory: you tried to allocate 12800000000 bytes. Error code 12"
+        )
+
+    monkeypatch.setattr(training, "load_for", fail)
+    path = tmp_path / "exp.toml"
+    path.write_text('[data]\nname = "iris"\n')
+    assert main(["train", str(path), "--quiet"]) == 2
+    assert capsys.readouterr().err == (
+        "steepest: error: out of memory (11.9 GiB at once): a smaller network, batch_size "
+        "or population (--population) needs less\n"
+    )

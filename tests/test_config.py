@@ -1,5 +1,6 @@
 """Experiment files: validation messages, grids, and the CLI's exit status 2."""
 
+import math
 import re
 import tomllib
 from pathlib import Path
@@ -11,6 +12,41 @@ from steepest.config import expand_grid, load_experiments
 from steepest.errors import UserError
 
 DIGITS = {"data": {"name": "digits"}}
+
+
+@pytest.mark.parametrize(
+    ("raw", "message"),
+    [
+        ({**DIGITS, "train": {"lr": "0.1"}}, "[train] lr = '0.1': expected a valid number"),
+        ({**DIGITS, "train": {"epochs": "3"}}, "[train] epochs = '3': expected a valid integer"),
+        ({**DIGITS, "model": {"hidden": ["16"]}}, "[model] hidden.0 = '16': expected a valid"),
+        (
+            {**DIGITS, "model": {"batch_norm": 1}},
+            "[model] batch_norm = 1: expected a valid boolean",
+        ),
+        ({**DIGITS, "train": {"lr": math.inf}}, "[train] lr = inf: expected a finite number"),
+        ({**DIGITS, "train": {"l2": math.nan}}, "[train] l2 = nan: expected a finite number"),
+        ({**DIGITS, "train": {"out": ""}}, "[train] out = '': expected a path, not an empty"),
+        ({**DIGITS, "train": {"out": 5}}, "[train] out = 5: expected a path (text)"),
+        ({**DIGITS, "train": {"epochs": 10**7}}, "[train] epochs = 10000000: expected less than"),
+        (
+            {"data": {"name": "digits", "seed": 2**64}},
+            "[data] seed = 18446744073709551616: expected less than 9223372036854775808",
+        ),
+        ({**DIGITS, "train": {"schedule": {"lr": 3}}}, "[train] schedule.lr = 3: expected a table"),
+        ({**DIGITS, "tune": {"spac": {}}}, "[tune] spac: unknown key"),  # not "space: missing"
+    ],
+)
+def test_text_for_numbers_infinities_and_other_stretches_are_refused(raw, message):
+    """Lax pydantic read "0.1" as 0.1 and 1 as true; inf trained to NaN and blamed lr."""
+    with pytest.raises(UserError) as error:
+        expand_grid(raw)
+    assert str(error.value).startswith(message)
+
+
+def test_ints_for_floats_and_text_for_paths_are_kept():
+    experiment = expand_grid({**DIGITS, "train": {"lr": 1, "out": "runs/x"}})[0]
+    assert experiment.train.lr == 1.0 and experiment.train.out == Path("runs/x")
 
 
 @pytest.mark.parametrize(

@@ -175,6 +175,7 @@ def test_command_json_matches_the_api(tmp_path, capsys):
         (["--start", "1"], "--start '1'"),
         (["--start=1,inf"], "start = (1.0, inf)"),
         (["--steps", "0"], "steps = 0"),
+        (["--steps", "100000000"], "steps = 100000000: expected 1 to 1,000,000"),
         (["--lr", "sgd=1e-3,sgd=0.1"], "--lr sgd: given twice (0.001 and 0.1)"),
         (["--lr", "adam=0.1", "--lr", "adam=0.1"], "--lr adam: given twice"),
     ],

@@ -48,6 +48,21 @@ def test_resume_needs_a_checkpoint_of_the_same_experiment(tmp_path, checkpoint_i
         train(other, write=False, resume=True)
 
 
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [(b"garbage", "is not a readable checkpoint"), (None, "is not a steepest checkpoint")],
+)
+def test_a_checkpoint_that_is_none_of_ours_is_one_line(tmp_path, content, message):
+    tmp_path.mkdir(exist_ok=True)
+    if content is None:
+        torch.save({"something": 1}, tmp_path / CHECKPOINT)
+    else:
+        (tmp_path / CHECKPOINT).write_bytes(content)
+    with pytest.raises(UserError, match=message) as caught:
+        train(experiments(tmp_path), write=False, resume=True)
+    assert "\n" not in str(caught.value)
+
+
 def test_resume_on_changed_data_is_refused(tmp_path, checkpoint_interrupts):
     """Rows added to a CSV reshuffle the seeded split: going on would train on examples
     that were validation examples before."""

@@ -524,3 +524,12 @@ def test_a_cnn_the_images_cannot_take_is_one_line_naming_its_key(tmp_path, capsy
     assert main(["train", str(path), "--quiet"]) == 2
     err = capsys.readouterr().err
     assert message in err and err.count("\n") == 1
+
+
+def test_a_csv_that_cannot_be_read_is_one_line(tmp_path, capsys):
+    (tmp_path / "table.csv").mkdir()  # a folder where the table should be
+    path = tmp_path / "exp.toml"
+    path.write_text('[data]\ncsv = "table.csv"\ntarget = "y"\n[train]\nloss = "mse"\n')
+    assert main(["train", str(path), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "table.csv': a folder, not a CSV file" in err and err.count("\n") == 1

@@ -376,7 +376,7 @@ def test_tune_settings_that_would_be_ignored_are_refused(
 @pytest.mark.parametrize(
     ("storage", "message"),
     [
-        ("{tmp}/file/s.log", "storage {tmp}/file/s.log: cannot write a journal there"),
+        ("{tmp}/file/s.log", "storage {tmp}/file/s.log: cannot open a journal there"),
         ("sqlite:///{tmp}/file/s.db", "cannot open (unable to open database file)"),
         ("postgresql://nobody@127.0.0.1:1/x", "cannot open (connection failed: "),
     ],
@@ -533,7 +533,9 @@ def study_so_far(storage: Path) -> optuna.Study | None:
 
 @pytest.mark.slow
 def test_kill_minus_nine_then_resume_loses_no_finished_trial(tmp_path, capsys):
-    path = write(tmp_path, trials=10, epochs=12, population=2, pruner="none")
+    # Long enough trials (a wave of two lasts about half a second) for a snapshot taken
+    # every 0.1 s to catch trials both finished and running.
+    path = write(tmp_path, trials=10, epochs=150, population=2, pruner="none")
     storage = tmp_path / "s.log"
     command = [
         sys.executable,
@@ -552,6 +554,7 @@ def test_kill_minus_nine_then_resume_loses_no_finished_trial(tmp_path, capsys):
     try:
         # Kill in a snapshot with trials both finished and running; between two waves none runs.
         while time.time() < deadline and not (len(finished_before) >= 3 and running):
+            assert process.poll() is None, "the study ended before a snapshot caught it"
             time.sleep(0.1)
             study = study_so_far(storage)
             if study is not None:
@@ -742,6 +745,15 @@ def test_a_file_that_is_no_journal_is_refused_untouched(tmp_path, capsys):
         assert main(["report", str(path), "-o", str(tmp_path / "r.html")]) == 2
         assert capsys.readouterr().err.count("\n") == 1
         assert path.read_bytes() == before
+
+
+@pytest.mark.parametrize("line", ['{"op_code": 99}', '{"op_code": 0}'])
+def test_a_journal_line_optuna_does_not_know_is_one_line(tmp_path, capsys, line):
+    journal = tmp_path / "s.log"
+    journal.write_text(line + "\n")
+    assert main(["report", str(journal), "-o", str(tmp_path / "r.html")]) == 2
+    expected = f"{journal}: not a readable Optuna journal (a line is no record of it)"
+    assert capsys.readouterr().err == f"steepest: error: {expected}\n"
 
 
 def test_an_empty_storage_is_refused(tmp_path, capsys, monkeypatch):
@@ -938,6 +950,15 @@ ADAM = ('optimizer = "momentum"', 'optimizer = "adam"')
             'momentum = { type = "uniform", low = 0.5, high = 0.99 }',
             "[train] lr = [0.1, 0.05]: a list of values is a grid for steepest train; a study "
             'searches it in [tune.space]: lr = { type = "choice", values = [0.1, 0.05] }',
+        ),
+        (
+            [
+                ("epochs = 3", 'epochs = 3\nmonitor = "val_loss"'),
+                ("[tune]", '[tune]\nmonitor = "val_metric"'),
+            ],
+            'lr = { type = "loguniform", low = 1e-3, high = 0.5 }',
+            "[train] monitor = 'val_loss' and [tune] monitor = 'val_metric': the study "
+            "monitors one",
         ),
         (
             [("epochs = 3", "epochs = 3\npopulation = 1")],

@@ -7,25 +7,16 @@ that comes within a tolerance of the best throughput.
 """
 
 import math
-import os
 import time
 from collections.abc import Callable, Collection
 
 import torch
 
+from steepest.memory import memory_budget
 from steepest.optim import RULES
 from steepest.population import Member, Population
 
 _PROBE_STEPS = 3
-
-
-def memory_budget(device: torch.device, fraction: float = 0.5) -> int:
-    """Bytes a population may use: `fraction` of free GPU memory or of available RAM."""
-    if device.type == "cuda":
-        free, _ = torch.cuda.mem_get_info(device)
-        return int(free * fraction)
-    pages = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-    return int(pages * fraction)
 
 
 # Copies of a member's parameters an update holds beside its state, at its peak: the

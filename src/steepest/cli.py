@@ -3,11 +3,13 @@
 import argparse
 import json
 import os
+import re
 import signal
 import sys
 import warnings
 from functools import partial
 from pathlib import Path
+from typing import NoReturn
 
 from rich.console import Console
 
@@ -180,8 +182,16 @@ def _add_run_flags(command: argparse.ArgumentParser, quiet_help: str) -> None:
     command.add_argument("--json", action="store_true", help="print the summary as one JSON object")
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse's parser with a usage mistake in one line, as every other mistake is
+    (argparse prints its usage block first), naming where the options are listed."""
+
+    def error(self, message: str) -> NoReturn:
+        raise UserError(f"{message} (see {self.prog} --help)")
+
+
 def parser() -> argparse.ArgumentParser:
-    root = argparse.ArgumentParser(
+    root = _Parser(
         prog="steepest", description="Train neural networks and tune them, many at once."
     )
     commands = root.add_subparsers(dest="command", required=True)
@@ -263,6 +273,11 @@ def _run(argv: list[str] | None) -> int:
     except UserError as error:
         print(f"steepest: error: {error}", file=sys.stderr)
         return EXIT_USAGE
+    except (MemoryError, RuntimeError) as error:
+        if not _out_of_memory(error):
+            raise
+        print(f"steepest: error: {_out_of_memory(error)}", file=sys.stderr)
+        return EXIT_USAGE
     except KeyboardInterrupt:
         hint = getattr(args, "after_interrupt", lambda: "")()
         print(f"steepest: interrupted{hint}", file=sys.stderr)
@@ -270,6 +285,25 @@ def _run(argv: list[str] | None) -> int:
     finally:  # on SystemExit too (gradcheck exit 1): a closed pipe fails here, not at exit
         sys.stdout.flush()
     return 0
+
+
+def _out_of_memory(error: BaseException) -> str:
+    """One line for an allocation that failed (hidden = [100000000]: the network is the
+    user's input), or "" for any other error. torch's CPU allocator raises a RuntimeError
+    whose text alone says so; CUDA's, an OutOfMemoryError (a RuntimeError too)."""
+    text = str(error)
+    if not (
+        isinstance(error, MemoryError)
+        or "can't allocate memory" in text
+        or type(error).__name__ == "OutOfMemoryError"
+    ):
+        return ""
+    asked = re.search(r"allocate (\d+) bytes", text)
+    size = f" ({int(asked.group(1)) / 2**30:.1f} GiB at once)" if asked else ""
+    return (
+        f"out of memory{size}: a smaller network, batch_size or population "
+        "(--population) needs less"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

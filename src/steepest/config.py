@@ -11,6 +11,7 @@ Every mistake becomes one `UserError` line naming the key, the value and what wa
 import functools
 import itertools
 import math
+import re
 import tomllib
 import types
 import typing
@@ -19,7 +20,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    model_validator,
+)
 
 from steepest.errors import UserError
 
@@ -42,10 +50,24 @@ _SCHEDULED_RANGE = {
 Fraction = Annotated[float, Field(ge=0.0, lt=1.0)]
 Positive = Annotated[float, Field(gt=0.0)]
 NonNegative = Annotated[float, Field(ge=0.0)]
+# A seed torch and NumPy can take (a 64-bit integer).
+Seed = Annotated[int, Field(ge=-(2**63), lt=2**63)]
+
+
+def _non_empty_path(value: Any) -> Any:
+    if value == "":  # Path("") is the current folder: out = "" wrote a run there
+        raise ValueError("expected a path, not an empty string")
+    return value
+
+
+# A path from the file's text (TOML has no path type, so lax: text becomes a Path).
+FilePath = Annotated[Path, Field(strict=False), BeforeValidator(_non_empty_path)]
 
 
 class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # strict: "0.1" is no number, 1 no boolean, "16" no width (lax pydantic read them so);
+    # finite: lr = inf trained to NaN and was blamed on the learning rate.
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, allow_inf_nan=False)
 
     @model_validator(mode="before")
     @classmethod
@@ -94,10 +116,10 @@ class DataConfig(_Section):
     """
 
     name: Literal[BUILTIN_DATASETS] | None = None
-    csv: Path | None = None
+    csv: FilePath | None = None
     target: str | None = None
     features: list[str] | None = None
-    images: Path | None = None
+    images: FilePath | None = None
     image_size: Annotated[int, Field(ge=4, le=1024)] = 32
     grayscale: bool = False
     fit: Literal["crop", "pad"] = "crop"
@@ -108,7 +130,7 @@ class DataConfig(_Section):
     split_column: str | None = None
     val_fraction: Fraction = 0.15
     test_fraction: Fraction = 0.15
-    seed: int = 0
+    seed: Seed = 0
     preprocess: Literal["none", "center", "standardize", "minmax"] = "standardize"
     pca: Annotated[float, Field(gt=0.0)] | None = None
     scale_target: bool = True  # regression: train on (y − μ)/σ of the training split
@@ -191,14 +213,14 @@ class TrainConfig(_Section):
     elastic_net: NonNegative = 0.0
     elastic_alpha: Annotated[float, Field(ge=0.0, le=1.0)] = 0.5
     batch_size: Annotated[int, Field(gt=0)] | Literal["full"] = 32
-    epochs: Annotated[int, Field(gt=0)] = 20
-    seed: int = 0
+    epochs: Annotated[int, Field(gt=0, le=1_000_000)] = 20  # a schedule is checked per epoch
+    seed: Seed = 0
     patience: Annotated[int, Field(gt=0)] | None = None
     monitor: Literal["val_loss", "val_metric"] = "val_metric"
     schedule: dict[str, ScheduleConfig | list[ScheduleConfig]] = {}
     population: Annotated[int, Field(gt=0)] | Literal["auto"] = "auto"
     device: Literal[DEVICES] = "auto"
-    out: Path = Path("runs/experiment")
+    out: FilePath = Path("runs/experiment")
 
     @model_validator(mode="after")
     def _schedulable(self) -> "TrainConfig":
@@ -305,7 +327,7 @@ class TuneConfig(_Section):
     timeout: Positive | None = None
     monitor: Literal["val_loss", "val_metric"] | None = None
     storage: str | None = None
-    seed: int | None = None
+    seed: Seed | None = None
     population: Annotated[int, Field(gt=0)] | Literal["auto"] = "auto"
     startup_trials: Annotated[int, Field(ge=0)] = 8
     warmup_epochs: Annotated[int, Field(ge=0)] = 2  # epochs the median pruner never judges
@@ -385,7 +407,8 @@ def _format_error(error: ValidationError) -> str:
     A value that fits no branch of a union (`batch_size = "all"`) lists what each branch
     expected: "expected a valid integer or 'full'"."""
     errors = error.errors()
-    first = errors[0]
+    # an unknown key first: it is often the misspelling of a missing one ([tune.spac])
+    first = next((e for e in errors if e["type"] == "extra_forbidden"), errors[0])
     loc = _key_path(first["loc"])
     message = first["msg"].removeprefix("Value error, ")
     if first["type"] == "extra_forbidden":
@@ -396,6 +419,9 @@ def _format_error(error: ValidationError) -> str:
             b.removeprefix("Input should be ").split(",")[0] for b in branches
         )
     message = message.replace("Input should be", "expected")
+    # pydantic's names for what a user wrote as a TOML table and as text
+    message = re.sub(r"a valid dictionary or instance of \w+", "a table", message)
+    message = re.sub(r"Input is not a valid path for .*", "expected a path (text)", message)
     if not loc:
         return message
     where = f"[{loc[0]}] " + ".".join(loc[1:]) if len(loc) > 1 else f"[{loc[0]}]"
@@ -535,14 +561,23 @@ def set_keys(raw: dict[str, Any]) -> dict[tuple[str, str], str]:
 def read_toml(path: str | Path) -> dict[str, Any]:
     """The raw dict of a TOML file, with a one-line error for a missing or malformed file."""
     path = Path(path)
+    if path.is_dir():
+        raise UserError(f"{path}: a folder, not an experiment file")
     if not path.is_file():
         raise UserError(f"{path}: no such experiment file")
     try:
-        raw = tomllib.loads(path.read_text())
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))  # TOML is UTF-8, whatever the locale
     except tomllib.TOMLDecodeError as error:
         raise UserError(f"{path}: not valid TOML ({error})") from None
+    except UnicodeDecodeError:
+        raise UserError(f"{path}: not UTF-8 text (TOML files are UTF-8)") from None
+    except OSError as error:
+        raise UserError(f"{path}: cannot read it ({error.strerror})") from None
     if "data" not in raw:
         raise UserError(f"{path}: missing [data] section")
+    for section, value in raw.items():  # `data = 5`, `[[train]]`: not a table of keys
+        if section in Experiment.model_fields and not isinstance(value, dict):
+            raise UserError(f"{path}: {section} = {value!r}: expected a [{section}] table")
     _resolve_paths(raw, path.parent)
     return raw
 

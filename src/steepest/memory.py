@@ -1,4 +1,9 @@
-"""Keep freed tensor memory in the process instead of handing it back to the OS.
+"""Memory: how much a population may use, and keeping freed tensor memory in the process.
+
+`memory_budget`: a share of the free GPU memory or RAM.
+
+`keep_freed_memory`: keep freed tensor memory in the process instead of handing it back
+to the OS.
 
 PyTorch's CPU tensors come from glibc's malloc. By default glibc returns a freed block of
 a few MB to the kernel (trim, or munmap), so a training step that frees and reallocates
@@ -9,7 +14,12 @@ peak a step already needs. glibc only; elsewhere (musl, macOS) nothing changes.
 """
 
 import ctypes
+import os
 import sys
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # `import steepest` runs this module and must not import torch
+    import torch
 
 _M_TRIM_THRESHOLD = -1  # glibc's mallopt parameter numbers (malloc.h)
 _M_MMAP_THRESHOLD = -3
@@ -30,3 +40,28 @@ def keep_freed_memory() -> bool:
         mallopt(_M_MMAP_THRESHOLD, _MMAP_THRESHOLD_MAX)
         and mallopt(_M_TRIM_THRESHOLD, _TRIM_THRESHOLD)
     )
+
+
+def memory_budget(device: "torch.device", fraction: float = 0.5) -> int:
+    """Bytes a population may use: `fraction` of free GPU memory or of available RAM."""
+    if device.type == "cuda":
+        import torch
+
+        free, _ = torch.cuda.mem_get_info(device)
+        return int(free * fraction)
+    return int(_available_ram() * fraction)
+
+
+def _available_ram() -> int:
+    """Bytes of RAM a process can still get: Linux's MemAvailable (free pages plus the
+    page cache the kernel would drop for us); elsewhere the free pages alone. Free pages
+    alone undercount a machine whose cache holds most of its memory, as any machine
+    that has read large files does."""
+    try:
+        with open("/proc/meminfo") as meminfo:
+            for line in meminfo:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024  # kB
+    except OSError:
+        pass
+    return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")

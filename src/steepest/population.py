@@ -24,17 +24,20 @@ import contextlib
 import copy
 import inspect
 import math
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import torch
 from torch import Tensor, nn
 from torch.func import functional_call, vmap
+from torch.utils import _pytree as pytree
+from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils.flop_counter import FlopCounterMode
 
 from steepest import rng, stacked
 from steepest.errors import UserError
+from steepest.memory import memory_budget
 from steepest.nn.dropout import seed_dropout, set_dropout_rate
 from steepest.nn.layers import dead_fraction
 from steepest.nn.regularizers import (
@@ -154,16 +157,16 @@ class Population:
             what = "every parameter of the network is frozen" if named else "it has none"
             raise UserError(f"model: no parameters to train ({what})")
         self.dtype = next(iter(named.values())).dtype
-        self._step_flops = _forward_flops(
-            template, as_input(x_train[: self.batch_size], self.dtype)
-        )
+        self.base = copy.deepcopy(template).to("meta")
+        batch = as_input(x_train[: self.batch_size], self.dtype).to("meta")
+        self._step_flops, activations = _forward_footprint(self.base, batch)
+        _refuse_members_beyond_memory(named.values(), activations, self.device)
         self._threads = torch.get_num_threads()  # the process's, for steps that gain by them
         self.x_train = as_input(x_train, self.dtype).to(self.device)
         self.y_train = y_train.to(self.device)
         # Names under which a module shares one tensor (tied weights: `b.weight = a.weight`):
         # stacked once, and given under each name again in a member's state_dict.
         self._aliases = _aliases(template)
-        self.base = copy.deepcopy(template).to("meta")
         # Dead units are ReLU's: a unit ≤ 0 for every example passes no gradient. A tanh or
         # leaky-ReLU unit below 0 still does, so other networks record no such fraction.
         self.returns_hidden = "return_hidden" in inspect.signature(
@@ -686,13 +689,54 @@ class Population:
         return module
 
 
-def _forward_flops(module: nn.Module, batch: Tensor) -> float:
-    """FLOPs of one member's forward on one minibatch (matrix products and convolutions,
-    as torch's FlopCounterMode counts them), in eval mode on the module as built."""
-    with FlopCounterMode(display=False) as counter, torch.no_grad():
-        module.eval()(batch)
-    module.train()
-    return float(counter.get_total_flops())
+def _forward_footprint(module: nn.Module, batch: Tensor) -> tuple[float, int]:
+    """FLOPs (matrix products and convolutions, as torch's FlopCounterMode counts them)
+    and bytes of the outputs of one member's forward on one minibatch, on the meta
+    device: shapes only, nothing computed or allocated. A network that cannot run there
+    (one that reads its values: .item(), data-dependent shapes) counts as large."""
+    outputs = _OutputBytes()
+    try:
+        with FlopCounterMode(display=False) as counter, outputs, torch.no_grad():
+            module(batch)
+    except Exception:  # the user's code on meta tensors: whatever fails is no error here
+        return math.inf, 0
+    return float(counter.get_total_flops()), outputs.bytes
+
+
+class _OutputBytes(TorchDispatchMode):
+    """Sums the bytes of every tensor the operators inside the block return."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.bytes = 0
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):  # noqa: ANN001
+        result = func(*args, **(kwargs or {}))
+        for value in pytree.tree_leaves(result):
+            if isinstance(value, Tensor):
+                self.bytes += value.numel() * value.element_size()
+        return result
+
+
+def _refuse_members_beyond_memory(
+    params: Iterable[Tensor], activations: int, device: torch.device
+) -> None:
+    """A network one member of which could not train in the free memory: its weights,
+    gradients and two moments of optimizer state (four copies), and a minibatch's
+    activations. hidden = [100000000] was killed by the kernel without a word."""
+    params = list(params)
+    one_copy = sum(p.numel() * p.element_size() for p in params)
+    free = memory_budget(device, fraction=1.0)
+    if 4 * one_copy + activations > free:
+        raise UserError(
+            f"model: {sum(p.numel() for p in params):,} parameters ({_size(one_copy)} a "
+            f"copy; a member trains with four) and {_size(activations)} of activations a "
+            f"minibatch, {_size(free)} free: a smaller network or batch_size"
+        )
+
+
+def _size(count: int) -> str:
+    return f"{count / 2**30:.1f} GiB" if count >= 2**30 else f"{count / 2**20:.1f} MiB"
 
 
 def build_aside(make_module: Callable[[], nn.Module]) -> nn.Module:

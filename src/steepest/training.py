@@ -297,11 +297,12 @@ def build_population(
             pixels = augment_batch(scaling.inverse(x), keys, settings)
             return scaling.transform(pixels).to(x.dtype)  # a float64 network's too
 
+    make = model_factory(
+        experiment, dataset, task.out_features, experiment.model.dropout > 0, network
+    )
     batch = experiment.train.batch_size
     return Population(
-        model_factory(
-            experiment, dataset, task.out_features, experiment.model.dropout > 0, network
-        ),
+        make,
         task.loss_each,
         task.metric.each,
         dataset.x_train,
@@ -655,7 +656,15 @@ def _load_checkpoint(out: Path, fingerprint: tuple[str, str]) -> dict[str, Any]:
     if not path.is_file():
         raise UserError(f"--resume: no {CHECKPOINT} in {out} (nothing to resume)")
     # Our own file: members, results and schedules are pickled dataclasses.
-    state = torch.load(path, weights_only=False)
+    try:
+        state = torch.load(path, weights_only=False)
+    except Exception as error:  # cut short, overwritten: torch.load's errors are many
+        raise UserError(
+            f"--resume: {path} is not a readable checkpoint ({first_line(error)}); "
+            "train again without --resume"
+        ) from None
+    if not isinstance(state, dict) or "fingerprint" not in state:
+        raise UserError(f"--resume: {path} is not a steepest checkpoint")
     if state["fingerprint"] != experiments:
         raise UserError(f"--resume: {path} was written by a different experiment")
     if "data" not in state:

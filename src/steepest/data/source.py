@@ -94,6 +94,8 @@ def read_csv(path: Path, key: str) -> Table:
     are skipped. Refused in one line naming the `[data]` `key`: no such file, not UTF-8,
     a quote left open, a column name given twice (which column would be read?), a row
     whose number of fields is not the header's, no data rows."""
+    if path.is_dir():
+        raise UserError(f"[data] {key} = '{path}': a folder, not a CSV file")
     if not path.is_file():
         raise UserError(f"[data] {key} = '{path}': no such file")
     text = _csv_text(path, key)
@@ -147,7 +149,10 @@ def _csv_text(path: Path, key: str) -> io.StringIO:
     """A CSV file's text for the `csv` module (lines kept whole, as it asks), a BOM from
     Excel dropped; a file that is not UTF-8 (Excel's "CSV" on Windows is often cp1252)
     is a UserError naming the `[data]` `key` and the first bad byte."""
-    data = path.read_bytes()
+    try:
+        data = path.read_bytes()
+    except OSError as error:  # unreadable (permissions), or a folder
+        raise UserError(f"[data] {key} = '{path}': cannot read it ({error.strerror})") from None
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as error:

@@ -378,6 +378,14 @@ def tune(
         )
     base = validate(raw)
     settings = base.tune
+    if (
+        settings.monitor not in (None, base.train.monitor)
+        and "monitor" in base.train.model_fields_set
+    ):
+        raise UserError(
+            f"[train] monitor = {base.train.monitor!r} and [tune] monitor = "
+            f"{settings.monitor!r}: the study monitors one; set it in one place"
+        )
     if "population" in base.train.model_fields_set:  # it was ignored
         raise UserError("[train] population: a study's populations are sized by [tune] population")
     if trials is not None and trials < 1:

@@ -40,11 +40,15 @@ def open_storage(storage: str) -> optuna.storages.BaseStorage:
             hint = f" (for SQLite use sqlite:///{storage})" if is_sqlite(path) else ""
             raise UserError(f"{storage}: not an Optuna journal file{hint}")
         return JournalStorage(JournalFile(str(path)))  # reads the whole journal
-    except OSError as error:
+    except OSError as error:  # a folder that cannot be made, a file that cannot be opened
         reason = error.strerror
-        raise UserError(f"storage {storage}: cannot write a journal there ({reason})") from None
+        raise UserError(f"storage {storage}: cannot open a journal there ({reason})") from None
     except ValueError as error:  # a broken line further on: not UTF-8, not JSON, cut short
         raise UserError(f"{storage}: not a readable Optuna journal ({first_line(error)})") from None
+    except (KeyError, AssertionError):  # JSON Optuna's replay does not know: {"op_code": 99}
+        raise UserError(
+            f"{storage}: not a readable Optuna journal (a line is no record of it)"
+        ) from None
 
 
 def _open_database(url: str, attempts: int = 5) -> optuna.storages.RDBStorage:
