@@ -533,3 +533,17 @@ def test_a_csv_that_cannot_be_read_is_one_line(tmp_path, capsys):
     assert main(["train", str(path), "--quiet"]) == 2
     err = capsys.readouterr().err
     assert "table.csv': a folder, not a CSV file" in err and err.count("\n") == 1
+
+
+def test_a_scheduled_hyperparameter_is_recorded_in_the_history():
+    """rho is not among the columns always written; scheduled, its values are."""
+    schedule = {"rho": {"kind": "linear", "start": 0.5, "end": 0.9, "epochs": 2}}
+    experiment = validate(
+        {
+            "data": {"name": "iris"},
+            "train": {"optimizer": "rmsprop", "epochs": 3, "schedule": schedule},
+        }
+    )
+    run = train([experiment], write=False)
+    assert [row["rho"] for row in run.history] == pytest.approx([0.5, 0.7, 0.9])
+    assert "beta2" not in run.history[0]

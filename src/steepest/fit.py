@@ -238,7 +238,10 @@ def _history_rows(
     columns["val_metric"] = evaluation.metric
     if evaluation.dead_fraction is not None:
         columns["dead_relu"] = evaluation.dead_fraction
-    for name in ("lr", "momentum", "beta1", "weight_decay"):
+    # the usual four, and any other a member schedules (a scheduled rho or beta2 took
+    # effect but was nowhere to be seen)
+    scheduled = sorted({name for m in population.members for name in m.schedules})
+    for name in dict.fromkeys(("lr", "momentum", "beta1", "weight_decay", *scheduled)):
         values = population.hparam_values(name)
         if not torch.isnan(values).all():
             columns[name] = values
