@@ -224,3 +224,12 @@ def test_one_optimizer_may_be_named_as_a_string():
     """Not split into its letters ("optimizer = 's'")."""
     (trajectory,) = pg.run_playground("beale", "sgd", steps=3)
     assert trajectory.optimizer == "sgd"
+
+
+def test_symlog_ticks_keep_out_of_the_linear_region_but_zero():
+    from steepest.playground import _symlog_ticks
+
+    ticks = list(_symlog_ticks(0.999999, -1e5, 0.999999).locs)
+    assert ticks == [-1e5, -1e4, -1e3, -1e2, -1e1, -1.0, 0.0]  # no ±0.1 beside 0
+    many = list(_symlog_ticks(1.0, -1e27, 1e3).locs)
+    assert 0.0 in many and 1e3 in many and len([t for t in many if t < 0]) <= 8

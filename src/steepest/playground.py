@@ -49,6 +49,7 @@ from steepest.population import Member, Population
 
 if TYPE_CHECKING:  # matplotlib and Pillow load only when plotting (see the module doc)
     from matplotlib.axes import Axes
+    from matplotlib.ticker import FixedLocator
     from PIL.Image import Image as PILImage
 
 RANDOM_SEARCH = "random_search"
@@ -484,7 +485,25 @@ def _draw_values(ax: "Axes", trajectories: Sequence[Trajectory], colors: Sequenc
         canvas.log_scale(ax, "y")
     elif finite.size and np.abs(finite).max() > 1e3 * start:
         ax.set_yscale("symlog", linthresh=start)
+        ax.yaxis.set_major_locator(_symlog_ticks(start, finite.min(), finite.max()))
     ax.set(title="f(w) per step", xlabel="step", ylabel="f(w)")
+
+
+def _symlog_ticks(linthresh: float, low: float, high: float) -> "FixedLocator":
+    """0 and ±10ᵏ from the linear region's edge out to the data, at most 8 a side:
+    matplotlib's own locator also put ±10⁻¹ inside the linear region, where they fell on
+    0 and one another."""
+    from matplotlib.ticker import FixedLocator
+
+    first = math.ceil(math.log10(linthresh))
+    ticks = [0.0]
+    for sign, reach in ((1.0, high), (-1.0, -low)):
+        if reach <= linthresh:
+            continue
+        last = math.ceil(math.log10(reach))
+        stride = max(1, math.ceil((last - first + 1) / 8))
+        ticks += [sign * 10.0**k for k in range(first, last + 1, stride)]
+    return FixedLocator(sorted(ticks))
 
 
 def _png(landscape: Landscape, trajectories: Sequence[Trajectory], path: Path) -> Path:
