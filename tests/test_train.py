@@ -267,8 +267,22 @@ def test_the_command_says_which_members_diverged(tmp_path, capsys):
     assert main(["train", str(path)]) == 0
     out = " ".join(capsys.readouterr().out.split())  # rich wraps at the terminal's width
     assert "1 of 2 members diverged (a NaN or infinite loss; lr too high?): lr=1000000.0" in out
+    assert "the best is from an epoch before it did" not in out
     summary = json.loads((tmp_path / "o" / "summary.json").read_text())
     assert summary["diverged"] == ["lr=1000000.0"]
+
+
+def test_a_best_member_that_diverged_later_is_said_to_be_so(tmp_path, capsys):
+    """Finite at its first epoch, NaN after: best.pt is from before, which the line says."""
+    path = tmp_path / "exp.toml"
+    path.write_text(
+        '[data]\nname = "diabetes"\n[model]\nhidden = [16]\n[train]\n'
+        'optimizer = ["momentum", "lbfgs"]\nloss = "mse"\nlr = [1e4, 1e5]\n'
+        f'batch_size = "full"\nepochs = 3\nout = "{tmp_path / "o"}"\n'
+    )
+    assert main(["train", str(path)]) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert "4 of 4 members diverged" in out and "the best is from an epoch before it did" in out
 
 
 def test_the_command_says_what_pca_kept(tmp_path, capsys):

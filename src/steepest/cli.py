@@ -62,9 +62,11 @@ def _train(args: argparse.Namespace) -> None:
             f"{summary['metric']} in the data's units"
         )
     if summary["diverged"]:
+        best_too = summary["best_label"] in summary["diverged"] or summary["members"] == 1
         out.print(
             f"{len(summary['diverged'])} of {summary['members']} members diverged (a NaN or "
             f"infinite loss; lr too high?): {', '.join(summary['diverged'])}"
+            + ("; the best is from an epoch before it did" if best_too else "")
         )
     written = ["history.csv", "members.json", "summary.json", "best.pt"]
     written += [Path(p).name for p in summary["plots"]]
