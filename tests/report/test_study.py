@@ -174,3 +174,11 @@ def test_learning_curves_legend_lists_only_the_kinds_of_trial_the_study_has(monk
     assert {"pruned, × where stopped", "running"} <= set(legends[1])
     for fig in figures:
         study_figures.canvas.plt.close(fig)
+
+
+def test_one_value_sits_in_the_middle_of_its_colour_bar():
+    from steepest.report.study_figures import _value_colors
+
+    study = make_study(1, running=0, stages=False)
+    norm = _value_colors([93.7], summarize(study)).norm
+    assert (norm.vmin, norm.vmax) == (93.2, 94.2) and norm(93.7) == 0.5

@@ -36,7 +36,9 @@ def _value_colors(values: Sequence[float], summary: Summary) -> ScalarMappable:
     """Colour map over ``values`` (metric units): better values darker."""
     cmap = canvas.RANKS.reversed() if summary.maximize else canvas.RANKS
     low, high = (min(values), max(values)) if len(values) else (0.0, 1.0)
-    return ScalarMappable(cmap=cmap, norm=Normalize(low, high if high > low else low + 1))
+    if high <= low:  # one value: in the middle of its bar, not at an end
+        low, high = low - 0.5, low + 0.5
+    return ScalarMappable(cmap=cmap, norm=Normalize(low, high))
 
 
 def _value_bar(ax: Axes, mappable: ScalarMappable, summary: Summary) -> None:
