@@ -26,21 +26,22 @@ smaller step resolves them.
 Steps too large. nᵢ's own error, h²f‴/6, grows with h. Where an element disagrees, it
 is estimated from the third difference of f along the step, Δ₊ − Δ₋ ≈ 2h³f‴ (second
 differences below), and four times it, |Δ₊ − Δ₋|/3h, joins rᵢ; an element whose
-allowance for it exceeds 1e-7 of the gradient's scale is unresolved as well (a smaller
-step resolves it).
+allowance for it exceeds 1e-7 of the gradient's scale is unresolved as well, and its
+tensor inconclusive whatever its other elements show: the allowance could hide a wrong
+gradient there (a smaller step resolves it).
 
 Kinks. ReLU, leaky ReLU, Maxout, the hinge and L1 have kinks where the slope jumps; a
-step that crosses one spoils nᵢ without any bug. Take the second differences at w and one
-step to either side, Δ₀ = f(w+h) − 2f(w) + f(w−h), Δ₋ = f(w) − 2f(w−h) + f(w−2h) and
+step that crosses one spoils nᵢ without any bug. Take the second differences at w and
+one step to either side, Δ₀ = f(w+h) − 2f(w) + f(w−h), Δ₋ = f(w) − 2f(w−h) + f(w−2h) and
 Δ₊ = f(w+2h) − 2f(w+h) + f(w). For a smooth f they lie on a line: Δ ≈ h²f″ + (±h³f‴),
-and their bend Δ₊ − 2Δ₀ + Δ₋ ≈ h⁴f⁗ is of a higher order than their slope
-Δ₊ − Δ₋ ≈ 2h³f‴. A slope jump J crossed at distance c ∈ (0, h) from w adds (0, J(h − c),
-J·c) to them: a bend of J·|3c − 2h|, their spread at least J·h/2, and at most J/2 to nᵢ.
-So an element whose relᵢ is not fine is counted as a kink, and left out of the verdict,
-when the second differences bend (by more than round-off and a quarter of their slope)
-and spread by at least h·|aᵢ − nᵢ|/2. A jump crossed near c = 2h/3 bends them too little
-to tell; the allowance for h²f‴ (four times the slope's share, above) covers the J/6 it
-adds to nᵢ there.
+and their bend Δ₊ − 2Δ₀ + Δ₋ ≈ h⁴f⁗ is of a higher order than their slope Δ₊ − Δ₋ ≈
+2h³f‴ and than Δ₀ ≈ h²f″ (where f‴ vanishes, f″ seldom does too). A slope jump J crossed
+at distance c ∈ (0, h) from w adds (0, J(h − c), J·c) to them: a bend of J·|3c − 2h|,
+their spread at least J·h/2, and at most J/2 to nᵢ. So an element whose relᵢ is not fine
+is counted as a kink, and left out of the verdict, when the second differences bend (by
+more than round-off and a quarter of their slope and of Δ₀) and spread by at least h·|aᵢ
+− nᵢ|/2. A jump crossed near c = 2h/3 bends them too little to tell: it reads as a large
+f‴, whose allowance makes the tensor inconclusive.
 
 Mode. The module runs in training mode, as backprop in training sees it: BatchNorm
 normalises with the batch's statistics (differentiable, and what training
@@ -115,9 +116,11 @@ class ParameterCheck:
     @property
     def verdict(self) -> str:
         """inconclusive when the step resolved no compared element (all unresolved or
-        kinks); otherwise fine (< 1e-7), suspicious (< 1e-4) or wrong, from the largest
-        relative error."""
-        if self.unresolved == self.checked - self.kinks:
+        kinks), or was too large for one (its allowance for n's own error could hide a
+        wrong gradient however many others it resolved: an input feature that is always
+        0 resolves its weights' a = n = 0 and shows nothing of the rest); otherwise fine
+        (< 1e-7), suspicious (< 1e-4) or wrong, from the largest relative error."""
+        if self.unresolved == self.checked - self.kinks or TRUNCATED in self.unresolved_because:
             return "inconclusive"
         if self.max_error < FINE:
             return "fine"
@@ -175,12 +178,14 @@ def _second_differences(
 def _is_kink(
     seconds: tuple[float, float, float], round_off: float, h: float, a: float, n: float
 ) -> bool:
-    """Do (Δ₋, Δ₀, Δ₊) bend beyond round-off and a quarter of their slope, and spread by
-    at least h·|a − n|/2 (module doc)?"""
+    """Do (Δ₋, Δ₀, Δ₊) bend beyond round-off and a quarter of their slope and of Δ₀, and
+    spread by at least h·|a − n|/2 (module doc)? Δ₀ ≈ h²f″ keeps a smooth f whose f‴
+    vanishes (its slope ≈ 0, its bend ≈ h⁴f⁗) from reading as a kink."""
     minus, centre, plus = seconds
     bend, slope = abs(plus - 2 * centre + minus), abs(plus - minus)
     spread = max(seconds) - min(seconds)
-    return bend > max(round_off, 0.25 * slope) and spread >= 0.5 * h * abs(a - n)
+    smooth = 0.25 * max(slope, abs(centre))
+    return bend > max(round_off, smooth) and spread >= 0.5 * h * abs(a - n)
 
 
 def _truncation(seconds: tuple[float, float, float], h: float) -> float:
