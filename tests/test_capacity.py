@@ -6,6 +6,7 @@ import torch
 from steepest import capacity
 from steepest.config import validate
 from steepest.data import load_dataset
+from steepest.errors import UserError
 from steepest.training import build_population, make_member, task_for
 
 EXPERIMENT = validate(
@@ -85,3 +86,20 @@ def test_memory_counts_the_largest_state_of_the_optimizers(new_population):
     lbfgs = capacity.member_bytes(population, ["lbfgs"])
     assert lbfgs - capacity.member_bytes(population, ["adam"]) > 40 * params  # + temporaries
     assert capacity.member_bytes(population, ["adam", "lbfgs"]) == lbfgs
+
+
+def test_activation_bytes_count_what_the_forward_makes_not_views(new_population):
+    """nn.Linear transposes its weight (a view): counted, it doubled every weight."""
+    population = new_population()
+    # digits (64 features, 10 classes), hidden [16], batch 64: Linear, ReLU, Linear
+    made = 64 * 16 + 64 * 16 + 64 * 10  # addmm, relu, addmm outputs, float32
+    assert population.activation_bytes == 4 * made
+
+
+def test_a_member_that_cannot_fit_in_all_the_free_memory_is_refused(new_population, monkeypatch):
+    population = new_population()
+    needs = capacity.member_bytes(population, ["lbfgs"])
+    monkeypatch.setattr(capacity, "memory_budget", lambda device, fraction: needs - 1)
+    with pytest.raises(UserError, match=r"^model: .* parameters; a member needs .* lbfgs"):
+        capacity.refuse_beyond_memory(population, ["lbfgs"])
+    capacity.refuse_beyond_memory(population, ["sgd"])  # sgd needs less: it fits

@@ -93,7 +93,13 @@ def test_ints_for_floats_and_text_for_paths_are_kept():
             "[train] schedule.momentum: reaches 1.02 at epoch 5; momentum must stay in [0, 1)",
         ),
         (
-            {**DIGITS, "train": {"schedule": {"beta1": {"kind": "step", "factor": 1.2}}}},
+            {
+                **DIGITS,
+                "train": {
+                    "optimizer": "adam",
+                    "schedule": {"beta1": {"kind": "step", "factor": 1.2}},
+                },
+            },
             "[train] schedule.beta1: reaches 1.08 at epoch 11; beta1 must stay in [0, 1)",
         ),
         (
@@ -153,6 +159,16 @@ def test_bad_values_name_key_value_and_expectation(raw, message):
                 },
             },
             "[train.schedule.momentum] momentum: no member reads it (optimizer = 'adam'",
+        ),
+        (  # not "reaches 1.08", from [train]'s 0.9 that sgd never reads
+            {
+                **DIGITS,
+                "train": {
+                    "optimizer": "sgd",
+                    "schedule": {"momentum": {"kind": "step", "every": 1, "factor": 1.2}},
+                },
+            },
+            "[train.schedule.momentum] momentum: no member reads it (optimizer = 'sgd'",
         ),
     ],
 )

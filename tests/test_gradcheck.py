@@ -164,6 +164,15 @@ def test_a_batch_the_check_cannot_take_is_refused_in_one_line(
     assert message in err and err.count("\n") == 1
 
 
+def test_a_seed_beyond_64_bits_is_one_line(tmp_path, capsys):
+    path = tmp_path / "exp.toml"
+    path.write_text('[data]\nname = "iris"\n[model]\nhidden = [4]\n')
+    assert main(["gradcheck", str(path), "--seed", str(2**70)]) == 2
+    assert (
+        capsys.readouterr().err == f"steepest: error: seed = {2**70}: expected a 64-bit integer\n"
+    )
+
+
 def test_a_tensor_whose_every_step_crossed_a_kink_is_inconclusive():
     check = ParameterCheck("b", (2,), checked=2, kinks=2, max_error=0.0, mean_error=0.0)
     assert check.verdict == "inconclusive"

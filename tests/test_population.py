@@ -353,18 +353,11 @@ def test_a_small_step_runs_on_one_thread_and_a_large_one_on_the_process_count():
                 seen[name] = torch.get_num_threads()
             assert torch.get_num_threads() == 2  # put back
         assert seen == {"small": 1, "large": 2}
+        with small.intra_op_threads(examples=10**5):  # a whole split at once: large
+            assert torch.get_num_threads() == 2
+        torch.set_num_threads(1)  # the count in force, not the one at construction
+        with large.intra_op_threads():
+            assert torch.get_num_threads() == 1
         assert small._step_flops == 2 * 16 * (FEATURES * 8 + 8 * CLASSES)  # a multiply-add: 2
     finally:
         torch.set_num_threads(previous)
-
-
-def test_a_network_one_member_of_which_cannot_fit_is_refused_before_training(monkeypatch):
-    from steepest import population as population_module
-
-    monkeypatch.setattr(population_module, "memory_budget", lambda device, fraction: 10**6)
-    with pytest.raises(
-        UserError, match=r"^model: 69,636 parameters \(0.3 MiB a copy; .* 1.0 MiB free"
-    ):
-        population(factory(ModelConfig(hidden=[4096])))  # 12·4096 + 4096 + 4096·4 + 4
-    monkeypatch.setattr(population_module, "memory_budget", lambda device, fraction: 10**9)
-    assert population(factory(ModelConfig(hidden=[4096]))).names

@@ -561,3 +561,19 @@ def test_a_scheduled_hyperparameter_is_recorded_in_the_history():
     run = train([experiment], write=False)
     assert [row["rho"] for row in run.history] == pytest.approx([0.5, 0.7, 0.9])
     assert "beta2" not in run.history[0]
+
+
+def test_a_network_too_big_for_the_memory_is_one_line_before_training(
+    tmp_path, capsys, monkeypatch
+):
+    """hidden = [100000000] was killed by the kernel without a word (--population too)."""
+    from steepest import capacity
+
+    monkeypatch.setattr(capacity, "memory_budget", lambda device, fraction=0.5: 2**20)
+    path = tmp_path / "exp.toml"
+    path.write_text('[data]\nname = "iris"\n[model]\nhidden = [4096]\n')
+    for extra in ([], ["--population", "1"]):
+        assert main(["train", str(path), "--quiet", *extra]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("steepest: error: model: 32,771 parameters; a member needs")
+        assert err.endswith("and 1.0 MiB is free: a smaller network or batch_size\n")

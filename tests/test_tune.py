@@ -392,6 +392,15 @@ def test_a_storage_that_cannot_open_is_one_line_exit_2(tmp_path, capsys, storage
     assert message.format(tmp=tmp_path) in err and err.count("\n") == 1
 
 
+def test_a_qmc_study_takes_any_64_bit_seed_and_refuses_others(tmp_path):
+    """SciPy's QMC sequences take 32-bit seeds: -1 ended the second trial in a traceback."""
+    path = write(tmp_path, sampler="qmc", pruner="none", trials=3, epochs=1)
+    path.write_text(path.read_text().replace("seed = 0", "seed = -1"))
+    assert len(tune(path, storage=str(tmp_path / "s.log")).study.trials) == 3
+    with pytest.raises(UserError, match=r"^seed = 99999999999999999999: expected a 64-bit"):
+        tune(path, storage=str(tmp_path / "t.log"), seed=99999999999999999999)
+
+
 def test_a_trial_budget_below_one_is_refused(tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)  # where the default journal, runs/study.log, would go
     assert main(["tune", str(write(tmp_path)), "--trials", "0", "--quiet"]) == 2
@@ -1059,3 +1068,17 @@ def test_a_regression_set_searches_its_losses_without_a_train_loss(tmp_path):
     wrong.write_text(wrong.read_text().replace('name = "digits"', 'name = "diabetes"'))
     with pytest.raises(UserError, match=r"^\[tune.space\] loss: \[train\] loss = 'cross_entropy'"):
         tune(wrong, storage=str(tmp_path / "w.log"))
+
+
+def test_a_key_the_files_own_value_reads_is_kept_beside_a_conditional_search(tmp_path):
+    """loss is searched for adam's trials only: sgd's keep the file's huber, which reads
+    huber_delta (the check once saw the first searched loss in the file's place)."""
+    path = tmp_path / "h.toml"
+    path.write_text(
+        '[data]\nname = "diabetes"\n[train]\nepochs = 1\nloss = "huber"\nhuber_delta = 2.0\n'
+        '[tune]\ntrials = 2\nsampler = "random"\nseed = 0\n[tune.space]\n'
+        'optimizer = { type = "choice", values = ["adam", "sgd"] }\n'
+        'loss = { type = "choice", values = ["mse", "l1"], when = { optimizer = "adam" } }\n'
+    )
+    study = tune(path, storage=str(tmp_path / "s.log")).study
+    assert len(study.trials) == 2

@@ -12,6 +12,7 @@ from collections.abc import Callable, Collection
 
 import torch
 
+from steepest.errors import UserError
 from steepest.memory import memory_budget
 from steepest.optim import RULES
 from steepest.population import Member, Population
@@ -30,13 +31,13 @@ _WORKING_COPIES_OF = {"lbfgs": 24}
 
 def member_bytes(population: Population, optimizers: Collection[str] = ("adam",)) -> int:
     """Memory one member costs: parameters and gradient, the largest optimizer state and
-    working memory among `optimizers` (`update_bytes`), plus its batch and the widest
-    activations (estimated as 4 copies of the batch output per parameter tensor, a
-    deliberate over-estimate)."""
+    working memory among `optimizers` (`update_bytes`), plus its batch and twice its
+    forward's outputs on it (kept for the backward, and their gradients; measured on the
+    meta device: `Population.activation_bytes`)."""
     params = sum(shape.numel() for shape in population.shapes) * population.dtype.itemsize
     update = max(update_bytes(population, name) for name in optimizers)
     batch = population.batch_size * population.x_train[0].numel() * 4
-    return 2 * params + update + batch * (1 + 4 * len(population.names))
+    return 2 * params + update + batch + 2 * population.activation_bytes
 
 
 def update_bytes(population: Population, optimizer: str) -> int:
@@ -57,6 +58,25 @@ def state_bytes(population: Population, optimizer: str) -> int:
         t for value in state.values() for t in (value if isinstance(value, list) else [value])
     ]
     return sum(t.numel() * t.element_size() for t in tensors)
+
+
+def refuse_beyond_memory(population: Population, optimizers: Collection[str]) -> None:
+    """A network one member of which needs more than all the free memory (`member_bytes`)
+    is refused before training: hidden = [100000000] was killed by the kernel without a
+    word. Members that fit train, one at a time at least (`largest_fitting`)."""
+    needs = member_bytes(population, optimizers)
+    free = memory_budget(population.device, fraction=1.0)
+    if needs > free:
+        params = sum(shape.numel() for shape in population.shapes)
+        raise UserError(
+            f"model: {params:,} parameters; a member needs {_size(needs)} to train with "
+            f"{' or '.join(optimizers)} and {_size(free)} is free: a smaller network or "
+            "batch_size"
+        )
+
+
+def _size(count: int) -> str:
+    return f"{count / 2**30:.1f} GiB" if count >= 2**30 else f"{count / 2**20:.1f} MiB"
 
 
 def largest_fitting(

@@ -184,6 +184,14 @@ def _add_run_flags(command: argparse.ArgumentParser, quiet_help: str) -> None:
     command.add_argument("--json", action="store_true", help="print the summary as one JSON object")
 
 
+def _folder(text: str) -> Path:
+    """A folder named on the command line; "" (which Path reads as the current folder,
+    where a run would then write its files) is refused, as `out = ""` is in a file."""
+    if not text:
+        raise argparse.ArgumentTypeError("expected a folder, not an empty string")
+    return Path(text)
+
+
 class _Parser(argparse.ArgumentParser):
     """argparse's parser with a usage mistake in one line, as every other mistake is
     (argparse prints its usage block first), naming where the options are listed."""
@@ -201,7 +209,7 @@ def parser() -> argparse.ArgumentParser:
     train = commands.add_parser("train", help="train the members an experiment file describes")
     train.add_argument("experiment", type=Path)
     train.add_argument("--population", type=int, help="members trained at once")
-    train.add_argument("--out", type=Path, help="output folder (default: [train] out)")
+    train.add_argument("--out", type=_folder, help="output folder (default: [train] out)")
     train.add_argument("--resume", action="store_true", help="continue a killed run")
     _add_run_flags(train, quiet_help="print nothing but errors (no progress bar nor summary)")
     train.set_defaults(run=_train)

@@ -232,6 +232,8 @@ class TrainConfig(_Section):
         for name, spec in self.schedule.items():
             if name not in SCHEDULABLE:
                 raise ValueError(f"schedule.{name}: expected one of {', '.join(SCHEDULABLE)}")
+            if not self._rule_reads(name):  # refused as unread (`_refuse_unused`), not as
+                continue  # reaching 1.08 from [train]'s 0.9 beside sgd, which has no momentum
             try:
                 values = values_over(build(spec, self.epochs), self._base(name), self.epochs)
             except UserError as error:
@@ -245,6 +247,15 @@ class TrainConfig(_Section):
                     f"{name} must stay in [{low:g}, {high:g})"
                 )
         return self
+
+    def _rule_reads(self, name: str) -> bool:
+        """Whether this optimizer reads the hyperparameter (every rule reads lr and the
+        penalties; momentum, betas, rho, eps and weight_decay only some)."""
+        from steepest.optim import RULES
+
+        return name in RULES[self.optimizer].DEFAULTS or all(
+            name not in rule.DEFAULTS for rule in RULES.values()
+        )
 
     def _base(self, name: str) -> float:
         """A scheduled hyperparameter's value before its schedule, as a member starts from

@@ -349,6 +349,8 @@ def gradcheck_experiment(
     member 0 (a file with lists of values: its first experiment)."""
     if batch < 1:
         raise UserError(f"batch = {batch!r}: expected at least 1 example")
+    if not -(2**63) <= seed < 2**63:
+        raise UserError(f"seed = {seed}: expected a 64-bit integer")
     _check_settings(h, max_elements)  # before the data set loads
     if not isinstance(experiment, Experiment):
         experiment = load_experiments(experiment)[0]

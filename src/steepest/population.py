@@ -24,7 +24,7 @@ import contextlib
 import copy
 import inspect
 import math
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -37,7 +37,6 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from steepest import rng, stacked
 from steepest.errors import UserError
-from steepest.memory import memory_budget
 from steepest.nn.dropout import seed_dropout, set_dropout_rate
 from steepest.nn.layers import dead_fraction
 from steepest.nn.regularizers import (
@@ -159,9 +158,9 @@ class Population:
         self.dtype = next(iter(named.values())).dtype
         self.base = copy.deepcopy(template).to("meta")
         batch = as_input(x_train[: self.batch_size], self.dtype).to("meta")
-        self._step_flops, activations = _forward_footprint(self.base, batch)
-        _refuse_members_beyond_memory(named.values(), activations, self.device)
-        self._threads = torch.get_num_threads()  # the process's, for steps that gain by them
+        # a member's forward on one minibatch: its FLOPs (`intra_op_threads`) and the bytes
+        # of its outputs (`capacity.member_bytes`)
+        self._step_flops, self.activation_bytes = _forward_footprint(self.base, batch)
         self.x_train = as_input(x_train, self.dtype).to(self.device)
         self.y_train = y_train.to(self.device)
         # Names under which a module shares one tensor (tied weights: `b.weight = a.weight`):
@@ -580,9 +579,10 @@ class Population:
             return self.end_epoch()
 
     @contextlib.contextmanager
-    def intra_op_threads(self) -> Iterator[None]:
-        """Inside the block torch runs one thread a CPU op when a step of the population's
-        forward is below `ONE_THREAD_BELOW` FLOPs, else the process's thread count.
+    def intra_op_threads(self, examples: int | None = None) -> Iterator[None]:
+        """Inside the block torch runs one thread a CPU op when the population's forward
+        on `examples` each (a minibatch by default) is below `ONE_THREAD_BELOW` FLOPs, else
+        the thread count in force (the process's, or what an enclosing block set).
 
         Small ops gain nothing from a second thread and pay for waking it; on a machine
         where another process keeps a core busy they wait for it to be scheduled: a step
@@ -592,9 +592,10 @@ class Population:
         if self.device.type != "cpu":
             yield
             return
-        wanted = 1 if len(self.members) * self._step_flops < ONE_THREAD_BELOW else self._threads
         previous = torch.get_num_threads()
-        torch.set_num_threads(wanted)
+        per_example = self._step_flops / self.batch_size
+        work = len(self.members) * per_example * (examples or self.batch_size)
+        torch.set_num_threads(1 if work < ONE_THREAD_BELOW else previous)
         try:
             yield
         finally:
@@ -625,7 +626,7 @@ class Population:
         """Loss and metric of every member on a whole split, in eval mode (no dropout,
         BatchNorm running statistics); with `dead_units`, the fraction of hidden units
         that are ≤ 0 for every example of the first chunk (same forward pass)."""
-        with self.intra_op_threads():
+        with self.intra_op_threads(examples=min(len(x), chunk)):
             return self._evaluate(x, y, chunk, dead_units)
 
     def _evaluate(self, x: Tensor, y: Tensor, chunk: int, dead_units: bool) -> Evaluation:
@@ -704,7 +705,9 @@ def _forward_footprint(module: nn.Module, batch: Tensor) -> tuple[float, int]:
 
 
 class _OutputBytes(TorchDispatchMode):
-    """Sums the bytes of every tensor the operators inside the block return."""
+    """Sums the bytes of the tensors the operators inside the block make: not views nor
+    in-place results, which hold no memory of their own (nn.Linear's weight.t() would
+    count every weight again)."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -712,31 +715,11 @@ class _OutputBytes(TorchDispatchMode):
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):  # noqa: ANN001
         result = func(*args, **(kwargs or {}))
-        for value in pytree.tree_leaves(result):
-            if isinstance(value, Tensor):
-                self.bytes += value.numel() * value.element_size()
+        if not any(r.alias_info is not None for r in func._schema.returns):
+            for value in pytree.tree_leaves(result):
+                if isinstance(value, Tensor):
+                    self.bytes += value.numel() * value.element_size()
         return result
-
-
-def _refuse_members_beyond_memory(
-    params: Iterable[Tensor], activations: int, device: torch.device
-) -> None:
-    """A network one member of which could not train in the free memory: its weights,
-    gradients and two moments of optimizer state (four copies), and a minibatch's
-    activations. hidden = [100000000] was killed by the kernel without a word."""
-    params = list(params)
-    one_copy = sum(p.numel() * p.element_size() for p in params)
-    free = memory_budget(device, fraction=1.0)
-    if 4 * one_copy + activations > free:
-        raise UserError(
-            f"model: {sum(p.numel() for p in params):,} parameters ({_size(one_copy)} a "
-            f"copy; a member trains with four) and {_size(activations)} of activations a "
-            f"minibatch, {_size(free)} free: a smaller network or batch_size"
-        )
-
-
-def _size(count: int) -> str:
-    return f"{count / 2**30:.1f} GiB" if count >= 2**30 else f"{count / 2**20:.1f} MiB"
 
 
 def build_aside(make_module: Callable[[], nn.Module]) -> nn.Module:

@@ -18,7 +18,7 @@ import torch
 from rich.console import Console
 from torch import Tensor, nn
 
-from steepest.capacity import choose_capacity, largest_fitting
+from steepest.capacity import choose_capacity, largest_fitting, refuse_beyond_memory
 from steepest.config import (
     ONE_EXAMPLE_BATCHES,
     RUN_KEYS,
@@ -559,8 +559,8 @@ def _train_groups(
         if saved and group == saved["group"]:
             capacity = saved["capacity"]
         else:
-            capacity = population or population_size(
-                lead.train.population,
+            capacity = population_size(
+                population or lead.train.population,
                 lead,
                 dataset,
                 group_task,
@@ -702,12 +702,14 @@ def population_size(
     for ``auto`` the measured size past which throughput stops growing — or, without
     `measure`, the largest size memory allows, which timing noise cannot change. Memory
     counts the largest state among `optimizers` (default: the experiment's own)."""
-    if setting != "auto":
-        return int(setting)
     optimizers = optimizers or (experiment.train.optimizer,)
 
     def empty() -> Population:
         return build_population(experiment, dataset, task, device, network)
+
+    refuse_beyond_memory(empty(), optimizers)
+    if setting != "auto":
+        return int(setting)
 
     if not measure:
         return largest_fitting(empty(), limit, optimizers)

@@ -370,7 +370,9 @@ def tune(
     raw = _experiment_raw(path)
     if "tune" not in raw:
         raise UserError(f"{_named(path)}: missing [tune] section (with [tune.space])")
-    for section, key, values in sweep_axes(raw):  # else: "expected a valid number"
+    axes = sweep_axes(raw)
+    if axes:  # else: "expected a valid number"
+        section, key, values = axes[0]
         raise UserError(
             f"[{section}] {key} = {values}: a list of values is a grid for steepest train; "
             f'a study searches it in [tune.space]: {key} = {{ type = "choice", values = '
@@ -392,13 +394,16 @@ def tune(
         raise UserError(f"trials = {trials!r}: expected at least 1")
     if trials is not None:
         settings = settings.model_copy(update={"trials": trials})
+    if seed is not None and not -(2**63) <= seed < 2**63:  # as [tune] seed is checked
+        raise UserError(f"seed = {seed}: expected a 64-bit integer")
     if seed is not None:
         settings = settings.model_copy(update={"seed": seed})
     space = SearchSpace(settings.space)
     space.check_against(raw)
     if model is not None:  # a [model] module refuses them itself (`ModelConfig`)
         refuse_model_keys(base)
-        _refuse_model_keys(space)
+        _refuse_model_searches(space)
+    _refuse_unread(space, base, raw)  # as the file has it: `_as_searched` sets a loss
     base = _as_searched(base, space)
     dataset = load_for(base)
     _refuse_losses_that_do_not_fit(space, base, dataset)
@@ -410,7 +415,6 @@ def tune(
     train_with_monitor = base.train.model_copy(update={"monitor": monitor_name})
     monitor = monitor_for(base.model_copy(update={"train": train_with_monitor}), task)
     _refuse_searches_without_meaning(space, base, dataset, monitor.column)
-    _refuse_unread(space, base, raw)
     if isinstance(path, dict) and settings.study is None:  # a file's name names its study
         raise UserError("[tune] study: an experiment given as a dict needs a study name")
     name = settings.study or Path(path).stem
@@ -738,7 +742,7 @@ def _trial_raw(raw: dict[str, Any], params: dict[str, Any], number: int) -> dict
     return concrete
 
 
-def _refuse_model_keys(space: SearchSpace) -> None:
+def _refuse_model_searches(space: SearchSpace) -> None:
     """A study of the user's own network cannot search ``[model]``: nothing reads it."""
     for name in space.params:
         if SECTION_OF[name] == ("model",) and name != "dropout":

@@ -113,11 +113,11 @@ class SearchSpace:
         `default` (the experiment's own) only where a trial may keep it (the key is not
         searched, or only under a `when`). Hyperband sizes its brackets by the largest
         epochs: a file's epochs = 40 beside a searched 3–4 made them ten times too big."""
-        spec = self.params.get(name)
-        if spec is None:
-            return default
-        offered = self.offered(name) or [spec.high]
-        return max(default, *offered) if spec.when else max(offered)
+        taken = self.may_take(name, default)
+        if taken is None:  # a range: its top, and the default where a `when` keeps it
+            spec = self.params[name]
+            taken = [spec.high, *([default] if spec.when else [])]
+        return max(taken)
 
     def ranges(self) -> dict[str, Range]:
         """The numeric parameters' intervals."""

@@ -89,7 +89,7 @@ def make_sampler(tune: TuneConfig) -> BaseSampler:
         with warnings.catch_warnings():  # steepest chose it; the user wrote no Optuna code
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             return optuna.samplers.QMCSampler(
-                seed=seed,
+                seed=None if seed is None else seed % 2**32,  # SciPy's QMC takes 32 bits
                 scramble=True,
                 independent_sampler=random,
                 warn_independent_sampling=False,
