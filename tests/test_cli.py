@@ -84,7 +84,7 @@ def test_a_usage_mistake_is_one_line_naming_the_help(capsys):
     assert main(["train", "x.toml", "--population", "x"]) == 2
     err = capsys.readouterr().err
     assert err == (
-        "steepest: error: argument --population: invalid int value: 'x' "
+        "steepest: error: argument --population: 'x': expected a number or auto "
         "(see steepest train --help)\n"
     )
 

@@ -128,7 +128,8 @@ def test_bad_values_name_key_value_and_expectation(raw, message):
         ),
         (
             {**DIGITS, "model": {"maxout_pieces": 3}},
-            "[model] maxout_pieces: no member reads it (activation = 'relu'; it applies to",
+            "[model] maxout_pieces: no member reads it (activation = 'relu'; kind = 'mlp'; "
+            "hidden = [128]; it applies to activation = 'maxout'",
         ),
         ({**DIGITS, "train": {"huber_delta": 2.0}}, "[train] huber_delta: no member reads it"),
         (
@@ -263,3 +264,16 @@ def test_the_readmes_experiment_file_is_valid():
     experiments = expand_grid(tomllib.loads(block.group(1)))
     assert len(experiments) == 1
     assert experiments[0].train.schedule["momentum"].end == 0.99
+
+
+def test_numpy_scalars_from_a_python_caller_are_plain_values():
+    np = pytest.importorskip("numpy")
+    raw = {
+        **DIGITS,
+        "model": {"hidden": [np.int64(8)], "batch_norm": np.True_},
+        "train": {"seed": list(np.arange(2)), "batch_size": np.int32(16), "lr": np.float32(0.5)},
+    }
+    experiments = expand_grid(raw)
+    assert [e.train.seed for e in experiments] == [0, 1]
+    assert type(experiments[0].model.hidden[0]) is int and experiments[0].model.batch_norm is True
+    assert experiments[0].train.batch_size == 16 and experiments[0].train.lr == 0.5

@@ -352,3 +352,23 @@ def test_tied_weights_train_save_and_load(tmp_path):
 def test_a_model_argument_that_builds_no_network_is_named(tmp_path, model, message):
     with pytest.raises(UserError, match=message):
         steepest.train(experiment(tmp_path, epochs=1), model=model, write=False)
+
+
+def test_a_dropout_rate_beside_a_network_without_dropout_is_refused(tmp_path):
+    """members.json said 0.3 while nothing dropped."""
+
+    def plain() -> torch.nn.Module:
+        return torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.ReLU(), torch.nn.Linear(8, 3))
+
+    given = {**experiment(tmp_path), "model": {"dropout": 0.3}}
+    with pytest.raises(UserError, match=r"^\[model\] dropout: your network has no nn.Dropout"):
+        steepest.train(given, model=plain, write=False)
+    assert steepest.train({**given, "model": {}}, model=plain, write=False).results
+
+
+def test_a_network_with_lazy_layers_is_one_line(tmp_path):
+    def lazy() -> torch.nn.Module:
+        return torch.nn.Sequential(torch.nn.LazyLinear(8), torch.nn.ReLU(), torch.nn.Linear(8, 3))
+
+    with pytest.raises(UserError, match=r"^model: your network has lazy layers \(LazyLinear\)"):
+        steepest.train(experiment(tmp_path), model=lazy, write=False)

@@ -12,7 +12,7 @@ from steepest.cli import main
 from steepest.config import expand_grid, validate
 from steepest.errors import UserError
 from steepest.report.runfiles import CORE_COLUMNS, DEAD_RELU
-from steepest.training import train, write_outputs
+from steepest.training import make_member, train, write_outputs
 
 ROOT = Path(__file__).parent.parent
 
@@ -379,7 +379,7 @@ def test_a_member_id_the_run_does_not_have_is_a_user_error(tmp_path):
 def test_a_population_below_one_is_refused_before_training(tmp_path, capsys):
     text = f'[data]\nname = "iris"\n[train]\nepochs = 1\nout = "{tmp_path / "o"}"\n'
     err = refused(tmp_path, capsys, text, "--population", "0")
-    assert err == "steepest: error: population = 0: expected at least 1 member\n"
+    assert err == "steepest: error: population = 0: expected at least 1 member, or 'auto'\n"
     assert not (tmp_path / "o").exists()
 
 
@@ -572,8 +572,14 @@ def test_a_network_too_big_for_the_memory_is_one_line_before_training(
     monkeypatch.setattr(capacity, "memory_budget", lambda device, fraction=0.5: 2**20)
     path = tmp_path / "exp.toml"
     path.write_text('[data]\nname = "iris"\n[model]\nhidden = [4096]\n')
-    for extra in ([], ["--population", "1"]):
+    for extra in ([], ["--population", "1"], ["--population", "auto"]):
         assert main(["train", str(path), "--quiet", *extra]) == 2
         err = capsys.readouterr().err
         assert err.startswith("steepest: error: model: 32,771 parameters; a member needs")
         assert err.endswith("and 1.0 MiB is free: a smaller network or batch_size\n")
+
+
+def test_a_grid_members_hyperparameters_are_those_its_optimizer_reads(tmp_path):
+    raw = {"data": {"name": "iris"}, "train": {"optimizer": ["sgd", "momentum"], "momentum": 0.5}}
+    sgd, momentum = [make_member(e, i) for i, e in enumerate(expand_grid(raw))]
+    assert "momentum" not in sgd.hparams and momentum.hparams["momentum"] == 0.5

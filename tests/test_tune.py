@@ -940,8 +940,8 @@ ADAM = ('optimizer = "momentum"', 'optimizer = "adam"')
         (
             [],
             'leaky_slope = { type = "uniform", low = 0.01, high = 0.3 }',
-            "[tune.space] leaky_slope: no trial reads it (activation = 'relu'; it applies to "
-            "activation = 'leaky_relu')",
+            "[tune.space] leaky_slope: no trial reads it (activation = 'relu'; kind = 'mlp'; "
+            "hidden = [16]; it applies to activation = 'leaky_relu' in a network with hidden",
         ),
         (
             [("hidden = [16]", "hidden = []")],
@@ -970,9 +970,22 @@ ADAM = ('optimizer = "momentum"', 'optimizer = "adam"')
             "monitors one",
         ),
         (
+            [("hidden = [16]", "hidden = [16]\nbatch_norm = [true, false]")],
+            'lr = { type = "loguniform", low = 1e-3, high = 0.5 }',
+            "[model] batch_norm = [true, false]: a list of values is a grid for steepest "
+            'train; a study searches it in [tune.space]: batch_norm = { type = "choice", '
+            "values = [true, false] }",
+        ),
+        (
             [("epochs = 3", "epochs = 3\npopulation = 1")],
             'lr = { type = "loguniform", low = 1e-3, high = 0.5 }',
             "[train] population: a study's populations are sized by [tune] population",
+        ),
+        (
+            [],
+            'optimizer = { type = "choice", values = ["adam", "sgd"] }\n'
+            'momentum = { type = "uniform", low = 0.5, high = 0.9, when = { optimizer = "adam" } }',
+            "[tune.space] momentum: no trial reads it (optimizer = 'adam'; it applies to",
         ),
         (
             [ADAM, ("epochs = 3", "epochs = 3\nmomentum = 0.5")],
@@ -1024,7 +1037,7 @@ def test_a_searched_key_some_trials_read_is_kept(searched):
     from steepest.tune.space import SECTION_OF, SearchSpace
 
     space = SearchSpace({n: ParamSpec.model_validate(s) for n, s in searched.items()})
-    base = validate({"data": {"name": "digits"}, "model": {"hidden": []}})
+    base = validate({"data": {"name": "digits"}, "model": {"hidden": [8]}})
     reasons = [_unread_in_study(space, base, SECTION_OF[n][0], n) for n in searched]
     assert reasons == [None, None]
 
@@ -1082,3 +1095,16 @@ def test_a_key_the_files_own_value_reads_is_kept_beside_a_conditional_search(tmp
     )
     study = tune(path, storage=str(tmp_path / "s.log")).study
     assert len(study.trials) == 2
+
+
+def test_a_schedule_is_checked_by_the_optimizers_the_study_trains(tmp_path):
+    """No trial trains the file's default optimizer (momentum, from 0.9: ×1.2 reaches
+    1.08); adam reads no momentum and RMSProp's starts at 0, so the study runs."""
+    path = tmp_path / "s.toml"
+    path.write_text(
+        '[data]\nname = "iris"\n[train]\nepochs = 2\n[train.schedule.momentum]\n'
+        'kind = "step"\nevery = 1\nfactor = 1.2\n[tune]\nsampler = "random"\ntrials = 2\n'
+        'seed = 0\n[tune.space]\noptimizer = { type = "choice", values = ["adam", "rmsprop"] }\n'
+    )
+    study = tune(path, storage=str(tmp_path / "s.log")).study
+    assert {t.state for t in study.trials} == {TrialState.COMPLETE}

@@ -184,6 +184,16 @@ def _add_run_flags(command: argparse.ArgumentParser, quiet_help: str) -> None:
     command.add_argument("--json", action="store_true", help="print the summary as one JSON object")
 
 
+def _population(text: str) -> int | str:
+    """--population: a number of members, or auto (as [train] population takes)."""
+    if text == "auto":
+        return text
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected a number or auto") from None
+
+
 def _folder(text: str) -> Path:
     """A folder named on the command line; "" (which Path reads as the current folder,
     where a run would then write its files) is refused, as `out = ""` is in a file."""
@@ -208,7 +218,9 @@ def parser() -> argparse.ArgumentParser:
 
     train = commands.add_parser("train", help="train the members an experiment file describes")
     train.add_argument("experiment", type=Path)
-    train.add_argument("--population", type=int, help="members trained at once")
+    train.add_argument(
+        "--population", type=_population, help="members trained at once, or auto (measured)"
+    )
     train.add_argument("--out", type=_folder, help="output folder (default: [train] out)")
     train.add_argument("--resume", action="store_true", help="continue a killed run")
     _add_run_flags(train, quiet_help="print nothing but errors (no progress bar nor summary)")

@@ -73,8 +73,10 @@ class _Section(BaseModel):
     @classmethod
     def _no_truth_values_for_numbers(cls, data: Any) -> Any:
         """Refuse true/false where only a number goes: pydantic's lax mode reads them as
-        1 and 0 (`epochs = true` trained one epoch)."""
+        1 and 0 (`epochs = true` trained one epoch). NumPy scalars, which a Python caller
+        builds configs from (`seed = list(np.arange(4))`), are read as Python's own."""
         if isinstance(data, dict):
+            data = {name: _plain(value) for name, value in data.items()}
             for name, value in data.items():
                 field = cls.model_fields.get(name)
                 numeric = field is not None and _numbers_only(field.annotation)
@@ -82,6 +84,17 @@ class _Section(BaseModel):
                     lowered = str(value).lower()
                     raise ValueError(f"{name} = {lowered}: expected a number, not {lowered}")
         return data
+
+
+def _plain(value: Any) -> Any:
+    """`value` with NumPy scalars (np.int64, np.bool_, np.float32), in lists too, as the
+    Python scalars they hold: strict validation takes only Python's int, float and bool.
+    Checked by the type's module, so that reading a TOML file needs no NumPy."""
+    if type(value).__module__ == "numpy" and getattr(value, "shape", None) == ():
+        return value.item()
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return value
 
 
 def _numbers_only(annotation: Any) -> bool:
@@ -489,19 +502,44 @@ def _one_of(decider: str, *readers: str) -> _ReadBy:
 
 # Keys that only some members read: (section, key) → who reads them; `_read_only_by` adds
 # the optimizers' keys.
+def _has_layers(model: Any) -> bool:
+    """Whether the network has hidden layers or conv blocks, which activation and batch
+    norm act in (a user's module counts: its [model] keeps the default hidden)."""
+    return bool(model.hidden) if model.kind == "mlp" else bool(model.channels)
+
+
+_LAYERS = ("kind", "hidden", "channels")
+_IN_LAYERS = "a network with hidden layers or conv blocks"
 _READ_ONLY_BY = {
     ("model", "hidden"): _one_of("kind", "mlp"),
     ("model", "channels"): _one_of("kind", "cnn"),
-    ("model", "kernel"): _one_of("kind", "cnn"),
-    ("model", "pool"): _one_of("kind", "cnn"),
-    ("model", "maxout_pieces"): _one_of("activation", "maxout"),
-    ("model", "leaky_slope"): _one_of("activation", "leaky_relu"),
+    ("model", "kernel"): _ReadBy(
+        _LAYERS, lambda m: m.kind == "cnn" and _has_layers(m), "a CNN with conv blocks"
+    ),
+    ("model", "pool"): _ReadBy(
+        _LAYERS, lambda m: m.kind == "cnn" and _has_layers(m), "a CNN with conv blocks"
+    ),
+    ("model", "activation"): _ReadBy(_LAYERS, _has_layers, _IN_LAYERS),
+    ("model", "batch_norm"): _ReadBy(_LAYERS, _has_layers, _IN_LAYERS),
+    ("model", "maxout_pieces"): _ReadBy(
+        ("activation", *_LAYERS),
+        lambda m: m.activation == "maxout" and _has_layers(m),
+        f"activation = 'maxout' in {_IN_LAYERS}",
+    ),
+    ("model", "leaky_slope"): _ReadBy(
+        ("activation", *_LAYERS),
+        lambda m: m.activation == "leaky_relu" and _has_layers(m),
+        f"activation = 'leaky_relu' in {_IN_LAYERS}",
+    ),
     ("model", "dropout"): _ReadBy(  # a user's network (module) reads it: its hidden is [128]
         ("kind", "hidden"),
         lambda model: model.kind == "cnn" or bool(model.hidden),
         "a CNN, or an MLP with a hidden layer: dropout drops hidden units, never the inputs",
     ),
     ("train", "huber_delta"): _one_of("loss", "huber"),
+    ("train", "elastic_alpha"): _ReadBy(
+        ("elastic_net",), lambda t: t.elastic_net > 0, "elastic_net > 0, whose L1 share it sets"
+    ),
 }
 
 
@@ -538,6 +576,8 @@ def unread(section: str, key: str, tables: list[Any]) -> str | None:
         return None
     chosen = []
     for decider in rule.deciders:
+        if unread(section, decider, tables) is not None:
+            continue  # not worth naming: a CNN's hidden widths, an MLP's channels
         values = {repr(getattr(table, decider)): None for table in tables}  # lists: by text
         chosen.append(f"{decider} = {', '.join(sorted(values))}")
     return f"{'; '.join(chosen)}; it applies to {rule.applies_to}"

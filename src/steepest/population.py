@@ -90,6 +90,7 @@ class Member:
 # 0.173 ms a step; 64→512→10 alone: 0.136 against 0.151 ms), two from 4.8 (64→128→10 at
 # K = 8: 0.214 against 0.251 ms; a digits CNN alone at 5.3: 1.35 against 1.42 ms).
 ONE_THREAD_BELOW = 3e6
+EVALUATION_CHUNK = 2048  # examples evaluated in one forward (`Population.evaluate`)
 
 
 @dataclass
@@ -621,7 +622,7 @@ class Population:
 
     @torch.no_grad()
     def evaluate(
-        self, x: Tensor, y: Tensor, chunk: int = 2048, dead_units: bool = True
+        self, x: Tensor, y: Tensor, chunk: int = EVALUATION_CHUNK, dead_units: bool = True
     ) -> Evaluation:
         """Loss and metric of every member on a whole split, in eval mode (no dropout,
         BatchNorm running statistics); with `dead_units`, the fraction of hidden units

@@ -17,6 +17,7 @@ from typing import Any
 import torch
 from rich.console import Console
 from torch import Tensor, nn
+from torch.nn.modules.lazy import LazyModuleMixin
 
 from steepest.capacity import choose_capacity, largest_fitting, refuse_beyond_memory
 from steepest.config import (
@@ -37,13 +38,14 @@ from steepest.fit import (
     PopulationTrainer,
     fit,
 )
-from steepest.nn.dropout import replace_torch_dropout
+from steepest.nn.dropout import Dropout, replace_torch_dropout
 from steepest.nn.init import initialize_
 from steepest.nn.layers import build_model
 from steepest.nn.losses import LOSSES, make_loss
 from steepest.nn.metrics import Metric, metric_for
 from steepest.nn.regularizers import STRENGTH_DEFAULTS
 from steepest.nn.user import network_factory, network_from
+from steepest.optim import RULES
 from steepest.optim.schedules import build as build_schedule
 from steepest.population import Member, Population, as_input, build_aside, normalizes_batches
 from steepest.progress import EpochProgress
@@ -98,7 +100,10 @@ def make_member(
     # set, so that each rule keeps torch's own defaults where [train]'s differ (RMSProp's
     # momentum 0 and AdamW's weight decay 1e-2, not momentum 0.9 and weight decay 0).
     given = {"lr", *PENALTY_KEYS, *t.model_fields_set}
-    keys = [k for k in HPARAM_KEYS + PENALTY_KEYS if k in given]
+    # a grid's key that this member's rule does not read (momentum beside its sgd) is
+    # not its hyperparameter: members.json would show a momentum plain SGD never had
+    reads = {*RULES[t.optimizer].DEFAULTS, *PENALTY_KEYS}
+    keys = [k for k in HPARAM_KEYS + PENALTY_KEYS if k in given and k in reads]
     hparams = {k: getattr(t, k) for k in keys if getattr(t, k) is not None}
     user_network = user_network or experiment.model.module is not None
     if t.optimizer == "lbfgs":
@@ -220,6 +225,12 @@ def check_network(
             raise UserError(
                 f"model: your network function returned a {type(module).__name__}, not an nn.Module"
             )
+        lazy = [type(m).__name__ for m in module.modules() if isinstance(m, LazyModuleMixin)]
+        if lazy:  # members are stacked by their parameters' shapes, which these lack
+            raise UserError(
+                f"model: your network has lazy layers ({', '.join(sorted(set(lazy)))}), "
+                "whose shapes a population cannot stack; give their input sizes"
+            )
         dtype = next(module.parameters(), torch.empty(0)).dtype
         try:
             with torch.no_grad():
@@ -230,6 +241,10 @@ def check_network(
             ) from None
         if experiment.train.batch_size == 1 and normalizes_batches(module):
             raise UserError(ONE_EXAMPLE_BATCHES)
+        dropout_layers = (nn.Dropout, Dropout)  # torch's, or ours in a network built so
+        has_dropout = any(isinstance(m, dropout_layers) for m in module.modules())
+        if "dropout" in experiment.model.model_fields_set and not has_dropout:
+            raise UserError("[model] dropout: your network has no nn.Dropout layer for it to set")
         expected = (2, task.out_features)
         if not isinstance(output, Tensor) or tuple(output.shape) != expected:
             got = tuple(output.shape) if isinstance(output, Tensor) else type(output).__name__
@@ -402,7 +417,7 @@ class Run:
 
 def train(
     experiments: str | Path | Experiment | dict | list[Experiment],
-    population: int | None = None,
+    population: int | str | None = None,
     console: Console | None = None,
     write: bool = True,
     resume: bool = False,
@@ -410,8 +425,8 @@ def train(
 ) -> Run:
     """Train every member an experiment file (or objects) describes; see module docstring.
 
-    `population` caps how many members train at once (default: the file's
-    ``[train] population``, where ``auto`` measures the smallest K within 10 % of the
+    `population` caps how many members train at once, or is ``"auto"`` (default: the
+    file's ``[train] population``, where ``auto`` measures the smallest K within 10 % of the
     best throughput, `capacity.choose_capacity`).
     With a `console`, a progress bar shows each epoch. With `write`, the run's files
     (`write_outputs`) land in ``[train] out``. With `resume`, training continues from the
@@ -424,8 +439,12 @@ def train(
     regression target). Its torch.nn.Dropout layers keep their rates unless ``[model]
     dropout`` sets one.
     """
-    if population is not None and population < 1:
-        raise UserError(f"population = {population!r}: expected at least 1 member")
+    if (
+        population is not None
+        and population != "auto"
+        and not (isinstance(population, int) and population >= 1)
+    ):
+        raise UserError(f"population = {population!r}: expected at least 1 member, or 'auto'")
     model = network_factory(model)
     experiments = _as_experiments(experiments)
     if model is not None:
@@ -530,7 +549,7 @@ def _train_groups(
     experiments: list[Experiment],
     dataset: Dataset,
     device: torch.device,
-    population: int | None,
+    population: int | str | None,
     on_epoch: EpochCallback,
     out: Path,
     fingerprint: tuple[str, str],

@@ -7,6 +7,7 @@ verdict sends it out at once, its slot taken by the next trial at the next epoch
 
 import copy
 import itertools
+import json
 import math
 import time
 from collections import deque
@@ -373,12 +374,13 @@ def tune(
     axes = sweep_axes(raw)
     if axes:  # else: "expected a valid number"
         section, key, values = axes[0]
+        listed = json.dumps(values)  # TOML's spelling of simple values: true, "a"
         raise UserError(
-            f"[{section}] {key} = {values}: a list of values is a grid for steepest train; "
+            f"[{section}] {key} = {listed}: a list of values is a grid for steepest train; "
             f'a study searches it in [tune.space]: {key} = {{ type = "choice", values = '
-            f"{values} }}"
+            f"{listed} }}"
         )
-    base = validate(raw)
+    base = validate(_with_a_searched_optimizer(raw))
     settings = base.tune
     if (
         settings.monitor not in (None, base.train.monitor)
@@ -540,15 +542,24 @@ def _refuse_unread(space: SearchSpace, base: Experiment, raw: dict[str, Any]) ->
 
 def _unread_in_study(space: SearchSpace, base: Experiment, section: str, key: str) -> str | None:
     """Why no trial reads `key` of `section` (`config.unread`). The settings that decide
-    take every value the space offers them; one searched over a range (none of them is
-    numeric) is not judged."""
+    take every value the space offers them, or, for a key searched under a `when`, those
+    its condition allows (momentum `when = { optimizer = "adam" }` is read by no trial);
+    one searched over a range (none of them is numeric) is not judged."""
     deciders = deciders_of(section, key)
     if not deciders:
         return None
     table = getattr(base, section)
-    values = [space.may_take(d, getattr(table, d)) for d in deciders]
-    if any(v is None for v in values):
-        return None
+    spec = space.params.get(key)
+    when = (spec.when if spec is not None else None) or {}
+    values = []
+    for decider in deciders:
+        taken = space.may_take(decider, getattr(table, decider))
+        if taken is None:
+            return None
+        if decider in when:
+            allowed = when[decider] if isinstance(when[decider], list) else [when[decider]]
+            taken = [value for value in taken if value in allowed]
+        values.append(taken)
     tables = [
         table.model_copy(update=dict(zip(deciders, chosen, strict=True)))
         for chosen in itertools.product(*values)
@@ -579,6 +590,25 @@ def _trial_check(network: NetworkFactory | None) -> Callable[[Experiment], None]
             raise UserError(ONE_EXAMPLE_BATCHES)
 
     return check
+
+
+def _with_a_searched_optimizer(raw: dict[str, Any]) -> dict[str, Any]:
+    """The file with [train] optimizer set to the first one the space offers every trial
+    (a choice or a fixed entry without `when`): no trial trains the file's own, and
+    [train]'s checks go by the optimizer (a momentum schedule's range from its start:
+    the default "momentum" starts at 0.9, where adam reads none and RMSProp starts at 0)."""
+    spec = raw.get("tune", {}).get("space", {}).get("optimizer")
+    if not isinstance(spec, dict) or "when" in spec:
+        return raw
+    offered = spec.get("values") if spec.get("type") == "choice" else [spec.get("value")]
+    if (
+        spec.get("type") not in ("choice", "fixed")
+        or not offered
+        or not isinstance(offered[0], str)
+    ):
+        return raw  # refused as it is by the space's own checks
+    train = {**raw.get("train", {}), "optimizer": offered[0]}
+    return {**raw, "train": train}
 
 
 def _as_searched(base: Experiment, space: SearchSpace) -> Experiment:
