@@ -89,7 +89,7 @@ def test_memory_counts_the_largest_state_of_the_optimizers(new_population):
 
 
 def test_activation_bytes_count_what_the_forward_makes_not_views(new_population):
-    """nn.Linear transposes its weight (a view): counted, it doubled every weight."""
+    """A view (Flatten's) holds no memory of its own: counted, it added the inputs again."""
     population = new_population()
     # digits (64 features, 10 classes), hidden [16], batch 64: Linear, ReLU, Linear
     made = 64 * 16 + 64 * 16 + 64 * 10  # addmm, relu, addmm outputs, float32

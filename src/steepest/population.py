@@ -31,9 +31,6 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 from torch.func import functional_call, vmap
-from torch.utils import _pytree as pytree
-from torch.utils._python_dispatch import TorchDispatchMode
-from torch.utils.flop_counter import FlopCounterMode
 
 from steepest import rng, stacked
 from steepest.errors import UserError
@@ -157,11 +154,12 @@ class Population:
             what = "every parameter of the network is frozen" if named else "it has none"
             raise UserError(f"model: no parameters to train ({what})")
         self.dtype = next(iter(named.values())).dtype
-        self.base = copy.deepcopy(template).to("meta")
-        batch = as_input(x_train[: self.batch_size], self.dtype).to("meta")
         # a member's forward on one minibatch: its FLOPs (`intra_op_threads`) and the bytes
         # of its outputs (`capacity.member_bytes`)
-        self._step_flops, self.activation_bytes = _forward_footprint(self.base, batch)
+        flops, outputs = _forward_footprint(template, as_input(x_train[:2], self.dtype))
+        self._step_flops = flops * self.batch_size
+        self.activation_bytes = int(outputs * self.batch_size)
+        self.base = copy.deepcopy(template).to("meta")
         self.x_train = as_input(x_train, self.dtype).to(self.device)
         self.y_train = y_train.to(self.device)
         # Names under which a module shares one tensor (tied weights: `b.weight = a.weight`):
@@ -593,10 +591,15 @@ class Population:
         if self.device.type != "cpu":
             yield
             return
-        previous = torch.get_num_threads()
         per_example = self._step_flops / self.batch_size
         work = len(self.members) * per_example * (examples or self.batch_size)
-        torch.set_num_threads(1 if work < ONE_THREAD_BELOW else previous)
+        previous = torch.get_num_threads()
+        if work >= ONE_THREAD_BELOW or previous == 1:
+            # untouched: setting the count, even to itself, cost a CNN population of 16
+            # a fifth of its time (torch resets its thread pools on every call)
+            yield
+            return
+        torch.set_num_threads(1)
         try:
             yield
         finally:
@@ -691,36 +694,42 @@ class Population:
         return module
 
 
-def _forward_footprint(module: nn.Module, batch: Tensor) -> tuple[float, int]:
-    """FLOPs (matrix products and convolutions, as torch's FlopCounterMode counts them)
-    and bytes of the outputs of one member's forward on one minibatch, on the meta
-    device: shapes only, nothing computed or allocated. A network that cannot run there
-    (one that reads its values: .item(), data-dependent shapes) counts as large."""
-    outputs = _OutputBytes()
+def _forward_footprint(module: nn.Module, examples: Tensor) -> tuple[float, float]:
+    """FLOPs of the linear and convolution layers and bytes of every layer's output, of
+    one member's forward, per example: counted by forward hooks on the network's leaf
+    modules during a forward of `examples` in eval mode (the weights as built; nothing
+    trains). Not by the meta device or a dispatch mode, whose first use in a process
+    costs 0.75 s of imports (a 1-second run was 1.8 s). A network whose forward fails
+    here counts as large and holding nothing."""
+    flops, outputs = 0.0, 0.0
+
+    def count(layer: nn.Module, inputs: Any, output: Any) -> None:
+        nonlocal flops, outputs
+        if not isinstance(output, Tensor):
+            return
+        storage = output.untyped_storage().data_ptr()
+        if all(
+            not isinstance(x, Tensor) or x.untyped_storage().data_ptr() != storage for x in inputs
+        ):
+            outputs += output.numel() * output.element_size()  # not a view (Flatten) nor in place
+        if isinstance(layer, nn.Linear):
+            flops += 2.0 * layer.in_features * output.numel()
+        elif isinstance(layer, nn.modules.conv._ConvNd):
+            flops += 2.0 * output.numel() * layer.weight[0].numel()
+
+    leaves = [m for m in module.modules() if not any(True for _ in m.children())]
+    hooks = [leaf.register_forward_hook(count) for leaf in leaves]
+    was_training = module.training
     try:
-        with FlopCounterMode(display=False) as counter, outputs, torch.no_grad():
-            module(batch)
-    except Exception:  # the user's code on meta tensors: whatever fails is no error here
-        return math.inf, 0
-    return float(counter.get_total_flops()), outputs.bytes
-
-
-class _OutputBytes(TorchDispatchMode):
-    """Sums the bytes of the tensors the operators inside the block make: not views nor
-    in-place results, which hold no memory of their own (nn.Linear's weight.t() would
-    count every weight again)."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.bytes = 0
-
-    def __torch_dispatch__(self, func, types, args=(), kwargs=None):  # noqa: ANN001
-        result = func(*args, **(kwargs or {}))
-        if not any(r.alias_info is not None for r in func._schema.returns):
-            for value in pytree.tree_leaves(result):
-                if isinstance(value, Tensor):
-                    self.bytes += value.numel() * value.element_size()
-        return result
+        with torch.no_grad(), torch.random.fork_rng(devices=[]):
+            module.eval()(examples)
+    except Exception:  # the user's code on two examples: whatever fails is no error here
+        return math.inf, 0.0
+    finally:
+        for hook in hooks:
+            hook.remove()
+        module.train(was_training)
+    return flops / len(examples), outputs / len(examples)
 
 
 def build_aside(make_module: Callable[[], nn.Module]) -> nn.Module:
