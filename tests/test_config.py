@@ -161,6 +161,26 @@ def test_bad_values_name_key_value_and_expectation(raw, message):
             },
             "[train.schedule.momentum] momentum: no member reads it (optimizer = 'adam'",
         ),
+        (
+            {**DIGITS, "model": {"hidden": [], "batch_norm": True}},
+            "[model] batch_norm: no member reads it (kind = 'mlp'; hidden = []; it applies to "
+            "a network with hidden layers or conv blocks)",
+        ),
+        (
+            {**DIGITS, "model": {"hidden": [], "activation": "tanh"}},
+            "[model] activation: no member reads it (kind = 'mlp'; hidden = [];",
+        ),
+        (
+            {
+                "data": {"name": "digits_images"},
+                "model": {"kind": "cnn", "channels": [], "pool": "avg"},
+            },
+            "[model] pool: no member reads it (kind = 'cnn'; channels = []; it applies to a CNN",
+        ),
+        (
+            {**DIGITS, "train": {"elastic_alpha": 0.9}},
+            "[train] elastic_alpha: no member reads it (elastic_net = 0.0; it applies to",
+        ),
         (  # not "reaches 1.08", from [train]'s 0.9 that sgd never reads
             {
                 **DIGITS,
@@ -193,8 +213,10 @@ def test_a_schedule_starts_where_the_rule_does_when_its_key_is_unset():
 def test_a_key_one_member_of_a_grid_reads_is_kept():
     raw = {"data": {"name": "digits_images"}, "model": {"kind": ["mlp", "cnn"], "hidden": [8]}}
     assert [e.model.kind for e in expand_grid(raw)] == ["mlp", "cnn"]
-    raw = {**DIGITS, "model": {"hidden": [[], [8]], "dropout": 0.5}}
+    raw = {**DIGITS, "model": {"hidden": [[], [8]], "dropout": 0.5, "batch_norm": True}}
     assert [e.model.hidden for e in expand_grid(raw)] == [[], [8]]
+    raw = {**DIGITS, "train": {"elastic_net": [0.0, 1e-4], "elastic_alpha": 0.9}}
+    assert len(expand_grid(raw)) == 2
     raw = {**DIGITS, "train": {"optimizer": ["sgd", "rmsprop"], "momentum": 0.5, "eps": 1e-6}}
     assert [e.train.optimizer for e in expand_grid(raw)] == ["sgd", "rmsprop"]
 

@@ -2,6 +2,7 @@
 its torch dropout made reproducible per member, checked up front, saved and loaded."""
 
 import json
+import math
 from pathlib import Path
 
 import pytest
@@ -372,3 +373,44 @@ def test_a_network_with_lazy_layers_is_one_line(tmp_path):
 
     with pytest.raises(UserError, match=r"^model: your network has lazy layers \(LazyLinear\)"):
         steepest.train(experiment(tmp_path), model=lazy, write=False)
+
+
+class MakesABufferOnItsFirstCall(torch.nn.Module):
+    """Sets state in its first forward: the footprint's forward must not leave it behind."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.layer = torch.nn.Linear(4, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not hasattr(self, "scale"):
+            self.register_buffer("scale", torch.ones(()))
+        return self.layer(x) * self.scale
+
+
+def test_a_network_that_makes_state_in_its_forward_trains_as_a_population(tmp_path):
+    run = steepest.train(
+        experiment(tmp_path, lr=[0.05, 0.1], epochs=2),
+        model=MakesABufferOnItsFirstCall,
+        write=False,
+    )
+    assert len(run.results) == 2
+
+
+def test_the_footprint_counts_what_hooks_can_see_and_calls_the_rest_unknown():
+    from steepest.population import _forward_footprint
+
+    dense = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.Dropout(0.5), torch.nn.Linear(8, 3))
+    flops, outputs = _forward_footprint(dense, torch.zeros(2, 4))
+    assert flops == 2 * (4 * 8 + 8 * 3)
+    assert outputs == 4 * (8 + 2 * 8 + 3)  # the dropout's mask and result in training
+
+    class Functional(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.w = torch.nn.Parameter(torch.randn(4, 3))
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return x @ self.w
+
+    assert _forward_footprint(Functional(), torch.zeros(2, 4))[0] == math.inf

@@ -12,7 +12,7 @@ from steepest.cli import main
 from steepest.config import expand_grid, validate
 from steepest.errors import UserError
 from steepest.report.runfiles import CORE_COLUMNS, DEAD_RELU
-from steepest.training import make_member, train, write_outputs
+from steepest.training import make_member, member_labels, train, write_outputs
 
 ROOT = Path(__file__).parent.parent
 
@@ -583,3 +583,17 @@ def test_a_grid_members_hyperparameters_are_those_its_optimizer_reads(tmp_path):
     raw = {"data": {"name": "iris"}, "train": {"optimizer": ["sgd", "momentum"], "momentum": 0.5}}
     sgd, momentum = [make_member(e, i) for i, e in enumerate(expand_grid(raw))]
     assert "momentum" not in sgd.hparams and momentum.hparams["momentum"] == 0.5
+
+
+def test_a_members_label_names_only_keys_its_optimizer_reads():
+    raw = {
+        "data": {"name": "iris"},
+        "train": {"optimizer": ["sgd", "momentum"], "momentum": [0.5, 0.9]},
+    }
+    labels = member_labels(expand_grid(raw))
+    assert labels == [
+        "optimizer=sgd",
+        "optimizer=sgd",
+        "optimizer=momentum momentum=0.5",
+        "optimizer=momentum momentum=0.9",
+    ]

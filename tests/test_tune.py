@@ -12,6 +12,7 @@ from pathlib import Path
 
 import optuna
 import pytest
+import torch
 from optuna.trial import TrialState
 from rich.console import Console
 
@@ -1108,3 +1109,49 @@ def test_a_schedule_is_checked_by_the_optimizers_the_study_trains(tmp_path):
     )
     study = tune(path, storage=str(tmp_path / "s.log")).study
     assert {t.state for t in study.trials} == {TrialState.COMPLETE}
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("[tune]\nspace = 5\n", "[tune] space = 5: expected a table"),
+        (
+            '[tune]\n[tune.space]\noptimizer = { type = "choice", values = "adam" }\n',
+            "[tune] space.optimizer.values = 'adam': expected a valid list",
+        ),
+    ],
+)
+def test_a_malformed_space_is_one_line_naming_it(tmp_path, text, message):
+    path = tmp_path / "s.toml"
+    path.write_text('[data]\nname = "iris"\n' + text)
+    with pytest.raises(UserError) as caught:
+        tune(path, storage=str(tmp_path / "s.log"))
+    assert str(caught.value) == message
+
+
+def test_a_searched_dropout_for_a_network_without_dropout_is_refused(tmp_path):
+    def plain() -> torch.nn.Module:
+        return torch.nn.Sequential(torch.nn.Linear(4, 3))
+
+    raw = {
+        "data": {"name": "iris"},
+        "train": {"epochs": 1},
+        "tune": {
+            "study": "d",
+            "trials": 2,
+            "space": {"dropout": {"type": "uniform", "low": 0.1, "high": 0.5}},
+        },
+    }
+    with pytest.raises(UserError, match=r"^\[model\] dropout: your network has no nn.Dropout"):
+        tune(raw, storage=str(tmp_path / "s.log"), model=plain)
+
+
+def test_a_list_of_numpy_values_in_a_study_is_echoed_as_numbers(tmp_path):
+    np = pytest.importorskip("numpy")
+    raw = {
+        "data": {"name": "iris"},
+        "train": {"seed": list(np.arange(2))},
+        "tune": {"study": "n", "space": {"lr": {"type": "fixed", "value": 0.1}}},
+    }
+    with pytest.raises(UserError, match=r"^\[train\] seed = \[0, 1\]: a list of values is a grid"):
+        tune(raw, storage=str(tmp_path / "s.log"))

@@ -35,7 +35,8 @@ def member_bytes(population: Population, optimizers: Collection[str] = ("adam",)
     twice its forward's outputs on it (kept for the backward, and their gradients) and
     its forward's outputs on an evaluation chunk (up to `EVALUATION_CHUNK` examples of
     a split at once: a wide network's evaluation held 2.4 times the estimate without
-    it). The outputs are measured on the meta device (`Population.activation_bytes`)."""
+    it). The outputs are counted on a forward of the network as built
+    (`Population.activation_bytes`)."""
     params = sum(shape.numel() for shape in population.shapes) * population.dtype.itemsize
     update = max(update_bytes(population, name) for name in optimizers)
     batch = population.batch_size * population.x_train[0].numel() * 4

@@ -444,7 +444,7 @@ def _format_error(error: ValidationError) -> str:
         )
     message = message.replace("Input should be", "expected")
     # pydantic's names for what a user wrote as a TOML table and as text
-    message = re.sub(r"a valid dictionary or instance of \w+", "a table", message)
+    message = re.sub(r"a valid dictionary( or instance of \w+)?", "a table", message)
     message = re.sub(r"Input is not a valid path for .*", "expected a path (text)", message)
     if not loc:
         return message

@@ -34,7 +34,7 @@ from torch.func import functional_call, vmap
 
 from steepest import rng, stacked
 from steepest.errors import UserError
-from steepest.nn.dropout import seed_dropout, set_dropout_rate
+from steepest.nn.dropout import Dropout, seed_dropout, set_dropout_rate
 from steepest.nn.layers import dead_fraction
 from steepest.nn.regularizers import (
     STRENGTH_DEFAULTS,
@@ -156,7 +156,9 @@ class Population:
         self.dtype = next(iter(named.values())).dtype
         # a member's forward on one minibatch: its FLOPs (`intra_op_threads`) and the bytes
         # of its outputs (`capacity.member_bytes`)
-        flops, outputs = _forward_footprint(template, as_input(x_train[:2], self.dtype))
+        flops, outputs = _forward_footprint(
+            copy.deepcopy(template), as_input(x_train[:2], self.dtype)
+        )
         self._step_flops = flops * self.batch_size
         self.activation_bytes = int(outputs * self.batch_size)
         self.base = copy.deepcopy(template).to("meta")
@@ -694,42 +696,57 @@ class Population:
         return module
 
 
+# Leaves whose parameters do no matrix products (their FLOPs are negligible here).
+_ELEMENTWISE_PARAMETERS = (nn.modules.batchnorm._NormBase, nn.LayerNorm, nn.GroupNorm)
+_DROPOUTS = (nn.Dropout, Dropout)
+
+
 def _forward_footprint(module: nn.Module, examples: Tensor) -> tuple[float, float]:
     """FLOPs of the linear and convolution layers and bytes of every layer's output, of
     one member's forward, per example: counted by forward hooks on the network's leaf
-    modules during a forward of `examples` in eval mode (the weights as built; nothing
-    trains). Not by the meta device or a dispatch mode, whose first use in a process
-    costs 0.75 s of imports (a 1-second run was 1.8 s). A network whose forward fails
-    here counts as large and holding nothing."""
+    modules during a forward of `examples` in eval mode (on a copy the caller gives: a
+    forward may make state). Not by the meta device or a dispatch mode, whose first use
+    in a process costs 0.75 s of imports (a 1-second run was 1.8 s).
+
+    Where a parameter lies outside Linear, Conv and normalisation layers (a user's
+    functional `x @ self.w`, attention, an LSTM), the hooks cannot see its products: the
+    FLOPs are unknown, counted as infinite (the step keeps the process's threads). A
+    dropout layer, the identity in eval mode, counts twice its output (its mask and
+    result in training). A forward that fails counts as infinite and holding nothing."""
     flops, outputs = 0.0, 0.0
 
     def count(layer: nn.Module, inputs: Any, output: Any) -> None:
         nonlocal flops, outputs
         if not isinstance(output, Tensor):
             return
+        size = output.numel() * output.element_size()
         storage = output.untyped_storage().data_ptr()
-        if all(
+        if isinstance(layer, _DROPOUTS):
+            outputs += 2 * size
+        elif all(
             not isinstance(x, Tensor) or x.untyped_storage().data_ptr() != storage for x in inputs
         ):
-            outputs += output.numel() * output.element_size()  # not a view (Flatten) nor in place
+            outputs += size  # not a view (Flatten's) nor in place (ReLU(inplace=True))
         if isinstance(layer, nn.Linear):
             flops += 2.0 * layer.in_features * output.numel()
         elif isinstance(layer, nn.modules.conv._ConvNd):
             flops += 2.0 * output.numel() * layer.weight[0].numel()
 
     leaves = [m for m in module.modules() if not any(True for _ in m.children())]
+    counted = (nn.Linear, nn.modules.conv._ConvNd, *_ELEMENTWISE_PARAMETERS)
+    seen = {id(p) for leaf in leaves if isinstance(leaf, counted) for p in leaf.parameters()}
+    unseen = any(id(p) not in seen for p in module.parameters())
     hooks = [leaf.register_forward_hook(count) for leaf in leaves]
-    was_training = module.training
+    device = next(module.parameters(), examples).device  # a factory may build on a GPU
     try:
         with torch.no_grad(), torch.random.fork_rng(devices=[]):
-            module.eval()(examples)
+            module.eval()(examples.to(device))
     except Exception:  # the user's code on two examples: whatever fails is no error here
         return math.inf, 0.0
     finally:
         for hook in hooks:
             hook.remove()
-        module.train(was_training)
-    return flops / len(examples), outputs / len(examples)
+    return math.inf if unseen else flops / len(examples), outputs / len(examples)
 
 
 def build_aside(make_module: Callable[[], nn.Module]) -> nn.Module:

@@ -26,6 +26,7 @@ from steepest.config import (
     Experiment,
     expand_grid,
     load_experiments,
+    unread,
 )
 from steepest.data import Dataset, load_dataset
 from steepest.data.preprocess import Preprocessor
@@ -210,11 +211,13 @@ def check_network(
     dataset: Dataset,
     task: Task,
     alone: bool = False,
+    dropout_searched: bool = False,
 ) -> None:
     """A one-line error, before anything trains, for a user's network that fails on two
     of the data set's examples, whose output is not [2, outputs], or that cannot take a
     training step as a population of two (vmap over members), unless members train
-    `alone` (a population of one runs the module as it is)."""
+    `alone` (a population of one runs the module as it is), or that has no nn.Dropout for
+    a dropout rate the file sets or (`dropout_searched`) a study searches."""
     shape = tuple(dataset.x_train.shape[1:])
     with torch.random.fork_rng(devices=[]):
         try:
@@ -243,7 +246,8 @@ def check_network(
             raise UserError(ONE_EXAMPLE_BATCHES)
         dropout_layers = (nn.Dropout, Dropout)  # torch's, or ours in a network built so
         has_dropout = any(isinstance(m, dropout_layers) for m in module.modules())
-        if "dropout" in experiment.model.model_fields_set and not has_dropout:
+        dropout_set = "dropout" in experiment.model.model_fields_set or dropout_searched
+        if dropout_set and not has_dropout:
             raise UserError("[model] dropout: your network has no nn.Dropout layer for it to set")
         expected = (2, task.out_features)
         if not isinstance(output, Tensor) or tuple(output.shape) != expected:
@@ -340,7 +344,14 @@ def member_labels(experiments: list[Experiment]) -> list[str]:
     ]
     if not varying:
         return ["run"] * len(experiments)
-    return [" ".join(f"{key}={d[section][key]}" for section, key in varying) for d in dumps]
+    return [
+        " ".join(
+            f"{key}={d[section][key]}"
+            for section, key in varying
+            if unread(section, key, [getattr(e, section)]) is None  # sgd's momentum: none
+        )
+        for e, d in zip(experiments, dumps, strict=True)
+    ]
 
 
 @dataclass

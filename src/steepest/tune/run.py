@@ -24,6 +24,7 @@ from rich.table import Table
 
 from steepest.config import (
     ONE_EXAMPLE_BATCHES,
+    OPTIMIZERS,
     Experiment,
     TuneConfig,
     deciders_of,
@@ -374,7 +375,8 @@ def tune(
     axes = sweep_axes(raw)
     if axes:  # else: "expected a valid number"
         section, key, values = axes[0]
-        listed = json.dumps(values)  # TOML's spelling of simple values: true, "a"
+        # TOML's spelling of simple values (true, "a"); NumPy scalars as the numbers they hold
+        listed = json.dumps(values, default=lambda v: v.item() if hasattr(v, "item") else str(v))
         raise UserError(
             f"[{section}] {key} = {listed}: a list of values is a grid for steepest train; "
             f'a study searches it in [tune.space]: {key} = {{ type = "choice", values = '
@@ -412,7 +414,14 @@ def tune(
     task = task_for(base, dataset)
     network = model or own_network(base)
     if network is not None:
-        check_network(network, base, dataset, task, alone=settings.population == 1)
+        check_network(
+            network,
+            base,
+            dataset,
+            task,
+            alone=settings.population == 1,
+            dropout_searched="dropout" in space.params,
+        )
     monitor_name = settings.monitor or base.train.monitor
     train_with_monitor = base.train.model_copy(update={"monitor": monitor_name})
     monitor = monitor_for(base.model_copy(update={"train": train_with_monitor}), task)
@@ -597,18 +606,17 @@ def _with_a_searched_optimizer(raw: dict[str, Any]) -> dict[str, Any]:
     (a choice or a fixed entry without `when`): no trial trains the file's own, and
     [train]'s checks go by the optimizer (a momentum schedule's range from its start:
     the default "momentum" starts at 0.9, where adam reads none and RMSProp starts at 0)."""
-    spec = raw.get("tune", {}).get("space", {}).get("optimizer")
-    if not isinstance(spec, dict) or "when" in spec:
-        return raw
+    tune_table = raw.get("tune")
+    space = tune_table.get("space") if isinstance(tune_table, dict) else None
+    spec = space.get("optimizer") if isinstance(space, dict) else None
+    if not isinstance(spec, dict) or "when" in spec or not isinstance(raw.get("train", {}), dict):
+        return raw  # anything malformed is refused as it is, by validation
     offered = spec.get("values") if spec.get("type") == "choice" else [spec.get("value")]
-    if (
-        spec.get("type") not in ("choice", "fixed")
-        or not offered
-        or not isinstance(offered[0], str)
-    ):
-        return raw  # refused as it is by the space's own checks
-    train = {**raw.get("train", {}), "optimizer": offered[0]}
-    return {**raw, "train": train}
+    if spec.get("type") not in ("choice", "fixed") or not isinstance(offered, list):
+        return raw
+    if not offered or offered[0] not in OPTIMIZERS:
+        return raw
+    return {**raw, "train": {**raw.get("train", {}), "optimizer": offered[0]}}
 
 
 def _as_searched(base: Experiment, space: SearchSpace) -> Experiment:
