@@ -28,6 +28,15 @@ def experiment(tmp_path, **sections):
     return raw
 
 
+def printed(tmp_path, capsys, text: str) -> str:
+    """What `steepest train` prints for an experiment file of `text`, having exited with
+    status 0, its lines joined (rich wraps at the terminal's width)."""
+    path = tmp_path / "exp.toml"
+    path.write_text(text)
+    assert main(["train", str(path)]) == 0
+    return " ".join(capsys.readouterr().out.split())
+
+
 def refused(tmp_path, capsys, text: str, *flags: str) -> str:
     """The one line `steepest train` prints for an experiment file of `text` (and
     `flags`), having exited with status 2."""
@@ -260,12 +269,11 @@ def test_monitoring_val_loss_picks_the_member_of_least_loss(tmp_path, capsys):
 
 
 def test_the_command_says_which_members_diverged(tmp_path, capsys):
-    path = tmp_path / "exp.toml"
-    path.write_text(
-        f'[data]\nname = "iris"\n[train]\nlr = [0.05, 1e6]\nepochs = 3\nout = "{tmp_path / "o"}"\n'
+    out = printed(
+        tmp_path,
+        capsys,
+        f'[data]\nname = "iris"\n[train]\nlr = [0.05, 1e6]\nepochs = 3\nout = "{tmp_path / "o"}"\n',
     )
-    assert main(["train", str(path)]) == 0
-    out = " ".join(capsys.readouterr().out.split())  # rich wraps at the terminal's width
     assert "1 of 2 members diverged (a NaN or infinite loss; lr too high?): lr=1000000.0" in out
     assert "the best is from an epoch before it did" not in out
     summary = json.loads((tmp_path / "o" / "summary.json").read_text())
@@ -274,14 +282,13 @@ def test_the_command_says_which_members_diverged(tmp_path, capsys):
 
 def test_a_best_member_that_diverged_later_is_said_to_be_so(tmp_path, capsys):
     """Finite at its first epoch, NaN after: best.pt is from before, which the line says."""
-    path = tmp_path / "exp.toml"
-    path.write_text(
+    out = printed(
+        tmp_path,
+        capsys,
         '[data]\nname = "diabetes"\n[model]\nhidden = [16]\n[train]\n'
         'optimizer = ["momentum", "lbfgs"]\nloss = "mse"\nlr = [1e4, 1e5]\n'
-        f'batch_size = "full"\nepochs = 3\nout = "{tmp_path / "o"}"\n'
+        f'batch_size = "full"\nepochs = 3\nout = "{tmp_path / "o"}"\n',
     )
-    assert main(["train", str(path)]) == 0
-    out = " ".join(capsys.readouterr().out.split())
     assert "4 of 4 members diverged" in out and "the best is from an epoch before it did" in out
 
 
