@@ -405,7 +405,10 @@ def sweep_axes(raw: dict[str, Any]) -> list[tuple[str, str, list[Any]]]:
         ("model", ModelConfig.model_fields),
         ("train", TrainConfig.model_fields),
     ):
-        for key, value in raw.get(section, {}).items():
+        table = raw.get(section, {})
+        if not isinstance(table, dict):  # a Python caller's "model": "mlp"
+            raise UserError(f"[{section}] = {table!r}: expected a table (a dict of its keys)")
+        for key, value in table.items():
             is_sweep = (
                 key in fields
                 and isinstance(value, list)

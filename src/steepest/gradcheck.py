@@ -289,6 +289,8 @@ def gradcheck(
     backward a trainer runs instead of autograd, which is what then needs checking.
     """
     _check_settings(h, max_elements)
+    if not isinstance(module, nn.Module):  # its class, say, rather than an instance
+        raise UserError(f"module = {module!r}: expected an nn.Module instance")
     module = copy.deepcopy(module).to("cpu", torch.float64).train()
     x, y = _float64(x.cpu()), _float64(y.cpu())
     f = _objective(module, loss_fn, x, y, penalty, seed)

@@ -77,7 +77,15 @@ class Predictor:
         statistics would broadcast against it silently."""
         if isinstance(x, np.ndarray) and not x.flags.writeable:  # np.asarray(a PIL image):
             x = x.copy()  # torch would warn that it cannot share read-only memory
-        x = torch.as_tensor(x)
+        try:
+            x = torch.as_tensor(x)
+        except (TypeError, RuntimeError, ValueError):  # "abc", None, ragged lists
+            raise UserError(
+                f"predict: inputs of type {type(x).__name__}; expected a tensor, a NumPy "
+                "array or a list of rows of numbers"
+            ) from None
+        if not (x.is_floating_point() or x.dtype in _WHOLE_NUMBERS):
+            raise UserError(f"predict: inputs of {x.dtype}; expected numbers")
         if tuple(x.shape[1:]) != self.input_shape:
             expected = ", ".join(str(size) for size in ("N", *self.input_shape))
             raise UserError(
@@ -123,13 +131,14 @@ def load(path: str | Path, model: Callable[[], nn.Module] | None = None) -> Pred
         raise UserError(f"{path}: a run of your own network; pass its model= function to load")
     if model is None and module is not None:
         model = network_from(module)  # [model] module: import it again
-    if model is not None:
-        network = replace_torch_dropout(model())  # as training built it
-    else:
-        config = ModelConfig.model_validate(saved["experiment"]["model"])  # not [data]:
-        # its paths need not exist where the predictor is used
-        shape, outputs = tuple(saved["input_shape"]), saved["out_features"]
-        network = build_model(config, shape, outputs, config.dropout > 0)
+    with torch.random.fork_rng(devices=[]):  # the weights drawn here are replaced below:
+        if model is not None:  # the caller's RNG must not move for them
+            network = replace_torch_dropout(model())  # as training built it
+        else:
+            config = ModelConfig.model_validate(saved["experiment"]["model"])  # not [data]:
+            # its paths need not exist where the predictor is used
+            shape, outputs = tuple(saved["input_shape"]), saved["out_features"]
+            network = build_model(config, shape, outputs, config.dropout > 0)
     try:
         network.load_state_dict(saved["state"])
     except RuntimeError as error:  # a model= function that builds another network
@@ -180,6 +189,7 @@ def _pixels(x: Tensor) -> Tensor:
     return x
 
 
+_WHOLE_NUMBERS = (torch.uint8, torch.int8, torch.int16, torch.int32, torch.int64)
 _CHECKPOINT_KEYS = {"experiment", "state", "preprocessor", "class_names", "input_shape", "task"}
 
 

@@ -8,6 +8,7 @@ batch size, loss) share a population; each structure gets its own.
 import contextlib
 import csv
 import json
+import numbers
 import tempfile
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
@@ -450,12 +451,7 @@ def train(
     regression target). Its torch.nn.Dropout layers keep their rates unless ``[model]
     dropout`` sets one.
     """
-    if (
-        population is not None
-        and population != "auto"
-        and not (isinstance(population, int) and population >= 1)
-    ):
-        raise UserError(f"population = {population!r}: expected at least 1 member, or 'auto'")
+    population = _population_setting(population)
     model = network_factory(model)
     experiments = _as_experiments(experiments)
     if model is not None:
@@ -464,55 +460,55 @@ def train(
     first = experiments[0]
     made = [p for p in (first.train.out, *first.train.out.parents) if not p.exists()]
     _make_out(first.train.out)
-    dataset = load_for(first)
-    device = resolve_device(first.train.device)
-    task = task_for(first, dataset)
-    for experiment in experiments[1:]:  # each member's loss must fit before any trains
-        task_for(experiment, dataset)
-    setting = population or first.train.population
-    for experiment in _one_per_network(experiments, model):
-        check_network(
-            model or own_network(experiment),
-            experiment,
-            dataset,
-            task,
-            alone=len(experiments) == 1 or setting == 1,
+    try:
+        dataset = load_for(first)
+        device = resolve_device(first.train.device)
+        task = task_for(first, dataset)
+        for experiment in experiments[1:]:  # each member's loss must fit before any trains
+            task_for(experiment, dataset)
+        setting = population or first.train.population
+        for experiment in _one_per_network(experiments, model):
+            check_network(
+                model or own_network(experiment),
+                experiment,
+                dataset,
+                task,
+                alone=len(experiments) == 1 or setting == 1,
+            )
+        fingerprint = (run_fingerprint(experiments), dataset.fingerprint)
+        saved = _load_checkpoint(first.train.out, fingerprint) if resume else None
+        total_epochs = sum(e.train.epochs for e in experiments)
+        progress = EpochProgress(
+            total_epochs, len(experiments), task.metric_name, task.maximize, console
         )
-    fingerprint = (run_fingerprint(experiments), dataset.fingerprint)
-    saved = _load_checkpoint(first.train.out, fingerprint) if resume else None
-    total_epochs = sum(e.train.epochs for e in experiments)
-    progress = EpochProgress(
-        total_epochs, len(experiments), task.metric_name, task.maximize, console
-    )
-    with progress:
-        results = _train_groups(
+        with progress:
+            results = _train_groups(
+                experiments,
+                dataset,
+                device,
+                population,
+                progress,
+                first.train.out,
+                fingerprint,
+                saved,
+                model,
+            )
+        run = Run(
             experiments,
             dataset,
-            device,
-            population,
-            progress,
+            results,
+            task.metric_name,
+            task.maximize,
+            monitor_for(first, task),
             first.train.out,
-            fingerprint,
-            saved,
+            device,
             model,
         )
-    run = Run(
-        experiments,
-        dataset,
-        results,
-        task.metric_name,
-        task.maximize,
-        monitor_for(first, task),
-        first.train.out,
-        device,
-        model,
-    )
-    if write:
-        write_outputs(run)
-    else:  # nothing was written, and the checkpoint is gone: leave no folder behind
-        with contextlib.suppress(OSError):  # (a notebook's runs/experiment/)
-            for folder in made:  # deepest first; one not empty stops it
-                folder.rmdir()
+        if write:
+            write_outputs(run)
+    finally:
+        if not write:  # nothing was written, the checkpoint is gone, or the run failed:
+            _remove_empty(made)  # leave no folder behind (a notebook's runs/experiment/)
     return run
 
 
@@ -751,14 +747,39 @@ def population_size(
     )
 
 
+def _remove_empty(folders: list[Path]) -> None:
+    """Remove `folders` (deepest first) while they are empty."""
+    with contextlib.suppress(OSError):
+        for folder in folders:
+            folder.rmdir()
+
+
+def _population_setting(population: Any) -> int | str | None:
+    """`train`'s population: None, "auto" or a whole number ≥ 1 (a NumPy integer too; a
+    bool is no number, as in a file)."""
+    if population is None or population == "auto":
+        return population
+    if isinstance(population, numbers.Integral) and not isinstance(population, bool):
+        if population >= 1:
+            return int(population)
+    raise UserError(f"population = {population!r}: expected at least 1 member, or 'auto'")
+
+
 def _as_experiments(value: Any) -> list[Experiment]:
+    """What `train` takes: a file's path, a dict (lists of values expand to their grid,
+    as in a file), an Experiment, or a list of dicts and Experiments."""
     if isinstance(value, (str, Path)):
         return load_experiments(value)
     if isinstance(value, Experiment):
         return [value]
-    if isinstance(value, dict):  # lists of values expand to their grid, as in a file
+    if isinstance(value, dict):
         return expand_grid(value)
-    return list(value)
+    if isinstance(value, (list, tuple)) and all(isinstance(v, (dict, Experiment)) for v in value):
+        return [e for v in value for e in _as_experiments(v)]
+    raise UserError(
+        f"experiments = {value!r}: expected a file's path, a dict, an Experiment, or a list "
+        "of dicts and Experiments"
+    )
 
 
 def write_outputs(run: Run) -> dict[str, Any]:

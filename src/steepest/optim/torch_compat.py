@@ -61,6 +61,10 @@ class RuleOptimizer(Optimizer):
         super().add_param_group(param_group)
         group = self.param_groups[-1]
         for name in self.rule.DEFAULTS:
+            if isinstance(group[name], (str, bytes)):  # float("0.1") would pass it on
+                raise UserError(
+                    f"{type(self).__name__}: {name}={group[name]!r}: expected a number, not text"
+                )
             value = float(group[name])
             if name in _FRACTIONS and not 0 <= value < 1:
                 raise UserError(f"{type(self).__name__}: {name}={value}: expected 0 <= {name} < 1")

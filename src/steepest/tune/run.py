@@ -9,6 +9,7 @@ import copy
 import itertools
 import json
 import math
+import numbers
 import time
 from collections import deque
 from collections.abc import Callable
@@ -394,6 +395,11 @@ def tune(
         )
     if "population" in base.train.model_fields_set:  # it was ignored
         raise UserError("[train] population: a study's populations are sized by [tune] population")
+    for name, value in (("trials", trials), ("seed", seed)):
+        if value is not None and (
+            isinstance(value, bool) or not isinstance(value, numbers.Integral)
+        ):
+            raise UserError(f"{name} = {value!r}: expected a whole number")
     if trials is not None and trials < 1:
         raise UserError(f"trials = {trials!r}: expected at least 1")
     if trials is not None:
