@@ -118,8 +118,11 @@ def test_image_pixels_may_come_as_uint8_integers_or_scaled_floats(tmp_path, digi
         read_only = decoded.numpy()
         read_only.flags.writeable = False
         assert torch.equal(model.predict(read_only), model.predict(decoded))
-    with pytest.raises(UserError, match=r"read_images\(\): .*nothing.png"):
+    with pytest.raises(UserError, match=r"read_images\(\): .*nothing.png: no such file"):
         model.read_images([tmp_path / "nothing.png"])
+    (tmp_path / "text.png").write_text("not pixels")
+    with pytest.raises(UserError, match=r"read_images\(\): .*text.png: not an image Pillow"):
+        model.read_images([tmp_path / "text.png"])
     assert torch.equal(model.read_images(str(threes[0])), decoded[:1])  # one path, not letters
     with pytest.raises(UserError, match=r"read_images\(\): no files given"):
         model.read_images([])

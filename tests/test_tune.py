@@ -1155,3 +1155,19 @@ def test_a_list_of_numpy_values_in_a_study_is_echoed_as_numbers(tmp_path):
     }
     with pytest.raises(UserError, match=r"^\[train\] seed = \[0, 1\]: a list of values is a grid"):
         tune(raw, storage=str(tmp_path / "s.log"))
+
+
+def test_a_trial_whose_network_cannot_be_built_fails_alone(tmp_path):
+    """An even kernel was found only once its population was built: the study stopped
+    with trials left running. Now the trial fails and the others train."""
+    path = tmp_path / "k.toml"
+    path.write_text(
+        '[data]\nname = "digits_images"\n[model]\nkind = "cnn"\nchannels = [4]\n'
+        '[train]\nepochs = 1\n[tune]\nsampler = "grid"\npruner = "none"\ntrials = 2\n'
+        '[tune.space]\nkernel = { type = "choice", values = [3, 2] }\n'
+    )
+    study = tune(path, storage=str(tmp_path / "s.log")).study
+    by_kernel = {t.params["kernel"]: t for t in study.trials}
+    assert by_kernel[3].state == TrialState.COMPLETE
+    assert by_kernel[2].state == TrialState.FAIL
+    assert by_kernel[2].user_attrs["status"].startswith("invalid: [model] kernel = 2: expected")

@@ -64,6 +64,9 @@ class Predictor:
         paths = [paths] if isinstance(paths, str | Path) else list(paths)
         if not paths:
             raise UserError("read_images(): no files given")
+        missing = [path for path in paths if not Path(path).is_file()]
+        if missing:
+            raise UserError(f"read_images(): {missing[0]}: no such file")
         images, readable = decode_images([Path(path) for path in paths], **self.decoding)
         unreadable = [path for path, ok in zip(paths, readable, strict=True) if not ok]
         if unreadable:

@@ -38,6 +38,7 @@ from steepest.config import (
 from steepest.data import Dataset
 from steepest.errors import UserError
 from steepest.fit import MemberResult, PopulationTrainer
+from steepest.nn.layers import build_model
 from steepest.nn.user import network_factory
 from steepest.optim.schedules import build as build_schedule
 from steepest.population import Member, build_aside, normalizes_batches
@@ -484,7 +485,7 @@ def tune(
             tally,
             _first_wave(settings),
             model,
-            check=_trial_check(network),
+            check=_trial_check(network, dataset),
             lease=lease,
         )
         deadline = None if settings.timeout is None else time.perf_counter() + settings.timeout
@@ -593,16 +594,29 @@ def _refuse_losses_that_do_not_fit(space: SearchSpace, base: Experiment, dataset
             raise UserError(f"[tune.space] loss: {error}") from None
 
 
-def _trial_check(network: NetworkFactory | None) -> Callable[[Experiment], None]:
+def _trial_check(network: NetworkFactory | None, dataset: Dataset) -> Callable[[Experiment], None]:
     """What a trial's experiment must pass before it is queued (`StudyFeed.check`): a
     batch size of 1 meets no batch norm of the user's network (`[model] batch_norm` at 1
-    the config refuses itself). Every searched loss was checked against the data before
-    the study began (`_refuse_losses_that_do_not_fit`)."""
+    the config refuses itself), and [model]'s network builds for the data (an even
+    kernel, more poolings than the images allow: found once a population of them was
+    built, they stopped the study with trials left running). Each structure is built
+    once. Every searched loss was checked against the data before the study began
+    (`_refuse_losses_that_do_not_fit`)."""
     batch_norm = network is not None and normalizes_batches(build_aside(network))
+    built: set[str] = set()
 
     def check(experiment: Experiment) -> None:
         if batch_norm and experiment.train.batch_size == 1:
             raise UserError(ONE_EXAMPLE_BATCHES)
+        key = experiment_structure(experiment)
+        if network is None and key not in built:
+            outputs = task_for(experiment, dataset).out_features
+            build_aside(
+                lambda: build_model(
+                    experiment.model, dataset.input_shape, outputs, experiment.model.dropout > 0
+                )
+            )
+            built.add(key)
 
     return check
 
