@@ -76,6 +76,13 @@ def write(
     return path
 
 
+def study_of(tmp_path: Path, text: str) -> optuna.Study:
+    """The study an experiment file of `text` runs to its end."""
+    path = tmp_path / "study.toml"
+    path.write_text(text)
+    return tune(path, storage=str(tmp_path / "s.log")).study
+
+
 def states(study: optuna.Study) -> list[TrialState]:
     return [t.state for t in study.get_trials(deepcopy=False)]
 
@@ -1087,27 +1094,25 @@ def test_a_regression_set_searches_its_losses_without_a_train_loss(tmp_path):
 def test_a_key_the_files_own_value_reads_is_kept_beside_a_conditional_search(tmp_path):
     """loss is searched for adam's trials only: sgd's keep the file's huber, which reads
     huber_delta (the check once saw the first searched loss in the file's place)."""
-    path = tmp_path / "h.toml"
-    path.write_text(
+    study = study_of(
+        tmp_path,
         '[data]\nname = "diabetes"\n[train]\nepochs = 1\nloss = "huber"\nhuber_delta = 2.0\n'
         '[tune]\ntrials = 2\nsampler = "random"\nseed = 0\n[tune.space]\n'
         'optimizer = { type = "choice", values = ["adam", "sgd"] }\n'
-        'loss = { type = "choice", values = ["mse", "l1"], when = { optimizer = "adam" } }\n'
+        'loss = { type = "choice", values = ["mse", "l1"], when = { optimizer = "adam" } }\n',
     )
-    study = tune(path, storage=str(tmp_path / "s.log")).study
     assert len(study.trials) == 2
 
 
 def test_a_schedule_is_checked_by_the_optimizers_the_study_trains(tmp_path):
     """No trial trains the file's default optimizer (momentum, from 0.9: ×1.2 reaches
     1.08); adam reads no momentum and RMSProp's starts at 0, so the study runs."""
-    path = tmp_path / "s.toml"
-    path.write_text(
+    study = study_of(
+        tmp_path,
         '[data]\nname = "iris"\n[train]\nepochs = 2\n[train.schedule.momentum]\n'
         'kind = "step"\nevery = 1\nfactor = 1.2\n[tune]\nsampler = "random"\ntrials = 2\n'
-        'seed = 0\n[tune.space]\noptimizer = { type = "choice", values = ["adam", "rmsprop"] }\n'
+        'seed = 0\n[tune.space]\noptimizer = { type = "choice", values = ["adam", "rmsprop"] }\n',
     )
-    study = tune(path, storage=str(tmp_path / "s.log")).study
     assert {t.state for t in study.trials} == {TrialState.COMPLETE}
 
 
@@ -1160,13 +1165,12 @@ def test_a_list_of_numpy_values_in_a_study_is_echoed_as_numbers(tmp_path):
 def test_a_trial_whose_network_cannot_be_built_fails_alone(tmp_path):
     """An even kernel was found only once its population was built: the study stopped
     with trials left running. Now the trial fails and the others train."""
-    path = tmp_path / "k.toml"
-    path.write_text(
+    study = study_of(
+        tmp_path,
         '[data]\nname = "digits_images"\n[model]\nkind = "cnn"\nchannels = [4]\n'
         '[train]\nepochs = 1\n[tune]\nsampler = "grid"\npruner = "none"\ntrials = 2\n'
-        '[tune.space]\nkernel = { type = "choice", values = [3, 2] }\n'
+        '[tune.space]\nkernel = { type = "choice", values = [3, 2] }\n',
     )
-    study = tune(path, storage=str(tmp_path / "s.log")).study
     by_kernel = {t.params["kernel"]: t for t in study.trials}
     assert by_kernel[3].state == TrialState.COMPLETE
     assert by_kernel[2].state == TrialState.FAIL
