@@ -35,6 +35,10 @@ DIGITS = {"data": {"name": "digits"}}
         ),
         ({**DIGITS, "train": {"schedule": {"lr": 3}}}, "[train] schedule.lr = 3: expected a table"),
         ({**DIGITS, "tune": {"spac": {}}}, "[tune] spac: unknown key"),  # not "space: missing"
+        (  # one path to the key, as for any other of its mistakes
+            {"data": {"name": "digits_images", "augment": {"crop_padding": True}}},
+            "[data] augment.crop_padding = true: expected a number, not true",
+        ),
     ],
 )
 def test_text_for_numbers_infinities_and_other_stretches_are_refused(raw, message):

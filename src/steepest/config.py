@@ -458,6 +458,8 @@ def _format_error(error: ValidationError) -> str:
         return f"{where} = {first['input']!r}: {message}"  # a table's check names its keys
     if len(loc) == 1:  # a section's own check: its message names the keys it is about
         return f"{where} {message}"
+    if re.match(r"\w+ = ", message):  # a nested table's check naming its key: one path
+        return f"{where}.{message}"
     return f"{where}: {message}"
 
 
