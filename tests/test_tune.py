@@ -1175,3 +1175,21 @@ def test_a_trial_whose_network_cannot_be_built_fails_alone(tmp_path):
     assert by_kernel[3].state == TrialState.COMPLETE
     assert by_kernel[2].state == TrialState.FAIL
     assert by_kernel[2].user_attrs["status"].startswith("invalid: [model] kernel = 2: expected")
+
+
+def test_quiet_means_nothing_on_either_stream_for_a_conditional_qmc_study(tmp_path, capfd):
+    """Optuna's QMC warned at every conditional draw, and its INFO lines went out too."""
+    import optuna
+
+    path = write(
+        tmp_path,
+        sampler="qmc",
+        pruner="none",
+        trials=3,
+        epochs=1,
+        space='optimizer = { type = "choice", values = ["momentum", "adam"] }\n'
+        'momentum = { type = "uniform", low = 0.5, high = 0.9, when = { optimizer = "momentum" } }',
+    )
+    optuna.logging.set_verbosity(optuna.logging.INFO)  # as a fresh process has it
+    assert main(["tune", str(path), "--storage", str(tmp_path / "s.log"), "--quiet"]) == 0
+    assert capfd.readouterr() == ("", "")

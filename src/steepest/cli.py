@@ -82,8 +82,10 @@ def _tune(args: argparse.Namespace) -> None:
     args.after_interrupt = lambda: (
         "; finished trials are in the study: run the same command to go on"
     )
-    if console.quiet:  # Optuna's INFO lines ("A new study created ...") would be the only output
-        optuna.logging.set_verbosity(optuna.logging.WARNING)
+    # Optuna's log lines are not the command's: INFO ("A new study created ...") and
+    # QMC's warning that it assumes no conditions (steepest draws conditional entries
+    # apart, by the trial's own sampler), printed even with --quiet
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
     result = tune(
         args.experiment, args.storage, args.seed, args.trials, console=console, device=args.device
     )
