@@ -133,6 +133,7 @@ def test_csv_layout_with_windows_paths_and_split_column(folder):
     assert examples.y.tolist() == [1, 1, 0]
     assert examples.split_values == ["0", "1", "0"]
     assert examples.x.float().mean(dim=(1, 2, 3)).tolist() == [200, 90, 0]
+    assert examples.name == "labels"  # the CSV's, not its folder's (which messages name)
 
 
 @pytest.mark.parametrize(

@@ -216,7 +216,8 @@ def load_images(cfg: DataConfig) -> Examples:
             )
     split_values = None if splits is None else [splits[i] for i in kept]
     y = encode_labels(kept_labels, class_names)
-    return Examples(images, y, "classification", class_names, None, root.name, split_values)
+    name = source.name if source.is_dir() else source.stem  # the folder, or the CSV's name
+    return Examples(images, y, "classification", class_names, None, name, split_values)
 
 
 def write_digits_pngs(folder: str | Path) -> Path:
