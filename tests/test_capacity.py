@@ -23,7 +23,7 @@ def new_population():
 
 def choose(new_population, limit: int, tolerance: float = 0.1) -> int:
     return capacity.choose_capacity(
-        new_population, lambda i: make_member(EXPERIMENT, -1 - i), limit, tolerance
+        new_population(), lambda i: make_member(EXPERIMENT, -1 - i), limit, tolerance
     )
 
 

@@ -37,7 +37,7 @@ def member_bytes(population: Population, optimizers: Collection[str] = ("adam",)
     a split at once: a wide network's evaluation held 2.4 times the estimate without
     it). The outputs are counted on a forward of the network as built
     (`Population.activation_bytes`)."""
-    params = sum(shape.numel() for shape in population.shapes) * population.dtype.itemsize
+    params = _elements(population) * population.dtype.itemsize
     update = max(update_bytes(population, name) for name in optimizers)
     batch = population.batch_size * population.x_train[0].numel() * 4
     per_example = population.activation_bytes / population.batch_size
@@ -50,7 +50,7 @@ def update_bytes(population: Population, optimizer: str) -> int:
     """One member's `optimizer` state (two moments for Adam; 22 copies of the parameters
     for L-BFGS: a history of 10 pairs, the direction and the last gradient) and the
     temporaries its update holds at once (`_WORKING_COPIES_OF`)."""
-    params = sum(shape.numel() for shape in population.shapes) * population.dtype.itemsize
+    params = _elements(population) * population.dtype.itemsize
     copies = _WORKING_COPIES_OF.get(optimizer, _WORKING_COPIES)
     return state_bytes(population, optimizer) + copies * params
 
@@ -61,7 +61,7 @@ def state_bytes(population: Population, optimizer: str) -> int:
     parameter elements: its own init on stand-ins of one and of two elements a tensor
     gives a and b. Not on meta tensors: their first use costs a process 0.3 s of imports,
     a third of a small run."""
-    params = sum(shape.numel() for shape in population.shapes)
+    params = _elements(population)
     stand_ins = len(population.shapes)
     one, two = (_state_elements(optimizer, stand_ins, size) for size in (1, 2))
     per_element = (two - one) / stand_ins
@@ -85,12 +85,17 @@ def refuse_beyond_memory(population: Population, optimizers: Collection[str]) ->
     needs = member_bytes(population, optimizers)
     free = memory_budget(population.device, fraction=1.0)
     if needs > free:
-        params = sum(shape.numel() for shape in population.shapes)
+        params = _elements(population)
         raise UserError(
             f"model: {params:,} parameters; a member needs {_size(needs)} to train with "
             f"{' or '.join(optimizers)} and {_size(free)} is free: a smaller network or "
             "batch_size"
         )
+
+
+def _elements(population: Population) -> int:
+    """Elements of one member's parameters."""
+    return sum(shape.numel() for shape in population.shapes)
 
 
 def _size(count: int) -> str:
@@ -126,7 +131,7 @@ def probe_throughput(population: Population) -> float:
 
 
 def choose_capacity(
-    new_population: Callable[[], Population],
+    population: Population,
     probe_member: Callable[[int], Member],
     limit: int,
     tolerance: float = 0.1,
@@ -135,11 +140,11 @@ def choose_capacity(
     """The K to train up to `limit` members with: the smallest K = 1, 2, 4, …, limit whose
     measured throughput is within `tolerance` of the best one seen, among the sizes that
     fit the memory budget. Every doubling is probed — throughput can dip at K = 2 (vmap
-    has a fixed cost a population of one does not pay) and rise well past it. One
-    throwaway population grows from size to size, so each probe member is built once."""
+    has a fixed cost a population of one does not pay) and rise well past it. The
+    `population`, empty and thrown away after, grows from size to size, so each probe
+    member is built once."""
     if limit <= 1:
         return 1
-    population = new_population()
     most = largest_fitting(population, limit, optimizers)
     if most == 1 or population.steps_per_epoch < 2:  # no choice, or nothing to time
         return most

@@ -51,7 +51,14 @@ Fraction = Annotated[float, Field(ge=0.0, lt=1.0)]
 Positive = Annotated[float, Field(gt=0.0)]
 NonNegative = Annotated[float, Field(ge=0.0)]
 # A seed torch and NumPy can take (a 64-bit integer).
-Seed = Annotated[int, Field(ge=-(2**63), lt=2**63)]
+SEEDS = range(-(2**63), 2**63)
+Seed = Annotated[int, Field(ge=SEEDS.start, lt=SEEDS.stop)]
+
+
+def refuse_bad_seed(seed: int) -> None:
+    """A seed given outside a file (--seed, an argument) checked as `Seed` checks one in it."""
+    if not SEEDS.start <= seed < SEEDS.stop:  # `in` would scan the range for a NumPy int
+        raise UserError(f"seed = {seed}: expected a 64-bit integer")
 
 
 def _non_empty_path(value: Any) -> Any:

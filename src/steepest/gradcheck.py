@@ -64,7 +64,7 @@ from rich.table import Table
 from torch import Tensor, nn
 
 from steepest import stacked
-from steepest.config import Experiment, TrainConfig, load_experiments
+from steepest.config import Experiment, TrainConfig, load_experiments, refuse_bad_seed
 from steepest.errors import UserError
 from steepest.nn.regularizers import weight_mask, weight_penalty, weight_penalty_gradient
 from steepest.training import PENALTY_KEYS, build_population, load_for, make_member, task_for
@@ -351,8 +351,7 @@ def gradcheck_experiment(
     member 0 (a file with lists of values: its first experiment)."""
     if batch < 1:
         raise UserError(f"batch = {batch!r}: expected at least 1 example")
-    if not -(2**63) <= seed < 2**63:
-        raise UserError(f"seed = {seed}: expected a 64-bit integer")
+    refuse_bad_seed(seed)
     _check_settings(h, max_elements)  # before the data set loads
     if not isinstance(experiment, Experiment):
         experiment = load_experiments(experiment)[0]

@@ -34,7 +34,7 @@ from torch.func import functional_call, vmap
 
 from steepest import rng, stacked
 from steepest.errors import UserError
-from steepest.nn.dropout import Dropout, seed_dropout, set_dropout_rate
+from steepest.nn.dropout import DROPOUTS, seed_dropout, set_dropout_rate
 from steepest.nn.layers import dead_fraction
 from steepest.nn.regularizers import (
     STRENGTH_DEFAULTS,
@@ -698,7 +698,6 @@ class Population:
 
 # Leaves whose parameters do no matrix products (their FLOPs are negligible here).
 _ELEMENTWISE_PARAMETERS = (nn.modules.batchnorm._NormBase, nn.LayerNorm, nn.GroupNorm)
-_DROPOUTS = (nn.Dropout, Dropout)
 
 
 def _forward_footprint(module: nn.Module, examples: Tensor) -> tuple[float, float]:
@@ -721,7 +720,7 @@ def _forward_footprint(module: nn.Module, examples: Tensor) -> tuple[float, floa
             return
         size = output.numel() * output.element_size()
         storage = output.untyped_storage().data_ptr()
-        if isinstance(layer, _DROPOUTS):
+        if isinstance(layer, DROPOUTS):
             outputs += 2 * size
         elif all(
             not isinstance(x, Tensor) or x.untyped_storage().data_ptr() != storage for x in inputs

@@ -40,7 +40,7 @@ from steepest.fit import (
     PopulationTrainer,
     fit,
 )
-from steepest.nn.dropout import Dropout, replace_torch_dropout
+from steepest.nn.dropout import DROPOUTS, replace_torch_dropout
 from steepest.nn.init import initialize_
 from steepest.nn.layers import build_model
 from steepest.nn.losses import LOSSES, make_loss
@@ -245,8 +245,7 @@ def check_network(
             ) from None
         if experiment.train.batch_size == 1 and normalizes_batches(module):
             raise UserError(ONE_EXAMPLE_BATCHES)
-        dropout_layers = (nn.Dropout, Dropout)  # torch's, or ours in a network built so
-        has_dropout = any(isinstance(m, dropout_layers) for m in module.modules())
+        has_dropout = any(isinstance(m, DROPOUTS) for m in module.modules())
         dropout_set = "dropout" in experiment.model.model_fields_set or dropout_searched
         if dropout_set and not has_dropout:
             raise UserError("[model] dropout: your network has no nn.Dropout layer for it to set")
@@ -729,16 +728,12 @@ def population_size(
     `measure`, the largest size memory allows, which timing noise cannot change. Memory
     counts the largest state among `optimizers` (default: the experiment's own)."""
     optimizers = optimizers or (experiment.train.optimizer,)
-
-    def empty() -> Population:
-        return build_population(experiment, dataset, task, device, network)
-
-    refuse_beyond_memory(empty(), optimizers)
+    empty = build_population(experiment, dataset, task, device, network)  # sized, then probed
+    refuse_beyond_memory(empty, optimizers)
     if setting != "auto":
         return int(setting)
-
     if not measure:
-        return largest_fitting(empty(), limit, optimizers)
+        return largest_fitting(empty, limit, optimizers)
     return choose_capacity(
         empty,
         lambda i: make_member(experiment, -1 - i, user_network=network is not None),

@@ -44,6 +44,10 @@ class Dropout(nn.Module):
         return f"rate={self.rate.tolist()}"
 
 
+# A network's dropout layers: torch's (`replace_torch_dropout` swaps them for ours) and ours.
+DROPOUTS = (nn.Dropout, Dropout)
+
+
 def dropout_layers(module: nn.Module) -> list[Dropout]:
     """Every `Dropout` in `module`, in module (registration) order."""
     return [m for m in module.modules() if isinstance(m, Dropout)]

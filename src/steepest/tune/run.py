@@ -30,6 +30,7 @@ from steepest.config import (
     TuneConfig,
     deciders_of,
     read_toml,
+    refuse_bad_seed,
     set_keys,
     sweep_axes,
     unread,
@@ -405,8 +406,8 @@ def tune(
         raise UserError(f"trials = {trials!r}: expected at least 1")
     if trials is not None:
         settings = settings.model_copy(update={"trials": trials})
-    if seed is not None and not -(2**63) <= seed < 2**63:  # as [tune] seed is checked
-        raise UserError(f"seed = {seed}: expected a 64-bit integer")
+    if seed is not None:
+        refuse_bad_seed(seed)
     if seed is not None:
         settings = settings.model_copy(update={"seed": seed})
     space = SearchSpace(settings.space)
