@@ -58,7 +58,7 @@ def main() -> None:
                     for threads in times:
                         times[threads].append(step_seconds(population, threads))
                 one, two = (statistics.median(times[t]) for t in (1, 2))
-                flops = k * population._step_flops
+                flops = k * population.forward_flops * population.batch_size
                 chosen = 1 if flops < ONE_THREAD_BELOW else 2
                 print(
                     f"{name:9s} K={k:2d}: forward {flops / 1e6:6.2f} MFLOP a step, 1 thread "

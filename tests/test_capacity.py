@@ -88,12 +88,12 @@ def test_memory_counts_the_largest_state_of_the_optimizers(new_population):
     assert capacity.member_bytes(population, ["adam", "lbfgs"]) == lbfgs
 
 
-def test_activation_bytes_count_what_the_forward_makes_not_views(new_population):
+def test_forward_bytes_count_what_the_forward_makes_not_views(new_population):
     """A view (Flatten's) holds no memory of its own: counted, it added the inputs again."""
     population = new_population()
-    # digits (64 features, 10 classes), hidden [16], batch 64: Linear, ReLU, Linear
-    made = 64 * 16 + 64 * 16 + 64 * 10  # addmm, relu, addmm outputs, float32
-    assert population.activation_bytes == 4 * made
+    # digits (64 features, 10 classes), hidden [16]: Linear, ReLU, Linear
+    made = 16 + 16 + 10  # addmm, relu, addmm outputs of an example, float32
+    assert population.forward_bytes == 4 * made
 
 
 def test_a_member_that_cannot_fit_in_all_the_free_memory_is_refused(new_population, monkeypatch):

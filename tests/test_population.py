@@ -358,6 +358,6 @@ def test_a_small_step_runs_on_one_thread_and_a_large_one_on_the_process_count():
         torch.set_num_threads(1)  # the count in force, not the one at construction
         with large.intra_op_threads():
             assert torch.get_num_threads() == 1
-        assert small._step_flops == 2 * 16 * (FEATURES * 8 + 8 * CLASSES)  # a multiply-add: 2
+        assert small.forward_flops == 2 * (FEATURES * 8 + 8 * CLASSES)  # a multiply-add: 2
     finally:
         torch.set_num_threads(previous)

@@ -36,13 +36,13 @@ def member_bytes(population: Population, optimizers: Collection[str] = ("adam",)
     its forward's outputs on an evaluation chunk (up to `EVALUATION_CHUNK` examples of
     a split at once: a wide network's evaluation held 2.4 times the estimate without
     it). The outputs are counted on a forward of the network as built
-    (`Population.activation_bytes`)."""
+    (`Population.forward_bytes`, per example)."""
     params = _elements(population) * population.dtype.itemsize
     update = max(update_bytes(population, name) for name in optimizers)
     batch = population.batch_size * population.x_train[0].numel() * 4
-    per_example = population.activation_bytes / population.batch_size
-    evaluated = per_example * min(EVALUATION_CHUNK, len(population.x_train))
-    activations = max(2 * population.activation_bytes, int(evaluated))
+    trained = 2 * population.batch_size
+    evaluated = min(EVALUATION_CHUNK, len(population.x_train))
+    activations = int(population.forward_bytes * max(trained, evaluated))
     return 2 * params + update + batch + activations
 
 

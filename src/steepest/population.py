@@ -154,13 +154,11 @@ class Population:
             what = "every parameter of the network is frozen" if named else "it has none"
             raise UserError(f"model: no parameters to train ({what})")
         self.dtype = next(iter(named.values())).dtype
-        # a member's forward on one minibatch: its FLOPs (`intra_op_threads`) and the bytes
-        # of its outputs (`capacity.member_bytes`)
-        flops, outputs = _forward_footprint(
+        # a member's forward per example: its FLOPs (`intra_op_threads`) and the bytes of
+        # its layers' outputs (`capacity.member_bytes`)
+        self.forward_flops, self.forward_bytes = _forward_footprint(
             copy.deepcopy(template), as_input(x_train[:2], self.dtype)
         )
-        self._step_flops = flops * self.batch_size
-        self.activation_bytes = int(outputs * self.batch_size)
         self.base = copy.deepcopy(template).to("meta")
         self.x_train = as_input(x_train, self.dtype).to(self.device)
         self.y_train = y_train.to(self.device)
@@ -593,8 +591,7 @@ class Population:
         if self.device.type != "cpu":
             yield
             return
-        per_example = self._step_flops / self.batch_size
-        work = len(self.members) * per_example * (examples or self.batch_size)
+        work = len(self.members) * self.forward_flops * (examples or self.batch_size)
         previous = torch.get_num_threads()
         if work >= ONE_THREAD_BELOW or previous == 1:
             # untouched: setting the count, even to itself, cost a CNN population of 16
