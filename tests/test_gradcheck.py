@@ -387,14 +387,14 @@ def test_a_plain_mlp_is_checked_through_the_backward_training_runs(monkeypatch):
             "train": {"loss": "hinge", "l2": 0.01, "l1": 0.001},
         }
     )[0]
-    assert {c.verdict for c in gradcheck_experiment(experiment)} == {"fine"}
+    assert {c.verdict for c in gradcheck_experiment(experiment).checks} == {"fine"}
 
     def tripled(output, target):
         each, grad = stacked._hinge(output, target)
         return each, 3 * grad
 
     monkeypatch.setitem(stacked._CLOSED_FORMS, losses.hinge_each, tripled)
-    assert {c.verdict for c in gradcheck_experiment(experiment)} == {"wrong"}
+    assert {c.verdict for c in gradcheck_experiment(experiment).checks} == {"wrong"}
 
 
 def test_a_tensor_whose_steps_mostly_cross_kinks_is_inconclusive(tmp_path, capsys):
@@ -409,9 +409,9 @@ def test_a_tensor_whose_steps_mostly_cross_kinks_is_inconclusive(tmp_path, capsy
     assert stop.value.code == 1
     out = " ".join(capsys.readouterr().out.split())  # the note wraps at the terminal's width
     assert gc.MOSTLY_KINKS in out and "use a smaller --step" in out
-    verdicts = {c.name: c.verdict for c in gc.gradcheck_experiment(path)}
+    verdicts = {c.name: c.verdict for c in gc.gradcheck_experiment(path).checks}
     assert verdicts["blocks.3.0.bias"] == "inconclusive" and "wrong" not in verdicts.values()
-    assert "wrong" not in {c.verdict for c in gc.gradcheck_experiment(path, h=1e-9)}
+    assert "wrong" not in {c.verdict for c in gc.gradcheck_experiment(path, h=1e-9).checks}
 
 
 def test_the_raw_relative_error_is_reported_beside_the_verdicts():
@@ -420,7 +420,7 @@ def test_the_raw_relative_error_is_reported_beside_the_verdicts():
     experiment = validate(
         {"data": {"name": "iris"}, "model": {"hidden": [8], "activation": "tanh"}}
     )
-    checks = gc.gradcheck_experiment(experiment)
+    checks = gc.gradcheck_experiment(experiment).checks
     assert {c.verdict for c in checks} == {"fine"}
     assert all(c.max_raw_error >= c.max_error for c in checks)
     assert 0 < max(c.max_raw_error for c in checks) < 1e-6
@@ -434,3 +434,21 @@ def test_a_frozen_parameter_is_not_checked():
     x, y = batch()
     names = {check.name for check in gradcheck(net, LOSSES["cross_entropy"].fn, x, y)}
     assert "0.weight" not in names and "0.bias" in names
+
+
+def test_a_training_split_smaller_than_the_default_batch_is_checked_whole(tmp_path, capsys):
+    """Without --batch, a training split of fewer than 16 examples is taken whole (16 of
+    them were refused, naming a batch the user never set); --batch still may not exceed it."""
+    rows = "\n".join(f"{i % 5},{(i * 7) % 3},{i % 3}" for i in range(12))
+    (tmp_path / "small.csv").write_text("a,b,y\n" + rows + "\n")
+    path = tmp_path / "exp.toml"
+    path.write_text(
+        '[data]\ncsv = "small.csv"\ntarget = "y"\n[model]\nhidden = [4]\n[train]\nloss = "mse"\n'
+    )
+    assert main(["gradcheck", str(path), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert 1 < report["batch"] < gc.DEFAULT_BATCH
+    assert {c["verdict"] for c in report["checks"]} == {"fine"}
+    too_many = report["batch"] + 1
+    assert main(["gradcheck", str(path), "--batch", str(too_many)]) == 2
+    assert f"batch = {too_many}: more than the training split's" in capsys.readouterr().err

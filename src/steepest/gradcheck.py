@@ -339,17 +339,29 @@ def config_penalty(train: TrainConfig) -> Penalty | None:
     return penalty
 
 
+DEFAULT_BATCH = 16  # training examples checked when no batch is given
+
+
+@dataclass(frozen=True)
+class ExperimentCheck:
+    """An experiment's checks, one per parameter tensor, and the examples they took."""
+
+    batch: int
+    checks: list[ParameterCheck]
+
+
 def gradcheck_experiment(
     experiment: str | Path | Experiment,
-    batch: int = 16,
+    batch: int | None = None,
     h: float = 1e-5,
     max_elements: int = 200,
     seed: int = 0,
-) -> list[ParameterCheck]:
+) -> ExperimentCheck:
     """`gradcheck` of an experiment's model, loss and penalty on its first `batch`
-    training examples; the model is built and initialised exactly as training builds
-    member 0 (a file with lists of values: its first experiment)."""
-    if batch < 1:
+    training examples (`DEFAULT_BATCH`, or the whole training split when it holds fewer);
+    the model is built and initialised exactly as training builds member 0 (a file with
+    lists of values: its first experiment)."""
+    if batch is not None and batch < 1:
         raise UserError(f"batch = {batch!r}: expected at least 1 example")
     refuse_bad_seed(seed)
     _check_settings(h, max_elements)  # before the data set loads
@@ -361,6 +373,8 @@ def gradcheck_experiment(
         population = build_population(experiment, dataset, task, torch.device("cpu"))
         population.add([make_member(experiment, 0)])
         module = population.member_module(0)
+    if batch is None:
+        batch = min(DEFAULT_BATCH, len(dataset.x_train))
     if batch > len(dataset.x_train):
         raise UserError(
             f"batch = {batch}: more than the training split's {len(dataset.x_train)} examples"
@@ -372,7 +386,8 @@ def gradcheck_experiment(
     gradients = None
     if stacked.supports(module):  # training runs the hand-written backward, not autograd
         gradients = _hand_written(task.loss_each, experiment.train)
-    return gradcheck(module, task.loss, x, y, penalty, h, max_elements, seed, gradients)
+    checks = gradcheck(module, task.loss, x, y, penalty, h, max_elements, seed, gradients)
+    return ExperimentCheck(batch, checks)
 
 
 def _hand_written(loss_each: Callable[[Tensor, Tensor], Tensor], train: TrainConfig) -> Gradients:
@@ -414,16 +429,15 @@ def _table(checks: list[ParameterCheck]) -> Table:
 
 def _run(args: argparse.Namespace) -> None:
     experiments = load_experiments(args.experiment)
-    checks = gradcheck_experiment(
-        experiments[0], args.batch, args.step, args.max_elements, args.seed
-    )
+    run = gradcheck_experiment(experiments[0], args.batch, args.step, args.max_elements, args.seed)
+    checks = run.checks
     wrong = any(c.verdict == "wrong" for c in checks)
     inconclusive = [c for c in checks if c.verdict == "inconclusive"]
     if args.json:
         print(
             json.dumps(
                 {
-                    "batch": args.batch,
+                    "batch": run.batch,
                     "h": args.step,
                     "max_elements": args.max_elements,
                     "seed": args.seed,
@@ -438,7 +452,7 @@ def _run(args: argparse.Namespace) -> None:
         console.print(_table(checks))
         notes = [
             f"float64, training mode (dropout masks fixed, BatchNorm batch statistics), "
-            f"{args.batch} training examples, centred step h = {args.step:g}",
+            f"{run.batch} training examples, centred step h = {args.step:g}",
             "a: the backward training runs (for a plain MLP steepest's hand-written one, "
             "else autograd); n: the centred difference",
             "raw err: the largest |a − n|/max(|a|, |n|); "
@@ -480,7 +494,11 @@ def add_command(commands: argparse._SubParsersAction) -> None:
         "fine or suspicious, 1 when one is wrong or inconclusive, 2 for a usage error.",
     )
     command.add_argument("experiment", type=Path)
-    command.add_argument("--batch", type=int, default=16, help="training examples (16)")
+    command.add_argument(
+        "--batch",
+        type=int,
+        help=f"training examples ({DEFAULT_BATCH}, or all of a smaller training split)",
+    )
     command.add_argument("--step", type=float, default=1e-5, help="finite-difference h (1e-5)")
     command.add_argument(
         "--max-elements",
