@@ -20,7 +20,8 @@ _ACTIVATIONS = ("sigmoid", "tanh", "relu", "leaky_relu")
 
 
 def activation(name: str, leaky_slope: float = 0.01) -> nn.Module:
-    """σ(z) = 1/(1+e⁻ᶻ), tanh z, max(0, z), or max(z, a·z) with a = `leaky_slope`."""
+    """σ(z) = 1/(1+e⁻ᶻ), tanh z, max(0, z), or z for z > 0 and a·z otherwise with a =
+    `leaky_slope` (torch's LeakyReLU; max(z, a·z) only while a ≤ 1)."""
     if name == "sigmoid":
         return nn.Sigmoid()
     if name == "tanh":
