@@ -147,6 +147,19 @@ def test_a_run_key_given_as_a_list_is_refused(tmp_path, capsys, key, values):
     assert f"[train] {key}: one value for the whole run" in err
 
 
+def test_members_of_different_losses_are_not_compared_by_their_loss(tmp_path, capsys):
+    """Under val_loss the best member would be whichever loss reads smallest (½r² or |r|),
+    so a list of losses is refused there, as tune refuses a searched one; under
+    val_metric the members compare by their metric and train."""
+    losses = '[data]\nname = "iris"\n[model]\nhidden = [4]\n'
+    losses += '[train]\nloss = ["cross_entropy", "hinge"]\n'
+    err = refused(tmp_path, capsys, losses + 'monitor = "val_loss"\n')
+    assert "monitor = 'val_loss' with members of loss cross_entropy, hinge" in err
+    path = tmp_path / "by_metric.toml"
+    path.write_text(losses + f"epochs = 1\nout = {json.dumps(str(tmp_path / 'run'))}\n")
+    assert len(train(path, write=False).results) == 2
+
+
 def test_a_run_of_no_experiment_or_of_two_data_sets_is_refused(tmp_path):
     with pytest.raises(UserError, match="no experiments to train"):
         train([])

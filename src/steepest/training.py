@@ -515,7 +515,9 @@ def _one_value_per_run(experiments: list[Experiment]) -> None:
     """Refuse a run key (`RUN_KEYS`) that differs between members: the run has one best
     member by one column, one population setting, one device and one folder, so a list
     there would silently take the first member's value. So is a run with no member, or
-    with members of different [data] (a run reads one data set)."""
+    with members of different [data] (a run reads one data set), or members of different
+    losses under `val_loss` (an L1 loss and a squared loss do not compare: the best
+    member would be the one whose loss reads smallest; `steepest tune` refuses the same)."""
     if not experiments:
         raise UserError("no experiments to train")
     if any(e.data != experiments[0].data for e in experiments):
@@ -527,6 +529,12 @@ def _one_value_per_run(experiments: list[Experiment]) -> None:
                 f"[train] {key}: one value for the whole run, not one per member "
                 f"(got {', '.join(values)})"
             )
+    losses = list(dict.fromkeys(e.train.loss for e in experiments))
+    if experiments[0].train.monitor == "val_loss" and len(losses) > 1:
+        raise UserError(
+            f"[train] monitor = 'val_loss' with members of loss {', '.join(losses)}: their "
+            "values do not compare; monitor val_metric, or compare one loss"
+        )
 
 
 def _make_out(out: Path) -> None:
