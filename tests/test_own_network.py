@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from torch import nn
 
 import steepest
 from steepest.cli import main
@@ -66,8 +67,14 @@ def test_the_saved_run_loads_with_the_same_function(tmp_path):
     predictor = steepest.load(tmp_path / "best.pt", model=Residual)
     raw = torch.tensor([[5.1, 3.5, 1.4, 0.2], [6.7, 3.0, 5.2, 2.3]])
     assert predictor.labels(raw) == ["setosa", "virginica"]
-    with pytest.raises(UserError, match="its weights do not fit this network"):
+    # what does not fit is named, in one line: torch's message spreads it over several
+    with pytest.raises(UserError) as narrower:
         steepest.load(tmp_path / "best.pt", model=lambda: Residual(width=8))
+    message = str(narrower.value)
+    assert "its weights do not fit this network (other shapes: " in message
+    assert "saved [16, 4], here [8, 4]" in message and "\n" not in message
+    with pytest.raises(UserError, match=r"not in this network: .*weight"):
+        steepest.load(tmp_path / "best.pt", model=lambda: nn.Sequential(nn.Linear(4, 3)))
 
 
 @pytest.mark.parametrize(

@@ -70,7 +70,7 @@ def test_regression_predicts_values_in_the_datas_units(tmp_path):
     run, model = run_and_load(tmp_path, 'name = "diabetes"', train='loss = "mse"')
     cfg = run.experiments[0].data
     x_test, y_test = raw_test_split(cfg), raw_test_targets(cfg)
-    network_output = run.model()(run.dataset.x_test).squeeze(-1)  # standardised units
+    network_output = run.model()(run.dataset.x_test).squeeze(-1).double()  # standardised
     expected = run.dataset.target_shift + run.dataset.target_scale * network_output
     assert torch.allclose(model.predict(x_test), expected, atol=1e-3)
     rmse = ((model.predict(x_test) - y_test) ** 2).mean().sqrt().item()
@@ -126,9 +126,54 @@ def test_image_pixels_may_come_as_uint8_integers_or_scaled_floats(tmp_path, digi
     assert torch.equal(model.read_images(str(threes[0])), decoded[:1])  # one path, not letters
     with pytest.raises(UserError, match=r"read_images\(\): no files given"):
         model.read_images([])
+    with pytest.raises(UserError, match=r"read_images\(\): .*3: a folder: give its image files"):
+        model.read_images(digits_folder / "3")
+    with pytest.raises(UserError, match=r"predict: row 0 holds NaN"):  # NaN is not in [0, 1]
+        model.predict(torch.full((1, 1, 8, 8), float("nan")))
 
 
 def test_read_images_needs_a_model_of_image_files(tmp_path):
     _, model = run_and_load(tmp_path, 'name = "iris"', epochs=1)
     with pytest.raises(UserError, match="not trained on image files"):
         model.read_images(["a.png"])
+
+
+def test_regression_keeps_the_digits_of_targets_far_from_zero(tmp_path):
+    """Targets of 1e6 ± 0.03 train in float64 (scaled), and predictions come back in
+    float64 too: in float32 they stepped by 1/16 and their RMSE was 26 times the run's."""
+    generator = torch.Generator().manual_seed(0)
+    x = torch.rand(200, 2, generator=generator, dtype=torch.float64)
+    y = 1e6 + 0.03 * x[:, 0] - 0.02 * x[:, 1]
+    rows = "\n".join(f"{a:.6f},{b:.6f},{t:.6f}" for (a, b), t in zip(x.tolist(), y.tolist()))
+    (tmp_path / "big.csv").write_text("a,b,y\n" + rows + "\n")
+    data = 'csv = "big.csv"\ntarget = "y"'
+    train = 'loss = "mse"\noptimizer = "adam"\nlr = 0.05'
+    path = tmp_path / "exp.toml"
+    path.write_text(
+        f"[data]\n{data}\n[model]\nhidden = []\n[train]\nepochs = 30\n{train}\n"
+        f'out = "{tmp_path / "out"}"\n'
+    )
+    run = steepest.train(path)
+    model = steepest.load(tmp_path / "out" / "best.pt")
+    predicted = model.predict(x)
+    assert predicted.dtype == torch.float64
+    rmse = ((predicted - y) ** 2).mean().sqrt().item()
+    assert rmse < 0.002  # the targets' spread is 0.01; float32 steps of 1/16 gave 0.019
+    assert len(set(predicted.tolist())) > 150
+    assert run.evaluate("test")["rmse"] < 0.002
+
+
+def test_inputs_no_network_can_answer_are_refused_in_one_line(tmp_path):
+    """NaN or infinite features gave NaN outputs, whose argmax is class 0: a confident
+    answer to nothing. Text in a NumPy array (a CSV read by csv.reader) is named by its
+    dtype, not as a wrong type of array."""
+    import numpy as np
+
+    _, model = run_and_load(tmp_path, 'name = "iris"', epochs=1)
+    rows = torch.tensor([[5.1, 3.5, 1.4, 0.2], [6.7, float("nan"), 5.2, 2.3]])
+    with pytest.raises(UserError, match=r"predict: row 1 holds NaN or infinity"):
+        model.predict(rows)
+    with pytest.raises(UserError, match=r"predict: row 0 holds NaN or infinity"):
+        model.labels([[float("inf"), 1.0, 1.0, 1.0]])
+    with pytest.raises(UserError, match=r"a NumPy array of <U3; expected numbers"):
+        model.predict(np.array([["5.1", "3.5", "1.4", "0.2"]]))

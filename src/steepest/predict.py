@@ -27,7 +27,7 @@ from steepest.config import ModelConfig
 from steepest.data.decode import decode_images
 from steepest.data.preprocess import Preprocessor
 from steepest.data.source import as_float
-from steepest.errors import UserError, first_line
+from steepest.errors import UserError
 from steepest.nn import build_model, replace_torch_dropout
 from steepest.nn.user import network_factory, network_from
 
@@ -66,7 +66,8 @@ class Predictor:
             raise UserError("read_images(): no files given")
         missing = [path for path in paths if not Path(path).is_file()]
         if missing:
-            raise UserError(f"read_images(): {missing[0]}: no such file")
+            what = "a folder: give its image files" if Path(missing[0]).is_dir() else "no such file"
+            raise UserError(f"read_images(): {missing[0]}: {what}")
         images, readable = decode_images([Path(path) for path in paths], **self.decoding)
         unreadable = [path for path, ok in zip(paths, readable, strict=True) if not ok]
         if unreadable:
@@ -83,6 +84,11 @@ class Predictor:
         try:
             x = torch.as_tensor(x)
         except (TypeError, RuntimeError, ValueError):  # "abc", None, ragged lists
+            if isinstance(x, np.ndarray):  # text read from a CSV, mixed rows (object)
+                raise UserError(
+                    f"predict: a NumPy array of {x.dtype}; expected numbers "
+                    "(x.astype(float) converts text that holds them)"
+                ) from None
             raise UserError(
                 f"predict: inputs of type {type(x).__name__}; expected a tensor, a NumPy "
                 "array or a list of rows of numbers"
@@ -93,6 +99,11 @@ class Predictor:
             expected = ", ".join(str(size) for size in ("N", *self.input_shape))
             raise UserError(
                 f"predict: inputs of shape {list(x.shape)}; this model takes [{expected}]"
+            )
+        if x.is_floating_point() and not torch.isfinite(x).all():  # training refuses them:
+            row = (~torch.isfinite(x)).flatten(1).any(1).nonzero()[0, 0].item()  # the network
+            raise UserError(  # would give NaN, and argmax of NaNs class 0
+                f"predict: row {row} holds NaN or infinity; expected finite numbers"
             )
         if self.uint8_pixels:
             x = as_float(_pixels(x))
@@ -107,8 +118,9 @@ class Predictor:
         """Class indices (argmax; sign of the one logit for `logistic`) or regression values
         in the data's units."""
         out = self.outputs(x)
-        if self.task == "regression":
-            return self.target_shift + self.target_scale * out.squeeze(-1)
+        if self.task == "regression":  # in float64, as training keeps the targets: 1e6 ±
+            # 0.03 in float32 steps by 1/16
+            return self.target_shift + self.target_scale * out.squeeze(-1).double()
         if self.loss == "logistic":
             return (out.squeeze(-1) > 0).long()
         return out.argmax(dim=-1)
@@ -142,12 +154,10 @@ def load(path: str | Path, model: Callable[[], nn.Module] | None = None) -> Pred
             # its paths need not exist where the predictor is used
             shape, outputs = tuple(saved["input_shape"]), saved["out_features"]
             network = build_model(config, shape, outputs, config.dropout > 0)
-    try:
-        network.load_state_dict(saved["state"])
-    except RuntimeError as error:  # a model= function that builds another network
-        raise UserError(
-            f"{path}: its weights do not fit this network ({first_line(error)})"
-        ) from None
+    mismatch = _mismatch(network.state_dict(), saved["state"])
+    if mismatch:  # a model= function that builds another network
+        raise UserError(f"{path}: its weights do not fit this network ({mismatch})")
+    network.load_state_dict(saved["state"])
     preprocessor = Preprocessor()
     preprocessor.load_state_dict(saved["preprocessor"])
     loss = saved["experiment"]["train"]["loss"]
@@ -173,6 +183,33 @@ def load(path: str | Path, model: Callable[[], nn.Module] | None = None) -> Pred
         saved.get("feature_names"),
         decoding,
     )
+
+
+def _mismatch(expected: dict[str, Tensor], saved: dict[str, Tensor]) -> str:
+    """What keeps `saved` from loading where `expected` is: the names the network has and
+    the checkpoint lacks, those it has over, and shapes that differ (three of each at
+    most); "" when it loads. torch's own message spreads them over several lines."""
+
+    def some(names: list[str]) -> str:
+        return ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
+
+    missing = [name for name in expected if name not in saved]
+    extra = [name for name in saved if name not in expected]
+    shapes = [
+        f"{name} saved {list(saved[name].shape)}, here {list(tensor.shape)}"
+        for name, tensor in expected.items()
+        if name in saved and saved[name].shape != tensor.shape
+    ]
+    parts = [
+        f"{what}: {some(names)}"
+        for what, names in (
+            ("not in the checkpoint", missing),
+            ("not in this network", extra),
+            ("other shapes", shapes),
+        )
+        if names
+    ]
+    return "; ".join(parts)
 
 
 def _pixels(x: Tensor) -> Tensor:
