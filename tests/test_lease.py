@@ -57,6 +57,10 @@ def test_without_a_lease_file_the_host_and_pid_decide(tmp_path):
             assert not lease.is_alive(f"{host}:{gone}")
             assert lease.is_alive(f"{host}:{os.getpid()}")
             assert lease.is_alive(f"elsewhere:{gone}")  # another machine's: left alone
+            # a worker waits for a live process of this host (a second worker on SQLite
+            # left after its share of the first wave), not for another machine's
+            assert lease.holds(f"{host}:{os.getpid()}") and not lease.holds(f"{host}:{gone}")
+            assert not lease.holds(f"elsewhere:{os.getpid()}")
     assert WorkerLease("sqlite:///x.db").is_alive(f"elsewhere:{gone}:abc")
 
 

@@ -883,6 +883,42 @@ def test_a_second_worker_waits_for_anothers_first_wave_then_trains(tmp_path, mon
     assert len(tune(path, storage=unknown).study.trials) == 2 and not waits
 
 
+def test_a_worker_whose_partner_dies_in_the_first_wave_trains_the_rest(tmp_path, monkeypatch):
+    """A partner killed while its first-wave trials ran: once this worker's own trials
+    of the wave are done, the partner's are still RUNNING, but nobody holds them. They
+    are failed and queued again here, and the budget is trained (the worker used to
+    exit with status 0, most of the budget never run)."""
+    from steepest.config import TuneConfig
+    from steepest.tune import run
+    from steepest.tune.lease import WorkerLease
+    from steepest.tune.space import SearchSpace
+    from steepest.tune.study import WORKER_ATTR, open_study
+
+    path = write(tmp_path, trials=4, epochs=1, pruner="none")
+    storage = str(tmp_path / "s.log")
+    settings = TuneConfig.model_validate(
+        {"sampler": "tpe", "space": {"lr": {"type": "loguniform", "low": 1e-3, "high": 0.5}}}
+    )
+    partner = WorkerLease(storage)
+    other = open_study("study", storage, settings, SearchSpace(settings.space), True, 1)
+    trial = other.ask()  # one of the two startup trials, the partner's
+    trial.suggest_float("lr", 1e-3, 0.5, log=True)
+    trial.suggest_float("momentum", 0.5, 0.95)
+    trial.set_user_attr(WORKER_ATTR, partner.id)
+    recover = run.recover_crashed
+
+    def partner_dies_after_the_first_look(*args):  # alive when this worker starts
+        recovered = recover(*args)
+        partner.release()
+        return recovered
+
+    monkeypatch.setattr(run, "recover_crashed", partner_dies_after_the_first_look)
+    study = tune(path, storage=storage).study
+    states = [t.state for t in study.trials]
+    assert states.count(TrialState.COMPLETE) == 4 and states[0] == TrialState.FAIL
+    assert study.trials[0].params == study.trials[2].params  # queued again, trained here
+
+
 def test_a_journal_that_cannot_be_written_is_one_line(tmp_path, monkeypatch):
     """A read-only journal (or folder for its lock file) failed in Optuna's first write."""
 

@@ -59,10 +59,13 @@ class WorkerLease:
         return worker_alive(worker, self.storage)
 
     def holds(self, worker: str) -> bool:
-        """Whether `worker` is known to run now: its lease on this journal is held. False
-        where that cannot be asked (a database storage, a trial from before leases)."""
+        """Whether `worker` is known to run now: its lease on this journal is held, or,
+        with no lease to ask (a database storage, a trial from before leases), it is a
+        live process of this host. Another host's worker cannot be asked: False."""
         lock = _lock_file(worker, self.folder)
-        return lock is not None and _locked(lock)
+        if lock is not None:
+            return _locked(lock)
+        return _live_here(worker) is True
 
 
 def worker_alive(worker: str, storage: str) -> bool:
@@ -72,11 +75,18 @@ def worker_alive(worker: str, storage: str) -> bool:
     lock = _lock_file(worker, _folder(storage))
     if lock is not None:
         return _locked(lock)
+    here = _live_here(worker)
+    return True if here is None else here
+
+
+def _live_here(worker: str) -> bool | None:
+    """Whether a worker id host:pid… names a live process of this host; None for another
+    host's (or an id without a pid), which cannot be asked."""
     host, _, rest = worker.partition(":")
     pid = rest.partition(":")[0]
     if host == socket.gethostname() and pid.isdigit():
         return _process_exists(int(pid))
-    return True
+    return None
 
 
 def _lock_file(worker: str, folder: Path | None) -> Path | None:

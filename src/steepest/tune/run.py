@@ -193,10 +193,13 @@ class StudyFeed:
             for t in self.study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
         )
 
-    def recover_crashed(self) -> None:
+    def recover_crashed(self) -> bool:
         """Requeue the running trials of workers gone since (`recover_crashed`): a
-        worker waiting for another's first wave must not wait for a dead one's."""
+        worker waiting for another's first wave must not wait for a dead one's. Returns
+        whether it requeued any."""
+        before = len(self.crashed)
         self.crashed = set(recover_crashed(self.study, self.lease.is_alive))
+        return len(self.crashed) > before
 
     def can_ask(self) -> bool:
         used, counted = self._counted()
@@ -723,10 +726,12 @@ def _run_populations(
             if stop or feed.budget_spent():
                 return
             if not feed.can_ask():  # another worker's first wave or stage still trains
-                if not feed.others_training():
-                    return
-                time.sleep(_WAIT_FOR_OTHERS_S)
-                feed.recover_crashed()
+                waiting = feed.others_training()
+                if waiting:
+                    time.sleep(_WAIT_FOR_OTHERS_S)
+                # a worker that died since: its trials are queued again, for this one
+                if not feed.recover_crashed() and not waiting:
+                    return  # another host's trials, which may never end
             continue
         for trainer in active:
             trainer.advance()
