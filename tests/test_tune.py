@@ -880,7 +880,10 @@ def test_a_second_worker_waits_for_anothers_first_wave_then_trains(tmp_path, mon
     unknown = str(tmp_path / "unknown.log")
     wave = first_wave(unknown, "another-machine:7")  # as on a database: nobody to ask
     waits.clear()
-    assert len(tune(path, storage=unknown).study.trials) == 2 and not waits
+    result = tune(path, storage=unknown)
+    assert len(result.study.trials) == 2 and not waits
+    # trials = complete + pruned + failed: those still running are counted apart
+    assert (result.summary["trials"], result.summary["running"]) == (0, 2)
 
 
 def test_a_worker_whose_partner_dies_in_the_first_wave_trains_the_rest(tmp_path, monkeypatch):

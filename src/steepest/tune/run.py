@@ -839,13 +839,15 @@ def _summary(study: optuna.Study, tally: Tally) -> dict[str, Any]:
     crashed = cut_short(study)
     ran = [t for t in study.get_trials(deepcopy=False) if _ran(t)]
     states = [t.state for t in ran if t.number not in crashed]
+    ended = [s for s in states if s.is_finished()]
     return {
         "study": study.study_name,
         "metric": study.user_attrs.get(METRIC_ATTR),
-        "trials": len(states),
-        "complete": states.count(TrialState.COMPLETE),
-        "pruned": states.count(TrialState.PRUNED),
-        "failed": states.count(TrialState.FAIL),
+        "trials": len(ended),
+        "complete": ended.count(TrialState.COMPLETE),
+        "pruned": ended.count(TrialState.PRUNED),
+        "failed": ended.count(TrialState.FAIL),
+        "running": len(states) - len(ended),  # another worker's, not ended yet
         # cut short by a killed or stopped worker, and queued again: not counted above
         "interrupted": sum(1 for t in ran if t.number in crashed),
         "best_value": None if best is None else best.value,
