@@ -922,6 +922,27 @@ def test_a_worker_whose_partner_dies_in_the_first_wave_trains_the_rest(tmp_path,
     assert study.trials[0].params == study.trials[2].params  # queued again, trained here
 
 
+def test_a_resumed_study_keeps_the_settings_its_trials_share(tmp_path):
+    """Trials of 1 and of 2 epochs would be ranked together, and --final would retrain
+    the best one as it never trained: a changed [train] epochs is refused in one line.
+    A key the space now searches, or a new worker's --trials, changes nothing shared."""
+    storage = str(tmp_path / "s.log")
+    tune(write(tmp_path, epochs=1, trials=2, pruner="none"), storage=storage)
+    with pytest.raises(UserError) as refused:
+        tune(write(tmp_path, epochs=2, trials=3, pruner="none"), storage=storage)
+    assert str(refused.value) == (
+        f"[train] epochs = 2: study 'study' in {storage} trained its trials with 1; "
+        "restore it, search it in [tune.space], or name a new study ([tune] study = ...)"
+    )
+    searched = NUMERIC + '\nbatch_size = { type = "choice", values = [64, 32] }'
+    more = tune(write(tmp_path, epochs=1, trials=3, pruner="none", space=searched), storage=storage)
+    assert len(more.study.trials) == 3
+    narrower = write(tmp_path, epochs=1, trials=4, pruner="none", space=searched)
+    narrower.write_text(narrower.read_text().replace("hidden = [16]", "hidden = [8]"))
+    with pytest.raises(UserError, match=r"^\[model\] hidden = \[8\]: study 'study' in "):
+        tune(narrower, storage=storage)
+
+
 def test_a_journal_that_cannot_be_written_is_one_line(tmp_path, monkeypatch):
     """A read-only journal (or folder for its lock file) failed in Optuna's first write."""
 

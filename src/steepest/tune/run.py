@@ -26,6 +26,7 @@ from rich.table import Table
 from steepest.config import (
     ONE_EXAMPLE_BATCHES,
     OPTIMIZERS,
+    RUN_KEYS,
     Experiment,
     TuneConfig,
     deciders_of,
@@ -82,6 +83,11 @@ STAGES_ATTR = "stages"
 NOT_STARTED = "not started before the timeout: queued again"  # a trial's status attr
 METRIC_ATTR = "metric"  # the monitored column: "val_loss" or "val_<metric>"
 DATA_ATTR = "data"  # `Dataset.fingerprint` of the splits the trials trained on
+SETTINGS_ATTR = "settings"  # the [data], [model] and [train] values every trial shares
+# Keys left out of SETTINGS_ATTR: a run's own settings, the seed (each trial shifts it),
+# where the data comes from (its rows and split are DATA_ATTR) and your network's module
+# (its code is not pinned either: a moved folder must not stop a study).
+_NOT_PINNED = {*RUN_KEYS, "seed", "name", "csv", "images", "module"}
 
 
 @dataclass
@@ -469,6 +475,7 @@ def tune(
             "or changed since, or another data set); name a new study ([tune] study = ...)"
         ),
     )
+    _pin_settings(study, _shared_settings(base, space), f"{name!r} in {storage}")
     lease = WorkerLease(storage)  # held while this process may run trials
     live = None
     try:
@@ -521,6 +528,41 @@ def _pin(study: optuna.Study, attr: str, value: str, refusal: Callable[[str], st
     if earlier != value:
         raise UserError(refusal(earlier))
     study.set_user_attr(attr, value)
+
+
+def _shared_settings(base: Experiment, space: SearchSpace) -> dict[str, Any]:
+    """The [data], [model] and [train] values every trial takes alike, by `section.key`
+    ([data.augment]'s as `data.augment.key`, each searchable apart): those not searched
+    and not left out (`_NOT_PINNED`)."""
+    shared = {}
+    for section in ("data", "model", "train"):
+        values = getattr(base, section).model_dump(mode="json")
+        augment = values.pop("augment", {})
+        values.update({f"augment.{key}": value for key, value in augment.items()})
+        for key, value in values.items():
+            name = key.rpartition(".")[2]
+            if name not in space.params and name not in _NOT_PINNED:
+                shared[f"{section}.{key}"] = value
+    return shared
+
+
+def _pin_settings(study: optuna.Study, shared: dict[str, Any], where: str) -> None:
+    """Refuse in one line a resumed study whose file changed a value its trials share
+    (`_shared_settings`): trials of 3 and of 5 epochs, say, would be ranked together and
+    --final would retrain the best one with what it never had. A value searched before
+    and fixed now joins the record; one fixed before and searched now is left to the
+    search."""
+    recorded = dict(study.user_attrs.get(SETTINGS_ATTR, {}))
+    for key, value in recorded.items():
+        if key in shared and shared[key] != value:
+            section, _, name = key.rpartition(".")
+            raise UserError(
+                f"[{section}] {name} = {json.dumps(shared[key])}: study {where} trained its "
+                f"trials with {json.dumps(value)}; restore it, search it in [tune.space], "
+                "or name a new study ([tune] study = ...)"
+            )
+    if shared.keys() - recorded.keys():
+        study.set_user_attr(SETTINGS_ATTR, {**recorded, **shared})
 
 
 def _refuse_searches_without_meaning(
