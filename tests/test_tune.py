@@ -384,7 +384,7 @@ def test_tune_settings_that_would_be_ignored_are_refused(
 @pytest.mark.parametrize(
     ("storage", "message"),
     [
-        ("{tmp}/file/s.log", "storage {tmp}/file/s.log: cannot open a journal there"),
+        ("{tmp}/file/s.log", "storage {tmp}/file/s.log: {tmp}/file is a file, not a folder"),
         ("sqlite:///{tmp}/file/s.db", "cannot open (unable to open database file)"),
         ("postgresql://nobody@127.0.0.1:1/x", "cannot open (connection failed: "),
     ],
@@ -418,10 +418,11 @@ def test_a_trial_budget_below_one_is_refused(tmp_path, capsys, monkeypatch):
 
 def test_a_study_of_the_other_direction_is_refused_untouched(tmp_path, capsys):
     storage = tmp_path / "s.log"
-    optuna.create_study(study_name="study", storage=open_storage(str(storage)))  # minimize
+    old = optuna.create_study(study_name="study", storage=open_storage(str(storage)))  # minimize
+    old.set_user_attr("metric", "val_loss")
     path = write(tmp_path, sampler="grid", space=GRID)  # monitors val accuracy: maximize
     assert main(["tune", str(path), "--storage", str(storage), "--quiet"]) == 2
-    assert "exists with the other direction" in capsys.readouterr().err
+    assert "exists with the other direction (it monitors val_loss)" in capsys.readouterr().err
     assert load_study(str(storage)).trials == []  # no grid point was queued
 
 

@@ -472,7 +472,8 @@ def tune(
         dataset.fingerprint,
         lambda _: (
             f"study {name!r} in {storage} was run on other data (rows added, removed "
-            "or changed since, or another data set); name a new study ([tune] study = ...)"
+            "or changed since, another split of them, or another data set); name a new "
+            "study ([tune] study = ...)"
         ),
     )
     _pin_settings(study, _shared_settings(base, space), f"{name!r} in {storage}")

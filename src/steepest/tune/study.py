@@ -34,6 +34,9 @@ def open_storage(storage: str) -> optuna.storages.BaseStorage:
     path = Path(storage)
     if not storage:
         raise UserError("storage '': expected a journal file or an Optuna storage URL")
+    file = next((p for p in path.parents if p.exists() and not p.is_dir()), None)
+    if file is not None:  # mkdir says only "File exists"
+        raise UserError(f"storage {storage}: {file} is a file, not a folder")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         if not is_journal(path):
@@ -203,7 +206,12 @@ def open_study(
     if study.direction != (
         optuna.study.StudyDirection.MAXIMIZE if maximize else optuna.study.StudyDirection.MINIMIZE
     ):
-        raise UserError(f"study {name!r} exists with the other direction: use a new study name")
+        metric = study.user_attrs.get("metric")  # the monitored column, `run.METRIC_ATTR`
+        monitors = f" (it monitors {metric})" if metric else ""
+        raise UserError(
+            f"study {name!r} exists with the other direction{monitors}: keep its monitor "
+            "or use a new study name"
+        )
     space.refuse_changes_to(study, f"{name!r} in {storage}")
     if tune.sampler == "grid":
         _enqueue_untried(study, space.grid_points())
