@@ -144,6 +144,8 @@ def test_a_right_backward_at_too_large_a_step_is_inconclusive_with_advice(tmp_pa
     assert exit_status.value.code == 1
     out = " ".join(capsys.readouterr().out.split())  # rich wraps lines at 80 columns
     assert "the step is too large" in out and "use a smaller --step" in out
+    # some elements were resolved: the note must not say none were
+    assert "inconclusive: the step cannot judge " in out and "resolved no element" not in out
     assert main(["gradcheck", str(path), "--step", "1e-4"]) == 0
 
 

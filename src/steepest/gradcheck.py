@@ -473,10 +473,11 @@ def _run(args: argparse.Namespace) -> None:
         if inconclusive:
             reasons = sorted({reason for c in inconclusive for reason in c.unresolved_because})
             advice = "a smaller" if {MOSTLY_KINKS, TRUNCATED} & set(reasons) else "a larger"
+            # not "resolved no element": a step too large for one element is enough
             console.print(
-                f"[magenta]inconclusive: the step resolved no element of "
-                f"{', '.join(c.name for c in inconclusive)} ({'; '.join(reasons)}): "
-                f"use {advice} --step (default 1e-5)[/]"
+                f"[magenta]inconclusive: the step cannot judge "
+                f"{', '.join(c.name for c in inconclusive)} ({'; '.join(reasons)}), "
+                f"whatever their errors read: use {advice} --step (default 1e-5)[/]"
             )
     if wrong or inconclusive:
         raise SystemExit(1)
