@@ -245,6 +245,10 @@ def test_diverging_member_fails_alone():
     status = {r.member.id: r.status for r in source.results}
     assert status[9] == "diverged"
     assert all(status[i] == "finished" for i in range(3))
+    # no accuracy for NaN outputs (their argmax, class 0, read as one), train or validation
+    (wild_row,) = next(r for r in source.results if r.member.id == 9).history
+    assert math.isnan(wild_row["val_loss"]) and math.isnan(wild_row["val_metric"])
+    assert math.isnan(wild_row["train_metric"])
     clean = MemberList(members(3))
     fit(PopulationTrainer(population(make), clean, 4, x_val, y_val, Monitor("val_metric", True)))
     for with_wild, without in zip(

@@ -651,11 +651,12 @@ class Population:
         # Contiguous once for both the loss and the metric (each flattens it to rows).
         output = torch.cat(outputs, dim=1) if len(outputs) > 1 else outputs[0].contiguous()
         targets = y.expand(len(self.members), *y.shape)
-        return Evaluation(
-            loss=stacked.member_means(self.loss_each, output, targets),
-            metric=self.metric_finish(stacked.member_means(self.metric_each, output, targets)),
-            dead_fraction=dead,
-        )
+        loss = stacked.member_means(self.loss_each, output, targets)
+        metric = self.metric_finish(stacked.member_means(self.metric_each, output, targets))
+        # A member whose loss is NaN or infinite has no metric either: the argmax of NaN
+        # outputs is class 0, whose share of the split read as its accuracy.
+        metric = torch.where(loss.isfinite(), metric, torch.nan)
+        return Evaluation(loss=loss, metric=metric, dead_fraction=dead)
 
     # ----- export -----------------------------------------------------------------------
 
