@@ -164,3 +164,39 @@ def test_a_log_axis_has_labelled_ticks_however_many_decades_it_spans(decades):
 
 def test_the_dead_relu_fraction_axis_starts_at_zero(population):
     assert population[1]["dead_relu.png"].axes[0].get_ylim()[0] == 0
+
+
+def visible_xticks(ax) -> list[float]:
+    low, high = ax.get_xlim()
+    return [t for t in ax.get_xticks() if low <= t <= high]
+
+
+def test_a_one_epoch_run_marks_its_points_on_a_whole_epoch_tick(tmp_path):
+    """A line through one point draws nothing: the plots of a 1-epoch run were blank,
+    ticked 0.945 … 1.050, with a gap band in the legend that was never drawn."""
+    _, figures = plotted(tmp_path, members=2, epochs=1)
+    try:
+        for name in ("loss.png", "metric.png", "hparams.png", "dead_relu.png"):
+            ax = figures[name].axes[0]
+            assert visible_xticks(ax) == [0], (name, ax.get_xticks())
+            best = [line for line in ax.get_lines() if line.get_linewidth() == 2.4]
+            assert best and all(line.get_marker() == "o" for line in best), name
+            faint = [line for line in ax.artists + ax.lines if line.get_linestyle() == "None"]
+            assert [len(line.get_xdata()) for line in faint] == [1], name
+        legend = legend_of(figures["metric.png"].axes[0])
+        assert not [text for text in legend if text.startswith("gap")]
+    finally:
+        for fig in figures.values():
+            canvas.plt.close(fig)
+
+
+def test_a_member_alive_for_one_epoch_is_a_dot_among_lines(tmp_path):
+    _, figures = plotted(tmp_path, members=3, epochs=6, diverged=0)
+    try:
+        # member 0 recorded epochs 0-1 finite, then huge, then NaN: no isolated point
+        ax = figures["loss.png"].axes[0]
+        assert not [line for line in ax.lines if line.get_linestyle() == "None"]
+        assert all(line.get_marker() in ("None", "", None) for line in ax.get_lines())
+    finally:
+        for fig in figures.values():
+            canvas.plt.close(fig)

@@ -15,7 +15,9 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from matplotlib.axes import Axes  # noqa: E402
 from matplotlib.collections import LineCollection  # noqa: E402
+from matplotlib.colors import to_rgba_array  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
+from matplotlib.lines import Line2D  # noqa: E402
 from matplotlib.ticker import (  # noqa: E402
     FuncFormatter,
     LogLocator,
@@ -56,7 +58,9 @@ def count_axis(ax: Axes, label: str) -> None:
     """Label the x axis of a count (epochs, trial numbers): whole-number ticks only, where
     matplotlib's default would mark epoch 2.5 on a short run."""
     ax.set_xlabel(label)
-    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    # min_n_ticks=1: with one epoch in view, MaxNLocator would give up on whole numbers
+    # (it needs two by default) and mark 0.945 … 1.050
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
 
 
 def save_png(fig: Figure, path: Path) -> Path:
@@ -97,7 +101,32 @@ def draw_faint_lines(
     segments = [np.column_stack([x, y]) for x, y in curves]
     lines = LineCollection(segments, colors=colors, linewidths=width, alpha=alpha)
     ax.add_collection(lines, autolim=autolim)
+    rgba = to_rgba_array(colors)
+    for (x, y), color in zip(curves, np.broadcast_to(rgba, (len(curves), 4)), strict=True):
+        lone = isolated(y)
+        if lone.any():
+            dots = Line2D(x[lone], y[lone], linestyle="none", marker="o", markersize=2 + width)
+            dots.set(color=color, alpha=alpha)
+            if autolim:
+                ax.add_line(dots)
+            else:  # drawn, but not counted in the data limits
+                ax.add_artist(dots)
     ax.autoscale_view()
+
+
+def isolated(y: np.ndarray) -> np.ndarray:
+    """Mask of the finite values of ``y`` with no finite neighbour: a line draws nothing
+    through them (a one-epoch run, a member that diverged at its second epoch), so they
+    need a marker to be seen."""
+    finite = np.isfinite(y)
+    return finite & ~np.r_[False, finite[:-1]] & ~np.r_[finite[1:], False]
+
+
+def plot_line(ax: Axes, x: np.ndarray, y: np.ndarray, **style) -> None:
+    """``ax.plot`` of one curve, with a marker on each `isolated` point (and so in its
+    legend entry only when it has one)."""
+    lone = isolated(np.asarray(y))
+    ax.plot(x, y, **style, **({"marker": "o", "markevery": lone} if lone.any() else {}))
 
 
 class _OneTwoFiveLocator(LogLocator):

@@ -69,7 +69,9 @@ def _largest(values: np.ndarray) -> float:
 def _draw_best(ax: Axes, run: Run, column: str, scale: float, color: str, label: str) -> None:
     """``column`` of the best member as a thick labelled line."""
     best = run.history[run.best_member]
-    ax.plot(best["epoch"], best[column] * scale, color=color, linewidth=2.4, label=label)
+    canvas.plot_line(
+        ax, best["epoch"], best[column] * scale, color=color, linewidth=2.4, label=label
+    )
 
 
 def _best_label(run: Run) -> str:
@@ -130,9 +132,12 @@ def _loss_png(run: Run, out_dir: Path) -> Path:
 
 def _shade_gap(ax: Axes, run: Run, scale: float) -> None:
     """Shade between the best member's train and validation metric: red where validation
-    is worse (over-fitting shows as a widening red band), green where it is better."""
+    is worse (over-fitting shows as a widening red band), green where it is better. A band
+    needs two epochs: one epoch's would be drawn as nothing, yet listed in the legend."""
     best = run.history[run.best_member]
     epochs, train, val = best["epoch"], best["train_metric"] * scale, best["val_metric"] * scale
+    if len(epochs) < 2:
+        return
     lower, higher = val < train, val > train
     worse, better = (lower, higher) if run.maximize else (higher, lower)
     for where, color, label in (

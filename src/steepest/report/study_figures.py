@@ -145,7 +145,7 @@ def learning_curves(trials: list[FrozenTrial], summary: Summary) -> str | None:
     if any(t.state == TrialState.RUNNING for t in reported):
         handles.append(Line2D([], [], color=canvas.TRAIN, label="running"))
     if summary.best is not None and summary.best.intermediate_values:
-        ax.plot(*curve(summary.best), color=canvas.BEST, linewidth=2.4)
+        canvas.plot_line(ax, *curve(summary.best), color=canvas.BEST, linewidth=2.4)
         handles.append(
             Line2D(
                 [], [], color=canvas.BEST, linewidth=2.4, label=f"best: trial {summary.best.number}"
