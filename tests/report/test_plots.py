@@ -8,12 +8,17 @@ from PIL import Image
 from steepest.report import canvas, plots
 from steepest.report.plots import plot_run
 
-from .synthetic import write_run
+from .synthetic import edit_history, write_run
 
 
 def plotted(folder, **run):
     """Plot a synthetic run in ``folder``; return the written paths and, keyed by file
     name, each figure still open for inspection."""
+    return plotted_as_is(write_run(folder, **run))
+
+
+def plotted_as_is(folder):
+    """`plotted` for the run already in ``folder``."""
     figures = {}
 
     def keep(fig, path):
@@ -23,7 +28,7 @@ def plotted(folder, **run):
 
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(plots.canvas, "save_png", keep)
-        paths = plot_run(write_run(folder, **run))
+        paths = plot_run(folder)
     return paths, figures
 
 
@@ -48,7 +53,9 @@ def single(tmp_path_factory):
 
 
 def legend_of(ax) -> list[str]:
-    return [text.get_text() for text in ax.get_legend().get_texts()]
+    """The texts of the legend under ``ax``'s figure."""
+    (legend,) = ax.figure.legends
+    return [text.get_text() for text in legend.get_texts()]
 
 
 def test_population_writes_four_pngs_next_to_the_history(population):
@@ -107,6 +114,25 @@ def test_a_finite_blow_up_does_not_flatten_the_other_curves(tmp_path):
     try:
         low, high = figures["loss.png"].axes[0].get_ylim()
         assert high < 10  # member 1's loss reached 3e8 and it finished
+        assert not [t for t in legend_of(figures["loss.png"].axes[0]) if "above" in t]
+    finally:
+        for fig in figures.values():
+            canvas.plt.close(fig)
+
+
+def test_the_legend_names_members_wholly_above_the_axis(tmp_path):
+    """A member with 300 times the best's validation loss was left out of view unsaid."""
+    folder = write_run(tmp_path, members=4, epochs=6)
+    for member in (0, 1):
+        edit_history(folder, member, "val_loss", lambda cell: str(300 * float(cell)))
+    _, figures = plotted_as_is(folder)
+    try:
+        ax = figures["loss.png"].axes[0]
+        assert ax.get_ylim()[1] < 10
+        assert legend_of(ax)[-1] == (
+            "2 members above the axis: sgd lr=0.01 seed=0, sgd lr=0.02 seed=1"
+        )
+        assert not [t for t in legend_of(figures["metric.png"].axes[0]) if "above" in t]
     finally:
         for fig in figures.values():
             canvas.plt.close(fig)
