@@ -226,3 +226,48 @@ def test_a_member_alive_for_one_epoch_is_a_dot_among_lines(tmp_path):
     finally:
         for fig in figures.values():
             canvas.plt.close(fig)
+
+
+@pytest.mark.parametrize("members", [2, 4])
+def test_the_rank_bar_ticks_whole_ranks(members, tmp_path):
+    """K=2 was ticked 1.0, 1.2, …; K=4 1.5, 2.5, 3.5."""
+    _, figures = plotted(tmp_path, members=members, epochs=3)
+    try:
+        bar = figures["loss.png"].axes[-1]
+        low, high = sorted(bar.get_ylim())
+        ticks = [t for t in bar.get_yticks() if low <= t <= high]
+        assert ticks and all(t == int(t) for t in ticks), ticks
+    finally:
+        for fig in figures.values():
+            canvas.plt.close(fig)
+
+
+def test_the_worst_member_is_visible_and_its_swatch_matches(tmp_path):
+    """Drawn in viridis' pale yellow end at alpha 0.35 it all but vanished on white; the
+    teal "other members" swatch matched no line of a population of 2."""
+    _, figures = plotted(tmp_path, members=2, epochs=3)
+    try:
+        ax = figures["loss.png"].axes[0]
+        (drawn,) = [c for c in ax.collections if len(c.get_segments())]
+        color, alpha = drawn.get_colors()[0], drawn.get_alpha()
+        assert color[:3] @ [0.2126, 0.7152, 0.0722] < 0.75  # luminance: not pale yellow
+        assert alpha >= 0.6
+        (swatch,) = [
+            h
+            for h in figures["loss.png"].legends[0].legend_handles
+            if h.get_label() == "other members (validation)"
+        ]
+        assert np.allclose(canvas.to_rgba_array(swatch.get_color())[0][:3], color[:3])
+        assert swatch.get_alpha() == alpha
+    finally:
+        for fig in figures.values():
+            canvas.plt.close(fig)
+
+
+def test_legends_sit_under_the_axes_not_on_the_curves(population):
+    """Placed inside (loc="best"), the long entries ran across the curves."""
+    for name, fig in population[1].items():
+        fig.canvas.draw()
+        (legend,) = fig.legends
+        lowest = min(ax.get_window_extent().y0 for ax in fig.axes)
+        assert legend.get_window_extent().y1 <= lowest, name

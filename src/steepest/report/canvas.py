@@ -15,7 +15,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from matplotlib.axes import Axes  # noqa: E402
 from matplotlib.collections import LineCollection  # noqa: E402
-from matplotlib.colors import to_rgba_array  # noqa: E402
+from matplotlib.colors import ListedColormap, to_rgba_array  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
 from matplotlib.ticker import (  # noqa: E402
@@ -29,7 +29,9 @@ BEST = "#d62728"
 TRAIN = "#1f77b4"
 VAL = "#ff7f0e"
 MUTED = "#9aa0a6"
-RANKS = matplotlib.colormaps["viridis"]
+# viridis without its last fifth: its pale yellow end (#fde725) all but vanished on white
+# as a thin translucent line, and it is the colour of the worst-ranked member
+RANKS = ListedColormap(matplotlib.colormaps["viridis"](np.linspace(0, 0.8, 256)), "ranks")
 BLOW_UP = 100.0  # `within_reach`
 NAMED_ABOVE = 3  # `note_above` names this many curves, then "…"
 CHARS_PER_INCH = 11  # of legend text at the house font size (`legend_below`)

@@ -16,6 +16,7 @@ from matplotlib.cm import ScalarMappable
 from matplotlib.colors import Normalize
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
+from matplotlib.ticker import MaxNLocator
 
 from steepest.report import canvas
 from steepest.report.runfiles import (
@@ -31,6 +32,13 @@ from steepest.report.runfiles import (
 from steepest.report.units import is_accuracy, metric_label, percent_scale
 
 AXIS_LABELS = {DEAD_RELU: "dead ReLU units (fraction)"}
+FAINT_OPACITY = 4.0  # summed over the population (`_faint_alpha`)
+
+
+def _faint_alpha(run: Run) -> float:
+    """Opacity of the other members' lines: a few can be near solid, hundreds must let
+    each other show through."""
+    return float(np.clip(FAINT_OPACITY / len(run.history), 0.35, 0.8))
 
 
 def _rank_colors(run: Run, members: list[int]) -> list:
@@ -51,7 +59,9 @@ def _draw_others(ax: Axes, run: Run, column: str, scale: float, tame: bool = Fal
         best = run.history[run.best_member][column] * scale
         reach = canvas.within_reach([y for _, y in curves], best)
         stretch = [s and r for s, r in zip(stretch, reach, strict=True)]
-    canvas.draw_faint_lines(ax, curves, _rank_colors(run, others), stretch=stretch)
+    canvas.draw_faint_lines(
+        ax, curves, _rank_colors(run, others), alpha=_faint_alpha(run), stretch=stretch
+    )
 
 
 def _others(run: Run) -> list[int]:
@@ -82,8 +92,10 @@ def _legend(ax: Axes, run: Run, faint: str, above: Line2D | None = None) -> None
     """Legend of the labelled lines plus, for a population, one entry for all faint ones
     and the note of those ``above`` the axis (`canvas.note_above`)."""
     handles, _ = ax.get_legend_handles_labels()
-    if len(run.history) > 1:
-        handles.append(Line2D([], [], color=canvas.RANKS(0.5), alpha=0.6, label=faint))
+    if len(run.history) > 1:  # drawn as the middle-ranked of them is (the only one of K=2)
+        ranked = [m for m in run.ranked_members() if m != run.best_member]
+        (color,) = _rank_colors(run, [ranked[len(ranked) // 2]])
+        handles.append(Line2D([], [], color=color, alpha=_faint_alpha(run), label=faint))
     handles += [above] if above else []
     canvas.legend_below(ax.figure, handles)
 
@@ -101,6 +113,7 @@ def _rank_bar(fig: Figure, axes: list[Axes], run: Run) -> None:
         mappable = ScalarMappable(cmap=canvas.RANKS, norm=Normalize(1, len(run.history)))
         bar = fig.colorbar(mappable, ax=axes, pad=0.01, aspect=30)
         bar.set_label(f"member rank by best validation {run.monitored} (1 = best)")
+        bar.ax.yaxis.set_major_locator(MaxNLocator(integer=True))  # no rank 1.5
         bar.ax.invert_yaxis()
 
 
