@@ -204,3 +204,32 @@ def test_a_blown_up_trial_does_not_flatten_the_learning_curves_and_is_named(monk
     legend = [t.get_text() for t in figures[0].legends[0].get_texts()]
     assert legend[-1] == "1 trial above the axis: trial 2"
     study_figures.canvas.plt.close(figures[0])
+
+
+def test_a_one_trial_study_has_whole_trial_ticks_and_two_distinct_axis_ends(monkeypatch):
+    """Trial ticks read −0.045 … 0.045, the slices' colour bar −0.1 … 0.1 and the
+    parallel coordinates' value axis 91.4 at both ends."""
+    from steepest.report import study_figures
+    from steepest.report.study import param_axes
+
+    def in_view(axis) -> list[float]:
+        low, high = sorted(axis.get_view_interval())
+        return [t for t in axis.get_majorticklocs() if low <= t <= high]
+
+    study = make_study(1, running=0, stages=False)
+    summary, complete = summarize(study), study.trials
+    axes = list(param_axes(complete).values())
+    figures = []
+    monkeypatch.setattr(study_figures.canvas, "png_data_uri", lambda fig: figures.append(fig))
+    study_figures.optimisation_history(complete, summary)
+    study_figures.slices(complete, axes, summary)
+    study_figures.parallel_coordinates(complete, axes, summary)
+    history, sliced, parallel = figures
+    assert in_view(history.axes[0].xaxis) == [0]
+    assert [line.get_marker() for line in history.axes[0].get_lines()] == ["o"]  # best so far
+    assert in_view(sliced.axes[-1].yaxis) == [0]
+    value = complete[0].value * 100
+    ends = [float(t.get_text()) for t in parallel.axes[0].texts[-3:-1]]
+    assert ends[0] < value < ends[1]
+    for fig in figures:
+        study_figures.canvas.plt.close(fig)

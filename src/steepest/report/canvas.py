@@ -14,6 +14,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from matplotlib.axes import Axes  # noqa: E402
+from matplotlib.axis import Axis  # noqa: E402
 from matplotlib.collections import LineCollection  # noqa: E402
 from matplotlib.colors import ListedColormap, to_rgba_array  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
@@ -64,9 +65,13 @@ def count_axis(ax: Axes, label: str) -> None:
     """Label the x axis of a count (epochs, trial numbers): whole-number ticks only, where
     matplotlib's default would mark epoch 2.5 on a short run."""
     ax.set_xlabel(label)
-    # min_n_ticks=1: with one epoch in view, MaxNLocator would give up on whole numbers
-    # (it needs two by default) and mark 0.945 … 1.050
-    ax.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
+    whole_ticks(ax.xaxis)
+
+
+def whole_ticks(axis: Axis) -> None:
+    """Ticks at whole numbers only (counts, ranks, trial numbers), even with a single one
+    in view: MaxNLocator's default wants two, else it marks 0.945 … 1.050."""
+    axis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
 
 
 def legend_below(fig: Figure, handles: list) -> None:

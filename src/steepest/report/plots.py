@@ -16,7 +16,6 @@ from matplotlib.cm import ScalarMappable
 from matplotlib.colors import Normalize
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
-from matplotlib.ticker import MaxNLocator
 
 from steepest.report import canvas
 from steepest.report.runfiles import (
@@ -113,7 +112,7 @@ def _rank_bar(fig: Figure, axes: list[Axes], run: Run) -> None:
         mappable = ScalarMappable(cmap=canvas.RANKS, norm=Normalize(1, len(run.history)))
         bar = fig.colorbar(mappable, ax=axes, pad=0.01, aspect=30)
         bar.set_label(f"member rank by best validation {run.monitored} (1 = best)")
-        bar.ax.yaxis.set_major_locator(MaxNLocator(integer=True))  # no rank 1.5
+        canvas.whole_ticks(bar.ax.yaxis)  # no rank 1.5
         bar.ax.invert_yaxis()
 
 

@@ -32,13 +32,18 @@ def _short(value: float) -> str:
     return f"{value:.3g}"
 
 
+def _span(values: Sequence[float]) -> tuple[float, float]:
+    """(lowest, highest) of ``values`` for an axis or a colour bar; one value sits in the
+    middle of a span of 1, not at both ends (a one-trial study's axes read 91.4 … 91.4,
+    or −0.1 … 0.1 for trial 0)."""
+    low, high = (min(values), max(values)) if len(values) else (0.0, 1.0)
+    return (low - 0.5, low + 0.5) if high <= low else (low, high)
+
+
 def _value_colors(values: Sequence[float], summary: Summary) -> ScalarMappable:
     """Colour map over ``values`` (metric units): better values darker."""
     cmap = canvas.RANKS.reversed() if summary.maximize else canvas.RANKS
-    low, high = (min(values), max(values)) if len(values) else (0.0, 1.0)
-    if high <= low:  # one value: in the middle of its bar, not at an end
-        low, high = low - 0.5, low + 0.5
-    return ScalarMappable(cmap=cmap, norm=Normalize(low, high))
+    return ScalarMappable(cmap=cmap, norm=Normalize(*_span(values)))
 
 
 def _value_bar(ax: Axes, mappable: ScalarMappable, summary: Summary) -> None:
@@ -82,8 +87,14 @@ def optimisation_history(trials: list[FrozenTrial], summary: Summary) -> str | N
         values = np.array([t.value for t in complete]) * scale
         ax.scatter(numbers, values, s=16, color=canvas.TRAIN, label="complete")
         running_best = (np.maximum if summary.maximize else np.minimum).accumulate(values)
-        ax.step(
-            numbers, running_best, where="post", color=canvas.BEST, linewidth=2, label="best so far"
+        canvas.plot_line(
+            ax,
+            numbers,
+            running_best,
+            drawstyle="steps-post",
+            color=canvas.BEST,
+            linewidth=2,
+            label="best so far",
         )
         if canvas.spans_decades(values):
             canvas.log_scale(ax, "y")
@@ -206,7 +217,8 @@ def parallel_coordinates(
         return None
     scale = percent_scale(summary.metric)
     values = np.array([t.value for t in complete]) * scale
-    objective = ParamAxis(metric_label(summary.metric), low=values.min(), high=values.max())
+    low, high = _span(values)
+    objective = ParamAxis(metric_label(summary.metric), low=low, high=high)
     mappable = _value_colors(values, summary)
     xs = np.arange(len(axes) + 1)
 
@@ -244,7 +256,7 @@ def slices(complete: list[FrozenTrial], axes: list[ParamAxis], summary: Summary)
     rows = -(-len(axes) // cols)
     fig, grid = canvas.new_figure(WIDTH, 0.4 + 2.8 * rows, rows=rows, cols=cols)
     jitter = np.random.default_rng(0)
-    numbers = Normalize(0, max(t.number for t in complete))
+    numbers = Normalize(*_span([0, max(t.number for t in complete)]))
     panels = list(grid.flat)
     for ax, axis in zip(panels, axes, strict=False):
         used = [t for t in complete if axis.name in t.params]
@@ -278,6 +290,7 @@ def slices(complete: list[FrozenTrial], axes: list[ParamAxis], summary: Summary)
         ScalarMappable(cmap=canvas.RANKS.reversed(), norm=numbers), ax=panels, pad=0.01, aspect=40
     )
     bar.set_label("trial number")
+    canvas.whole_ticks(bar.ax.yaxis)
     return canvas.png_data_uri(fig)
 
 
