@@ -154,3 +154,22 @@ def test_stages_announced_before_any_trial(tmp_path):
     text = write_report(study, tmp_path / "stage0.html").read_text()
     assert "No trial has sampled these ranges yet." in text
     assert "0.001 – 1 (log), 100% of stage 0" in text
+
+
+def test_a_trial_that_diverged_in_its_first_epoch_shows_it_trained_one(tmp_path):
+    """It read "epochs trained 0" with no reason, and its population index 0 read as a
+    population of no trials."""
+    study = optuna.create_study()
+    attrs = {"status": "diverged", "train_loss": [float("nan")], "population": 0}
+    study.add_trial(
+        optuna.trial.create_trial(
+            state=optuna.trial.TrialState.FAIL, user_attrs=attrs | {"population_size": 5}
+        )
+    )
+    text = write_report(study, tmp_path / "diverged.html").read_text()
+    headers = re.findall(r"<th><button>([^<]*)</button></th>", text)
+    headers.remove("state")  # its cell holds a span, not text
+    cells = re.findall(r'<td class="[^"]*" data-sort="[^"]*">([^<]*)</td>', text)
+    row = dict(zip(headers, cells, strict=True))
+    assert row["epochs trained"] == "1" and row["status"] == "diverged"
+    assert row["population #"] == "0" and row["trials in population"] == "5"
