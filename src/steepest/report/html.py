@@ -71,11 +71,12 @@ def _text(value) -> str:
 
 
 def _duration(seconds: float | None) -> str:
-    """``seconds`` as ``12.3 s``, ``20.0 min`` or ``2.5 h``."""
+    """``seconds`` as ``0.048 s``, ``12.3 s``, ``20.0 min`` or ``2.5 h``: under a minute to
+    three significant digits (a short study's 0.048 s read "0.0 s")."""
     if seconds is None:
         return "—"
     if seconds < 60:
-        return f"{seconds:.1f} s"
+        return f"{seconds:.3g} s"
     return f"{seconds / 60:.1f} min" if seconds < 3600 else f"{seconds / 3600:.1f} h"
 
 
