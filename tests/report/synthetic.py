@@ -82,12 +82,17 @@ def write_run(
 
 def blank_val_metric(out_dir: Path, member: int) -> None:
     """Empty ``member``'s val_metric cells in the history (as if never recorded)."""
+    edit_history(out_dir, member, "val_metric", lambda _: "")
+
+
+def edit_history(out_dir: Path, member: int, column: str, change) -> None:
+    """Replace each of ``member``'s ``column`` cells in the history by ``change(cell)``."""
     path = out_dir / "history.csv"
     with path.open(newline="") as handle:
         rows = list(csv.DictReader(handle))
     for row in rows:
         if row["member"] == str(member):
-            row["val_metric"] = ""
+            row[column] = change(row[column])
     with path.open("w", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
         writer.writeheader()

@@ -154,3 +154,33 @@ def test_stages_announced_before_any_trial(tmp_path):
     text = write_report(study, tmp_path / "stage0.html").read_text()
     assert "No trial has sampled these ranges yet." in text
     assert "0.001 – 1 (log), 100% of stage 0" in text
+
+
+def test_a_trial_that_diverged_in_its_first_epoch_shows_it_trained_one(tmp_path):
+    """It read "epochs trained 0" with no reason, and its population index 0 read as a
+    population of no trials."""
+    study = optuna.create_study()
+    attrs = {"status": "diverged", "train_loss": [float("nan")], "population": 0}
+    study.add_trial(
+        optuna.trial.create_trial(
+            state=optuna.trial.TrialState.FAIL, user_attrs=attrs | {"population_size": 5}
+        )
+    )
+    text = write_report(study, tmp_path / "diverged.html").read_text()
+    headers = re.findall(r"<th><button>([^<]*)</button></th>", text)
+    headers.remove("state")  # its cell holds a span, not text
+    cells = re.findall(r'<td class="[^"]*" data-sort="[^"]*">([^<]*)</td>', text)
+    row = dict(zip(headers, cells, strict=True))
+    assert row["epochs trained"] == "1" and row["status"] == "diverged"
+    assert row["population #"] == "0" and row["trials in population"] == "5"
+
+
+def test_a_sub_second_wall_time_keeps_its_digits(tmp_path):
+    """0.048 s read "0.0 s" beside 1242.7 finished trials / minute."""
+    study = optuna.create_study()
+    study.set_user_attr("started", "2026-01-01T10:00:00")
+    study.set_user_attr("finished", "2026-01-01T10:00:00.048")
+    study.add_trial(optuna.trial.create_trial(value=1.0))
+    text = write_report(study, tmp_path / "short.html").read_text()
+    assert "<b>0.048 s</b><span>wall time</span>" in text
+    assert "<b>1250.0</b><span>finished trials / minute</span>" in text

@@ -168,7 +168,7 @@ def test_learning_curves_legend_lists_only_the_kinds_of_trial_the_study_has(monk
     monkeypatch.setattr(study_figures.canvas, "png_data_uri", lambda fig: figures.append(fig))
     for study in (make_study(3, running=0, stages=False), make_study(30, running=2)):
         study_figures.learning_curves(study.trials, summarize(study))
-    legends = [[t.get_text() for t in fig.axes[0].get_legend().get_texts()] for fig in figures]
+    legends = [[t.get_text() for t in fig.legends[0].get_texts()] for fig in figures]
     assert "complete (colour: value)" in legends[0]
     assert not {"pruned, × where stopped", "running"} & set(legends[0])
     assert {"pruned, × where stopped", "running"} <= set(legends[1])
@@ -182,3 +182,54 @@ def test_one_value_sits_in_the_middle_of_its_colour_bar():
     study = make_study(1, running=0, stages=False)
     norm = _value_colors([93.7], summarize(study)).norm
     assert (norm.vmin, norm.vmax) == (93.2, 94.2) and norm(93.7) == 0.5
+
+
+def test_a_blown_up_trial_does_not_flatten_the_learning_curves_and_is_named(monkeypatch):
+    """Trial 2's val_loss of 1.15e7 flattened the others into a line at 0."""
+    from steepest.report import study_figures
+
+    study = optuna.create_study(direction="minimize")
+    study.set_user_attr("metric", "val_loss")
+    for curve in ([0.5, 0.3, 0.2], [0.6, 0.4, 0.3], [13.7, 257, 1.15e7]):
+        study.add_trial(
+            optuna.trial.create_trial(
+                value=min(curve), intermediate_values=dict(enumerate(curve, start=1))
+            )
+        )
+    figures = []
+    monkeypatch.setattr(study_figures.canvas, "png_data_uri", lambda fig: figures.append(fig))
+    study_figures.learning_curves(study.trials, summarize(study))
+    ax = figures[0].axes[0]
+    assert ax.get_ylim()[1] < 1
+    legend = [t.get_text() for t in figures[0].legends[0].get_texts()]
+    assert legend[-1] == "1 trial above the axis: trial 2"
+    study_figures.canvas.plt.close(figures[0])
+
+
+def test_a_one_trial_study_has_whole_trial_ticks_and_two_distinct_axis_ends(monkeypatch):
+    """Trial ticks read −0.045 … 0.045, the slices' colour bar −0.1 … 0.1 and the
+    parallel coordinates' value axis 91.4 at both ends."""
+    from steepest.report import study_figures
+    from steepest.report.study import param_axes
+
+    def in_view(axis) -> list[float]:
+        low, high = sorted(axis.get_view_interval())
+        return [t for t in axis.get_majorticklocs() if low <= t <= high]
+
+    study = make_study(1, running=0, stages=False)
+    summary, complete = summarize(study), study.trials
+    axes = list(param_axes(complete).values())
+    figures = []
+    monkeypatch.setattr(study_figures.canvas, "png_data_uri", lambda fig: figures.append(fig))
+    study_figures.optimisation_history(complete, summary)
+    study_figures.slices(complete, axes, summary)
+    study_figures.parallel_coordinates(complete, axes, summary)
+    history, sliced, parallel = figures
+    assert in_view(history.axes[0].xaxis) == [0]
+    assert [line.get_marker() for line in history.axes[0].get_lines()] == ["o"]  # best so far
+    assert in_view(sliced.axes[-1].yaxis) == [0]
+    value = complete[0].value * 100
+    ends = [float(t.get_text()) for t in parallel.axes[0].texts[-3:-1]]
+    assert ends[0] < value < ends[1]
+    for fig in figures:
+        study_figures.canvas.plt.close(fig)

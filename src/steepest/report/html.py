@@ -51,6 +51,17 @@ EMPTY = {
     "stages": "No trial has sampled these ranges yet.",
 }
 
+# The trials table's columns of trial attributes, and their headers. "population" is the
+# index of the population a trial trained in: headed so it does not read as a size.
+ATTR_HEADERS = {
+    "status": "status",
+    "seconds": "seconds",
+    "population": "population #",
+    "population_size": "trials in population",
+    "seed": "seed",
+    "stage": "stage",
+}
+
 
 def _text(value) -> str:
     """A parameter or attribute value as short escaped text (floats to 4 digits)."""
@@ -60,11 +71,12 @@ def _text(value) -> str:
 
 
 def _duration(seconds: float | None) -> str:
-    """``seconds`` as ``12.3 s``, ``20.0 min`` or ``2.5 h``."""
+    """``seconds`` as ``0.048 s``, ``12.3 s``, ``20.0 min`` or ``2.5 h``: under a minute to
+    three significant digits (a short study's 0.048 s read "0.0 s")."""
     if seconds is None:
         return "—"
     if seconds < 60:
-        return f"{seconds:.1f} s"
+        return f"{seconds:.3g} s"
     return f"{seconds / 60:.1f} min" if seconds < 3600 else f"{seconds / 3600:.1f} h"
 
 
@@ -172,7 +184,7 @@ def _trial_row(
         return f'<td class="{"num" if numeric else ""}" data-sort="{sort}">{text}</td>'
 
     attrs = trial.user_attrs
-    epochs = len(trial.intermediate_values)
+    epochs = _epochs_trained(trial)
     cells = [
         cell(str(trial.number), trial.number),
         cell(
@@ -186,17 +198,31 @@ def _trial_row(
         value = trial.params.get(name)
         cells.append(cell(_text(value), value, numeric=not isinstance(value, str)))
     cells.append(cell(str(epochs), epochs))
-    cells += [cell(_text(attrs.get(c)), attrs.get(c)) for c in columns]
+    cells += [
+        cell(_text(attrs.get(c)), attrs.get(c), numeric=not isinstance(attrs.get(c), str))
+        for c in columns
+    ]
     return f"<tr{' class=best' if trial.number == best else ''}>{''.join(cells)}</tr>"
+
+
+def _epochs_trained(trial: FrozenTrial) -> int:
+    """Epochs ``trial`` trained: those it reported, or more where its recorded losses say
+    so (a trial that diverged in its first epoch reports none, yet records one)."""
+    return max(len(trial.intermediate_values), len(trial.user_attrs.get("train_loss", [])))
 
 
 def _trials_section(trials: list[FrozenTrial], names: list[str], summary: Summary) -> Section:
     columns = [  # a searched seed is already a param column: the one it trained with
-        c
-        for c in ("seconds", "population", "seed", "stage")
-        if any(c in t.user_attrs for t in trials) and c not in names
+        c for c in ATTR_HEADERS if any(c in t.user_attrs for t in trials) and c not in names
     ]
-    headers = ["trial", "state", summary.metric, *names, "epochs trained", *columns]
+    headers = [
+        "trial",
+        "state",
+        summary.metric,
+        *names,
+        "epochs trained",
+        *(ATTR_HEADERS[c] for c in columns),
+    ]
     head = "".join(f"<th><button>{escape(h)}</button></th>" for h in headers)
     best = summary.best.number if summary.best else None
     rows = "".join(_trial_row(t, names, columns, best, summary.metric) for t in trials)

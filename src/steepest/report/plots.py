@@ -4,8 +4,8 @@ Every plot overlays all members of the population: the best member thick and lab
 the others thin, translucent and coloured by their rank (a colour bar, not a legend
 entry per member, keeps it readable for any population size). Members that diverged are
 drawn but do not stretch the axes, nor, in the loss and metric plots, members that blew up
-while staying finite (past `BLOW_UP` times the best member's largest value): one member's
-loss of 3e8 flattened the best member's curves into a line at 0.
+while staying finite (`canvas.within_reach`); the legend names those left wholly above the
+axis.
 """
 
 from pathlib import Path
@@ -31,7 +31,13 @@ from steepest.report.runfiles import (
 from steepest.report.units import is_accuracy, metric_label, percent_scale
 
 AXIS_LABELS = {DEAD_RELU: "dead ReLU units (fraction)"}
-BLOW_UP = 100.0
+FAINT_OPACITY = 4.0  # summed over the population (`_faint_alpha`)
+
+
+def _faint_alpha(run: Run) -> float:
+    """Opacity of the other members' lines: a few can be near solid, hundreds must let
+    each other show through."""
+    return float(np.clip(FAINT_OPACITY / len(run.history), 0.35, 0.8))
 
 
 def _rank_colors(run: Run, members: list[int]) -> list:
@@ -44,46 +50,60 @@ def _rank_colors(run: Run, members: list[int]) -> list:
 def _draw_others(ax: Axes, run: Run, column: str, scale: float, tame: bool = False) -> None:
     """``column`` of every member but the best as faint lines coloured by rank; diverged
     members, and with `tame` blown-up ones (module doc), do not stretch the axes."""
-    out_of_view = {m["member"] for m in run.members if m.get("status") == "diverged"}
+    diverged = {m["member"] for m in run.members if m.get("status") == "diverged"}
+    others = _others(run)
+    curves = [(run.history[m]["epoch"], run.history[m][column] * scale) for m in others]
+    stretch = [m not in diverged for m in others]
     if tame:
-        out_of_view |= _blown_up(run, column)
-    others = [m for m in run.history if m != run.best_member]
-    for keep_in_view in (True, False):
-        group = [m for m in others if (m not in out_of_view) == keep_in_view]
-        curves = [(run.history[m]["epoch"], run.history[m][column] * scale) for m in group]
-        canvas.draw_faint_lines(ax, curves, _rank_colors(run, group), autolim=keep_in_view)
+        best = run.history[run.best_member][column] * scale
+        reach = canvas.within_reach([y for _, y in curves], best)
+        stretch = [s and r for s, r in zip(stretch, reach, strict=True)]
+    canvas.draw_faint_lines(
+        ax, curves, _rank_colors(run, others), alpha=_faint_alpha(run), stretch=stretch
+    )
 
 
-def _blown_up(run: Run, column: str) -> set[int]:
-    """Members whose ``column`` goes past `BLOW_UP` times the best member's largest
-    finite |value|."""
-    largest = _largest(run.history[run.best_member][column])
-    return {m for m, h in run.history.items() if _largest(h[column]) > BLOW_UP * largest > 0}
+def _others(run: Run) -> list[int]:
+    """Every member but the best, the ones drawn faint."""
+    return [m for m in run.history if m != run.best_member]
 
 
-def _largest(values: np.ndarray) -> float:
-    finite = np.abs(values[np.isfinite(values)])
-    return float(finite.max()) if finite.size else 0.0
+def _label(run: Run, member: int) -> str:
+    """How the figures name ``member``: its ``members.json`` label."""
+    return run.record(member).get("label", f"member {member}")
 
 
 def _draw_best(ax: Axes, run: Run, column: str, scale: float, color: str, label: str) -> None:
     """``column`` of the best member as a thick labelled line."""
     best = run.history[run.best_member]
-    ax.plot(best["epoch"], best[column] * scale, color=color, linewidth=2.4, label=label)
+    canvas.plot_line(
+        ax, best["epoch"], best[column] * scale, color=color, linewidth=2.4, label=label
+    )
 
 
 def _best_label(run: Run) -> str:
     """The best member's label, prefixed so the legend says why this line is thick."""
-    name = run.record(run.best_member).get("label", f"member {run.best_member}")
+    name = _label(run, run.best_member)
     return f"best: {name}" if len(run.history) > 1 else name
 
 
-def _legend(ax: Axes, run: Run, faint: str) -> None:
-    """Legend of the labelled lines plus, for a population, one entry for all faint ones."""
+def _legend(ax: Axes, run: Run, faint: str, above: Line2D | None = None) -> None:
+    """Legend of the labelled lines plus, for a population, one entry for all faint ones
+    and the note of those ``above`` the axis (`canvas.note_above`)."""
     handles, _ = ax.get_legend_handles_labels()
-    if len(run.history) > 1:
-        handles.append(Line2D([], [], color=canvas.RANKS(0.5), alpha=0.6, label=faint))
-    ax.legend(handles=handles, loc="best")
+    if len(run.history) > 1:  # drawn as the middle-ranked of them is (the only one of K=2)
+        ranked = [m for m in run.ranked_members() if m != run.best_member]
+        (color,) = _rank_colors(run, [ranked[len(ranked) // 2]])
+        handles.append(Line2D([], [], color=color, alpha=_faint_alpha(run), label=faint))
+    handles += [above] if above else []
+    canvas.legend_below(ax.figure, handles)
+
+
+def _train_val_legend(ax: Axes, run: Run, kind: str, scale: float) -> None:
+    """The legend of the ``kind`` plot once its axes are final, naming the members whose
+    validation curve lies wholly above them."""
+    curves = {_label(run, m): run.history[m][f"val_{kind}"] * scale for m in _others(run)}
+    _legend(ax, run, "other members (validation)", canvas.note_above(ax, curves, "member"))
 
 
 def _rank_bar(fig: Figure, axes: list[Axes], run: Run) -> None:
@@ -92,6 +112,7 @@ def _rank_bar(fig: Figure, axes: list[Axes], run: Run) -> None:
         mappable = ScalarMappable(cmap=canvas.RANKS, norm=Normalize(1, len(run.history)))
         bar = fig.colorbar(mappable, ax=axes, pad=0.01, aspect=30)
         bar.set_label(f"member rank by best validation {run.monitored} (1 = best)")
+        canvas.whole_ticks(bar.ax.yaxis)  # no rank 1.5
         bar.ax.invert_yaxis()
 
 
@@ -124,15 +145,18 @@ def _loss_png(run: Run, out_dir: Path) -> Path:
     best = run.history[run.best_member]
     if canvas.spans_decades(np.concatenate([best["train_loss"], best["val_loss"]])):
         canvas.log_scale(ax, "y")
-    _legend(ax, run, "other members (validation)")
+    _train_val_legend(ax, run, "loss", 1.0)
     return canvas.save_png(fig, out_dir / LOSS_PNG)
 
 
 def _shade_gap(ax: Axes, run: Run, scale: float) -> None:
     """Shade between the best member's train and validation metric: red where validation
-    is worse (over-fitting shows as a widening red band), green where it is better."""
+    is worse (over-fitting shows as a widening red band), green where it is better. A band
+    needs two epochs: one epoch's would be drawn as nothing, yet listed in the legend."""
     best = run.history[run.best_member]
     epochs, train, val = best["epoch"], best["train_metric"] * scale, best["val_metric"] * scale
+    if len(epochs) < 2:
+        return
     lower, higher = val < train, val > train
     worse, better = (lower, higher) if run.maximize else (higher, lower)
     for where, color, label in (
@@ -166,7 +190,7 @@ def _metric_png(run: Run, out_dir: Path) -> Path:
         ax.axvline(
             best_epoch, color=canvas.MUTED, linestyle=":", label=f"best epoch ({best_epoch})"
         )
-    _legend(ax, run, "other members (validation)")
+    _train_val_legend(ax, run, "metric", scale)
     return canvas.save_png(fig, out_dir / METRIC_PNG)
 
 

@@ -32,13 +32,18 @@ def _short(value: float) -> str:
     return f"{value:.3g}"
 
 
+def _span(values: Sequence[float]) -> tuple[float, float]:
+    """(lowest, highest) of ``values`` for an axis or a colour bar; one value sits in the
+    middle of a span of 1, not at both ends (a one-trial study's axes read 91.4 … 91.4,
+    or −0.1 … 0.1 for trial 0)."""
+    low, high = (min(values), max(values)) if len(values) else (0.0, 1.0)
+    return (low - 0.5, low + 0.5) if high <= low else (low, high)
+
+
 def _value_colors(values: Sequence[float], summary: Summary) -> ScalarMappable:
     """Colour map over ``values`` (metric units): better values darker."""
     cmap = canvas.RANKS.reversed() if summary.maximize else canvas.RANKS
-    low, high = (min(values), max(values)) if len(values) else (0.0, 1.0)
-    if high <= low:  # one value: in the middle of its bar, not at an end
-        low, high = low - 0.5, low + 0.5
-    return ScalarMappable(cmap=cmap, norm=Normalize(low, high))
+    return ScalarMappable(cmap=cmap, norm=Normalize(*_span(values)))
 
 
 def _value_bar(ax: Axes, mappable: ScalarMappable, summary: Summary) -> None:
@@ -82,34 +87,55 @@ def optimisation_history(trials: list[FrozenTrial], summary: Summary) -> str | N
         values = np.array([t.value for t in complete]) * scale
         ax.scatter(numbers, values, s=16, color=canvas.TRAIN, label="complete")
         running_best = (np.maximum if summary.maximize else np.minimum).accumulate(values)
-        ax.step(
-            numbers, running_best, where="post", color=canvas.BEST, linewidth=2, label="best so far"
+        canvas.plot_line(
+            ax,
+            numbers,
+            running_best,
+            drawstyle="steps-post",
+            color=canvas.BEST,
+            linewidth=2,
+            label="best so far",
         )
         if canvas.spans_decades(values):
             canvas.log_scale(ax, "y")
     ax.set(ylabel=metric_label(summary.metric))
     canvas.count_axis(ax, "trial number")
-    ax.legend(loc="best")
+    canvas.legend_below(fig, ax.get_legend_handles_labels()[0])
     return canvas.png_data_uri(fig)
 
 
 def learning_curves(trials: list[FrozenTrial], summary: Summary) -> str | None:
     """Reported value per epoch of every trial: complete ones coloured by final value,
-    pruned ones grey with a cross where they were stopped, running ones blue."""
+    pruned ones grey with a cross where they were stopped, running ones blue. A trial
+    that blew up (`canvas.within_reach` of the best trial) does not stretch the axis; the
+    legend names those left wholly above it."""
     scale = percent_scale(summary.metric)
     reported = [t for t in trials if t.intermediate_values and t.state != TrialState.FAIL]
     if not reported:
         return None
-
-    def curve(trial: FrozenTrial) -> tuple[np.ndarray, np.ndarray]:
-        steps = sorted(trial.intermediate_values)
-        return np.array(steps), np.array([trial.intermediate_values[s] for s in steps]) * scale
+    curves = {t.number: _curve(t, scale) for t in reported}
+    best = curves.get(summary.best.number) if summary.best else None
+    reach = canvas.within_reach(
+        [y for _, y in curves.values()], np.array([]) if best is None else best[1]
+    )
+    in_reach = dict(zip(curves, reach, strict=True))
 
     fig, axes = canvas.new_figure(WIDTH, 4.5)
     ax = axes[0, 0]
+
+    def draw(group: list[FrozenTrial], **style) -> None:
+        canvas.draw_faint_lines(
+            ax,
+            [curves[t.number] for t in group],
+            stretch=[in_reach[t.number] for t in group],
+            **style,
+        )
+
     for state, style in CURVE_STYLES.items():
-        canvas.draw_faint_lines(ax, [curve(t) for t in reported if t.state == state], **style)
-    stopped = [curve(t) for t in reported if t.state == TrialState.PRUNED]
+        draw([t for t in reported if t.state == state], **style)
+    stopped = [
+        curves[t.number] for t in reported if t.state == TrialState.PRUNED and in_reach[t.number]
+    ]
     if stopped:
         ax.scatter(
             [x[-1] for x, _ in stopped],
@@ -122,12 +148,7 @@ def learning_curves(trials: list[FrozenTrial], summary: Summary) -> str | None:
         )
     complete = [t for t in reported if t.state == TrialState.COMPLETE]
     mappable = _value_colors([t.value * scale for t in complete], summary)
-    canvas.draw_faint_lines(
-        ax,
-        [curve(t) for t in complete],
-        [mappable.to_rgba(t.value * scale) for t in complete],
-        alpha=0.6,
-    )
+    draw(complete, colors=[mappable.to_rgba(t.value * scale) for t in complete], alpha=0.6)
     handles = []  # the kinds of line this study has
     if complete:
         handles.append(Line2D([], [], color=canvas.RANKS(0.3), label="complete (colour: value)"))
@@ -144,8 +165,8 @@ def learning_curves(trials: list[FrozenTrial], summary: Summary) -> str | None:
         )
     if any(t.state == TrialState.RUNNING for t in reported):
         handles.append(Line2D([], [], color=canvas.TRAIN, label="running"))
-    if summary.best is not None and summary.best.intermediate_values:
-        ax.plot(*curve(summary.best), color=canvas.BEST, linewidth=2.4)
+    if best is not None:
+        canvas.plot_line(ax, *best, color=canvas.BEST, linewidth=2.4)
         handles.append(
             Line2D(
                 [], [], color=canvas.BEST, linewidth=2.4, label=f"best: trial {summary.best.number}"
@@ -155,8 +176,16 @@ def learning_curves(trials: list[FrozenTrial], summary: Summary) -> str | None:
         _value_bar(ax, mappable, summary)
     ax.set(ylabel=metric_label(summary.metric))
     canvas.count_axis(ax, "epoch")
-    ax.legend(handles=handles, loc="best")
+    above = canvas.note_above(ax, {f"trial {n}": y for n, (_, y) in curves.items()}, "trial")
+    handles += [above] if above else []
+    canvas.legend_below(fig, handles)
     return canvas.png_data_uri(fig)
+
+
+def _curve(trial: FrozenTrial, scale: float) -> tuple[np.ndarray, np.ndarray]:
+    """(epochs, values in metric units) a trial reported, in epoch order."""
+    steps = sorted(trial.intermediate_values)
+    return np.array(steps), np.array([trial.intermediate_values[s] for s in steps]) * scale
 
 
 def _axis_ticks(ax: Axes, x: float, axis: ParamAxis) -> None:
@@ -188,7 +217,8 @@ def parallel_coordinates(
         return None
     scale = percent_scale(summary.metric)
     values = np.array([t.value for t in complete]) * scale
-    objective = ParamAxis(metric_label(summary.metric), low=values.min(), high=values.max())
+    low, high = _span(values)
+    objective = ParamAxis(metric_label(summary.metric), low=low, high=high)
     mappable = _value_colors(values, summary)
     xs = np.arange(len(axes) + 1)
 
@@ -226,7 +256,7 @@ def slices(complete: list[FrozenTrial], axes: list[ParamAxis], summary: Summary)
     rows = -(-len(axes) // cols)
     fig, grid = canvas.new_figure(WIDTH, 0.4 + 2.8 * rows, rows=rows, cols=cols)
     jitter = np.random.default_rng(0)
-    numbers = Normalize(0, max(t.number for t in complete))
+    numbers = Normalize(*_span([0, max(t.number for t in complete)]))
     panels = list(grid.flat)
     for ax, axis in zip(panels, axes, strict=False):
         used = [t for t in complete if axis.name in t.params]
@@ -260,6 +290,7 @@ def slices(complete: list[FrozenTrial], axes: list[ParamAxis], summary: Summary)
         ScalarMappable(cmap=canvas.RANKS.reversed(), norm=numbers), ax=panels, pad=0.01, aspect=40
     )
     bar.set_label("trial number")
+    canvas.whole_ticks(bar.ax.yaxis)
     return canvas.png_data_uri(fig)
 
 
