@@ -106,6 +106,10 @@ def test_digits_cnn_tune_example_completes_and_reports(tmp_path, digits_folder, 
     report = tmp_path / "report.html"
     assert main(["report", str(storage), "-o", str(report)]) == 0
     assert report.stat().st_size > 10_000
+    # the same file resumes: its searched [data.augment] key is no setting the trials share
+    capsys.readouterr()
+    assert main(["tune", str(path), "--storage", str(storage), "--trials", "17", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["trials"] == 17
 
 
 @pytest.mark.slow
