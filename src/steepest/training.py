@@ -485,7 +485,7 @@ def train(
                 experiments,
                 dataset,
                 device,
-                population,
+                setting,
                 progress,
                 first.train.out,
                 fingerprint,
@@ -563,7 +563,7 @@ def _train_groups(
     experiments: list[Experiment],
     dataset: Dataset,
     device: torch.device,
-    population: int | str | None,
+    setting: int | str,
     on_epoch: EpochCallback,
     out: Path,
     fingerprint: tuple[str, str],
@@ -573,8 +573,9 @@ def _train_groups(
     """One population per structure key, trained one after the other. After every epoch
     the whole state goes to ``out/checkpoint.pt`` (written atomically), so a resumed run
     (`saved`, what `_load_checkpoint` read) continues from its last finished epoch.
-    `fingerprint`: the experiments' (`run_fingerprint`) and the data's, which the
-    checkpoint keeps for a resume to check."""
+    `setting`: the run's population, as `population_size` takes it; `fingerprint`: the
+    experiments' (`run_fingerprint`) and the data's, which the checkpoint keeps for a
+    resume to check."""
     labels = member_labels(experiments)
     groups: dict[str, list[int]] = {}
     for index, experiment in enumerate(experiments):
@@ -589,15 +590,16 @@ def _train_groups(
         source = MemberList(
             [make_member(experiments[i], i, labels[i], network is not None) for i in indices]
         )
+        trained = build_population(lead, dataset, group_task, device, network)
         if saved and group == saved["group"]:
             capacity = saved["capacity"]
         else:
             capacity = population_size(
-                population or lead.train.population,
+                setting,
+                trained,
                 lead,
                 dataset,
                 group_task,
-                device,
                 len(indices),
                 network,
                 optimizers={experiments[i].train.optimizer for i in indices},
@@ -616,7 +618,7 @@ def _train_groups(
             source,
         )
         trainer = PopulationTrainer(
-            build_population(lead, dataset, group_task, device, network),
+            trained,
             source,
             capacity,
             dataset.x_val,
@@ -722,28 +724,28 @@ def monitor_for(experiment: Experiment, task: Task) -> Monitor:
 
 def population_size(
     setting: int | str,
+    population: Population,
     experiment: Experiment,
     dataset: Dataset,
     task: Task,
-    device: torch.device,
     limit: int,
     network: NetworkFactory | None = None,
     measure: bool = True,
     optimizers: Collection[str] = (),
 ) -> int:
-    """K for up to `limit` members of `experiment`'s structure: the explicit setting, or
-    for ``auto`` the measured size past which throughput stops growing — or, without
-    `measure`, the largest size memory allows, which timing noise cannot change. Memory
-    counts the largest state among `optimizers` (default: the experiment's own)."""
+    """K for up to `limit` members of `experiment`'s structure, whose empty `population`
+    will train them (sized here, left as it is): the explicit setting, or for ``auto`` the
+    measured size past which throughput stops growing — or, without `measure`, the
+    largest size memory allows, which timing noise cannot change. Memory counts the
+    largest state among `optimizers` (default: the experiment's own)."""
     optimizers = optimizers or (experiment.train.optimizer,)
-    empty = build_population(experiment, dataset, task, device, network)  # sized, then probed
-    refuse_beyond_memory(empty, optimizers)
+    refuse_beyond_memory(population, optimizers)
     if setting != "auto":
         return int(setting)
     if not measure:
-        return largest_fitting(empty, limit, optimizers)
-    return choose_capacity(
-        empty,
+        return largest_fitting(population, limit, optimizers)
+    return choose_capacity(  # on a population of its own: probing adds members
+        build_population(experiment, dataset, task, population.device, network),
         lambda i: make_member(experiment, -1 - i, user_network=network is not None),
         limit,
         optimizers=optimizers,

@@ -735,12 +735,13 @@ def _run_populations(
             if key not in trainers:
                 experiment = feed.structures[key]
                 task = task_for(experiment, dataset)
+                trained = build_population(experiment, dataset, task, device, feed.network)
                 capacity = population_size(
                     population,
+                    trained,
                     experiment,
                     dataset,
                     task,
-                    device,
                     feed.budget,
                     feed.network,
                     measure=not seeded,
@@ -748,7 +749,7 @@ def _run_populations(
                 )
                 feed.tally.sizes.append(capacity)
                 trainers[key] = PopulationTrainer(
-                    build_population(experiment, dataset, task, device, feed.network),
+                    trained,
                     StructureSource(feed, key, monitor.column, len(trainers)),
                     capacity,
                     dataset.x_val,
