@@ -68,8 +68,8 @@ class EpochProgress:
                 + f"  {speed:.1f} epochs/s"
             )
         else:
-            # a member whose loss is NaN still has an accuracy (argmax of NaNs): not a best
-            seen = [r["val_metric"] for r in rows if _finite(r["val_metric"], r["val_loss"])]
+            # a member whose loss is NaN has a NaN metric too (`Population.evaluate`)
+            seen = [r["val_metric"] for r in rows if math.isfinite(r["val_metric"])]
             if self.best is not None:
                 seen.append(self.best)
             self.best = self.better(seen) if seen else None
@@ -79,10 +79,6 @@ class EpochProgress:
             flight = f"{training} member{'' if training == 1 else 's'} in flight"
             figures = f"{flight}  {self._results}"
         self.progress.update(self.task, advance=len(rows), figures=figures)
-
-
-def _finite(*values: float) -> bool:
-    return all(math.isfinite(v) for v in values)
 
 
 def _whole(width: int) -> Column:
