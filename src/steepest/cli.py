@@ -298,9 +298,9 @@ def _run(argv: list[str] | None) -> int:
         print(f"steepest: error: {error}", file=sys.stderr)
         return EXIT_USAGE
     except (MemoryError, RuntimeError) as error:
-        if not _out_of_memory(error):
+        if not (message := _out_of_memory(error)):
             raise
-        print(f"steepest: error: {_out_of_memory(error)}", file=sys.stderr)
+        print(f"steepest: error: {message}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
         hint = getattr(args, "after_interrupt", lambda: "")()

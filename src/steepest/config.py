@@ -247,15 +247,18 @@ class TrainConfig(_Section):
         """Each schedule is well formed and keeps its hyperparameter in range at every
         epoch (a linear ramp to 1.5 would give momentum 1.5, which `momentum = 1.5` is
         refused for)."""
-        from steepest.optim.schedules import build, values_over  # it imports this module
+        from steepest.optim import RULES  # they import this module
+        from steepest.optim.schedules import build, values_over
 
+        defaults = RULES[self.optimizer].DEFAULTS  # the hyperparameters this rule reads
         for name, spec in self.schedule.items():
             if name not in SCHEDULABLE:
                 raise ValueError(f"schedule.{name}: expected one of {', '.join(SCHEDULABLE)}")
-            if not self._rule_reads(name):  # refused as unread (`_refuse_unused`), not as
-                continue  # reaching 1.08 from [train]'s 0.9 beside sgd, which has no momentum
+            if name not in defaults:  # refused as unread (`_refuse_unused`), not as reaching
+                continue  # 1.08 from [train]'s 0.9 beside sgd, which has no momentum
+            base = self._base(name, defaults)
             try:
-                values = values_over(build(spec, self.epochs), self._base(name), self.epochs)
+                values = values_over(build(spec, self.epochs), base, self.epochs)
             except UserError as error:
                 raise ValueError(f"schedule.{name}: {error}") from None
             low, high = _SCHEDULED_RANGE[name]
@@ -268,24 +271,12 @@ class TrainConfig(_Section):
                 )
         return self
 
-    def _rule_reads(self, name: str) -> bool:
-        """Whether this optimizer reads the hyperparameter (every rule reads lr and the
-        penalties; momentum, betas, rho, eps and weight_decay only some)."""
-        from steepest.optim import RULES
-
-        return name in RULES[self.optimizer].DEFAULTS or all(
-            name not in rule.DEFAULTS for rule in RULES.values()
-        )
-
-    def _base(self, name: str) -> float:
+    def _base(self, name: str, defaults: dict[str, float]) -> float:
         """A scheduled hyperparameter's value before its schedule, as a member starts from
-        it (`training.make_member`): the file's when set, and lr and the penalties always;
-        other optimizer keys left unset keep the rule's own default (RMSProp's momentum
-        is 0, not [train]'s 0.9)."""
-        from steepest.optim import RULES
-
-        defaults = RULES[self.optimizer].DEFAULTS
-        if name == "lr" or name in self.model_fields_set or name not in defaults:
+        it (`training.make_member`): the file's when set, and lr always; other keys of the
+        rule's `defaults` left unset keep the rule's own (RMSProp's momentum is 0, not
+        [train]'s 0.9)."""
+        if name == "lr" or name in self.model_fields_set:
             return getattr(self, name)
         return defaults[name]
 
@@ -522,27 +513,29 @@ def _has_layers(model: Any) -> bool:
 
 _LAYERS = ("kind", "hidden", "channels")
 _IN_LAYERS = "a network with hidden layers or conv blocks"
+
+
+def _of_activation(activation: str) -> _ReadBy:
+    """Read where the hidden layers' activation is `activation`."""
+    return _ReadBy(
+        ("activation", *_LAYERS),
+        lambda m: m.activation == activation and _has_layers(m),
+        f"activation = {activation!r} in {_IN_LAYERS}",
+    )
+
+
+_IN_CONV_BLOCKS = _ReadBy(
+    _LAYERS, lambda m: m.kind == "cnn" and _has_layers(m), "a CNN with conv blocks"
+)
 _READ_ONLY_BY = {
     ("model", "hidden"): _one_of("kind", "mlp"),
     ("model", "channels"): _one_of("kind", "cnn"),
-    ("model", "kernel"): _ReadBy(
-        _LAYERS, lambda m: m.kind == "cnn" and _has_layers(m), "a CNN with conv blocks"
-    ),
-    ("model", "pool"): _ReadBy(
-        _LAYERS, lambda m: m.kind == "cnn" and _has_layers(m), "a CNN with conv blocks"
-    ),
+    ("model", "kernel"): _IN_CONV_BLOCKS,
+    ("model", "pool"): _IN_CONV_BLOCKS,
     ("model", "activation"): _ReadBy(_LAYERS, _has_layers, _IN_LAYERS),
     ("model", "batch_norm"): _ReadBy(_LAYERS, _has_layers, _IN_LAYERS),
-    ("model", "maxout_pieces"): _ReadBy(
-        ("activation", *_LAYERS),
-        lambda m: m.activation == "maxout" and _has_layers(m),
-        f"activation = 'maxout' in {_IN_LAYERS}",
-    ),
-    ("model", "leaky_slope"): _ReadBy(
-        ("activation", *_LAYERS),
-        lambda m: m.activation == "leaky_relu" and _has_layers(m),
-        f"activation = 'leaky_relu' in {_IN_LAYERS}",
-    ),
+    ("model", "maxout_pieces"): _of_activation("maxout"),
+    ("model", "leaky_slope"): _of_activation("leaky_relu"),
     ("model", "dropout"): _ReadBy(  # a user's network (module) reads it: its hidden is [128]
         ("kind", "hidden"),
         lambda model: model.kind == "cnn" or bool(model.hidden),

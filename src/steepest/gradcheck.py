@@ -67,6 +67,7 @@ from steepest import stacked
 from steepest.config import Experiment, TrainConfig, load_experiments, refuse_bad_seed
 from steepest.errors import UserError
 from steepest.nn.regularizers import weight_mask, weight_penalty, weight_penalty_gradient
+from steepest.population import normalizes_batches
 from steepest.training import PENALTY_KEYS, build_population, load_for, make_member, task_for
 
 FINE = 1e-7
@@ -379,7 +380,7 @@ def gradcheck_experiment(
         raise UserError(
             f"batch = {batch}: more than the training split's {len(dataset.x_train)} examples"
         )
-    if batch == 1 and any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in module.modules()):
+    if batch == 1 and normalizes_batches(module):
         raise UserError("batch = 1: batch norm needs at least 2 examples (its variance is 0/0)")
     x, y = dataset.x_train[:batch], dataset.y_train[:batch]
     penalty = config_penalty(experiment.train)
