@@ -7,7 +7,7 @@ from collections.abc import Callable
 from datetime import datetime
 from html import escape
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import optuna
 from optuna.trial import FrozenTrial, TrialState
@@ -179,8 +179,10 @@ def _trial_row(
 ) -> str:
     """One row of the trials table; ``data-sort`` holds the raw value to sort by."""
 
-    def cell(text: str, raw="", numeric: bool = True) -> str:
+    def cell(text: str, raw: Any) -> str:
+        """A cell sorted by `raw`, right-aligned as a number unless `raw` is text."""
         sort = "" if raw is None else escape(str(raw))
+        numeric = not isinstance(raw, str)
         return f'<td class="{"num" if numeric else ""}" data-sort="{sort}">{text}</td>'
 
     attrs = trial.user_attrs
@@ -190,18 +192,14 @@ def _trial_row(
         cell(
             f'<span class="state state-{trial.state.name}">{trial.state.name.lower()}</span>',
             trial.state.name,
-            numeric=False,
         ),
         cell(format_value(trial.value, metric), trial.value),
     ]
     for name in names:
         value = trial.params.get(name)
-        cells.append(cell(_text(value), value, numeric=not isinstance(value, str)))
+        cells.append(cell(_text(value), value))
     cells.append(cell(str(epochs), epochs))
-    cells += [
-        cell(_text(attrs.get(c)), attrs.get(c), numeric=not isinstance(attrs.get(c), str))
-        for c in columns
-    ]
+    cells += [cell(_text(value), value) for value in (attrs.get(c) for c in columns)]
     return f"<tr{' class=best' if trial.number == best else ''}>{''.join(cells)}</tr>"
 
 

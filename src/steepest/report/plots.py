@@ -68,11 +68,6 @@ def _others(run: Run) -> list[int]:
     return [m for m in run.history if m != run.best_member]
 
 
-def _label(run: Run, member: int) -> str:
-    """How the figures name ``member``: its ``members.json`` label."""
-    return run.record(member).get("label", f"member {member}")
-
-
 def _draw_best(ax: Axes, run: Run, column: str, scale: float, color: str, label: str) -> None:
     """``column`` of the best member as a thick labelled line."""
     best = run.history[run.best_member]
@@ -83,7 +78,7 @@ def _draw_best(ax: Axes, run: Run, column: str, scale: float, color: str, label:
 
 def _best_label(run: Run) -> str:
     """The best member's label, prefixed so the legend says why this line is thick."""
-    name = _label(run, run.best_member)
+    name = run.label(run.best_member)
     return f"best: {name}" if len(run.history) > 1 else name
 
 
@@ -102,7 +97,7 @@ def _legend(ax: Axes, run: Run, faint: str, above: Line2D | None = None) -> None
 def _train_val_legend(ax: Axes, run: Run, kind: str, scale: float) -> None:
     """The legend of the ``kind`` plot once its axes are final, naming the members whose
     validation curve lies wholly above them."""
-    curves = {_label(run, m): run.history[m][f"val_{kind}"] * scale for m in _others(run)}
+    curves = {run.label(m): run.history[m][f"val_{kind}"] * scale for m in _others(run)}
     _legend(ax, run, "other members (validation)", canvas.note_above(ax, curves, "member"))
 
 

@@ -82,6 +82,10 @@ class Run:
         """The ``members.json`` object of ``member`` (empty when it has none)."""
         return next((m for m in self.members if m["member"] == member), {})
 
+    def label(self, member: int) -> str:
+        """How figures and tables name ``member``: its ``members.json`` label."""
+        return self.record(member).get("label", f"member {member}")
+
     def best_validation(self, member: int) -> tuple[int | None, float]:
         """(epoch, value) of ``member``'s best value of the monitored column, read from
         the history (the epoch whose weights best.pt would hold); (None, NaN) when the

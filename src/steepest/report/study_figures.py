@@ -217,9 +217,9 @@ def parallel_coordinates(
         return None
     scale = percent_scale(summary.metric)
     values = np.array([t.value for t in complete]) * scale
-    low, high = _span(values)
-    objective = ParamAxis(metric_label(summary.metric), low=low, high=high)
-    mappable = _value_colors(values, summary)
+    mappable = _value_colors(values, summary)  # the value axis spans its colour bar
+    norm = mappable.norm
+    objective = ParamAxis(metric_label(summary.metric), low=norm.vmin, high=norm.vmax)
     xs = np.arange(len(axes) + 1)
 
     def line(trial: FrozenTrial) -> tuple[np.ndarray, np.ndarray]:

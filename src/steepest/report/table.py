@@ -36,7 +36,7 @@ def results_table(out_dir: Path) -> Table:
         table.add_row(
             str(rank),
             str(member),
-            record.get("label", f"member {member}"),
+            run.label(member),
             f"[{STATUS_STYLES.get(status, 'default')}]{status}[/]",
             "—" if epoch is None else str(epoch),
             format_value(value, run.monitored),
