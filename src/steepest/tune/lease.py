@@ -62,21 +62,22 @@ class WorkerLease:
         """Whether `worker` is known to run now: its lease on this journal is held, or,
         with no lease to ask (a database storage, a trial from before leases), it is a
         live process of this host. Another host's worker cannot be asked: False."""
-        lock = _lock_file(worker, self.folder)
-        if lock is not None:
-            return _locked(lock)
-        return _live_here(worker) is True
+        return _alive(worker, self.folder) is True
 
 
 def worker_alive(worker: str, storage: str) -> bool:
     """Whether the worker a trial records (on `storage`) may still finish it: its lock is
     held, or, without a lock to ask (a database storage, or a trial from before
     leases), it is another host's or a live process of this one."""
-    lock = _lock_file(worker, _folder(storage))
-    if lock is not None:
-        return _locked(lock)
-    here = _live_here(worker)
-    return True if here is None else here
+    return _alive(worker, _folder(storage)) is not False
+
+
+def _alive(worker: str, folder: Path | None) -> bool | None:
+    """Whether `worker` runs: its lease in `folder` is held, or, with no lease to ask,
+    it is a live process of this host (`_live_here`); None where nobody can tell (another
+    host's worker on a database)."""
+    lock = _lock_file(worker, folder)
+    return _locked(lock) if lock is not None else _live_here(worker)
 
 
 def _live_here(worker: str) -> bool | None:

@@ -72,6 +72,7 @@ from steepest.tune.space import (
     narrow,
 )
 from steepest.tune.study import (
+    METRIC_ATTR,
     WORKER_ATTR,
     cut_short,
     open_study,
@@ -81,7 +82,6 @@ from steepest.tune.study import (
 
 STAGES_ATTR = "stages"
 NOT_STARTED = "not started before the timeout: queued again"  # a trial's status attr
-METRIC_ATTR = "metric"  # the monitored column: "val_loss" or "val_<metric>"
 DATA_ATTR = "data"  # `Dataset.fingerprint` of the splits the trials trained on
 SETTINGS_ATTR = "settings"  # the [data], [model] and [train] values every trial shares
 # Keys left out of SETTINGS_ATTR: a run's own settings, the seed (each trial shifts it),
@@ -417,7 +417,6 @@ def tune(
         settings = settings.model_copy(update={"trials": trials})
     if seed is not None:
         refuse_bad_seed(seed)
-    if seed is not None:
         settings = settings.model_copy(update={"seed": seed})
     space = SearchSpace(settings.space)
     space.check_against(raw)

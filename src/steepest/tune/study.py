@@ -24,6 +24,7 @@ from steepest.tune.journal import JournalFile, is_journal, is_sqlite, is_url
 from steepest.tune.space import SearchSpace
 
 WORKER_ATTR = "worker"
+METRIC_ATTR = "metric"  # the monitored column: "val_loss" or "val_<metric>"
 CRASHED_ATTR = "crashed_trials"  # crashed or never started: failed and queued again
 
 
@@ -206,7 +207,7 @@ def open_study(
     if study.direction != (
         optuna.study.StudyDirection.MAXIMIZE if maximize else optuna.study.StudyDirection.MINIMIZE
     ):
-        metric = study.user_attrs.get("metric")  # the monitored column, `run.METRIC_ATTR`
+        metric = study.user_attrs.get(METRIC_ATTR)
         monitors = f" (it monitors {metric})" if metric else ""
         raise UserError(
             f"study {name!r} exists with the other direction{monitors}: keep its monitor "
