@@ -75,7 +75,7 @@ def _state_elements(optimizer: str, tensors: int, size: int) -> int:
     values = [
         v for value in state.values() for v in (value if isinstance(value, list) else [value])
     ]
-    return sum(v.numel() for v in values if isinstance(v, torch.Tensor))
+    return sum(v.numel() for v in values)
 
 
 def refuse_beyond_memory(population: Population, optimizers: Collection[str]) -> None:

@@ -166,7 +166,7 @@ def _fingerprint(examples: Examples, split: Split) -> str:
     digest = hashlib.sha256()
     for tensor in (examples.x, examples.y, split.train, split.val, split.test):
         digest.update(str((tensor.dtype, tuple(tensor.shape))).encode())
-        digest.update(tensor.contiguous().numpy().tobytes())
+        digest.update(tensor.contiguous().numpy())  # its buffer: a copy of every pixel was made
     return digest.hexdigest()
 
 

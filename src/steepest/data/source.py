@@ -151,7 +151,7 @@ def _csv_text(path: Path, key: str) -> io.StringIO:
     is a UserError naming the `[data]` `key` and the first bad byte."""
     try:
         data = path.read_bytes()
-    except OSError as error:  # unreadable (permissions), or a folder
+    except OSError as error:  # unreadable (permissions; `read_csv` refuses a folder first)
         raise UserError(f"[data] {key} = '{path}': cannot read it ({error.strerror})") from None
     try:
         text = data.decode("utf-8")

@@ -103,7 +103,7 @@ def load_table(
     labels = table.column(target)
     text = any(not is_number(v) and v not in MISSING for v in labels)
     _refuse_missing(labels, table.lines, target, path, {""} if text else MISSING)
-    numeric = all(is_number(v) for v in labels)
+    numeric = not text  # without text, every label left is a number (missing ones refused)
     if task == "regression" and not numeric:
         bad = next(v for v in labels if not is_number(v))
         raise UserError(

@@ -81,14 +81,15 @@ class Schedule:
         epoch = torch.as_tensor(t, device=device).to(dtype)
         for spec in self.specs:
             value = _apply(spec, value, epoch)
-        return value.item() if scalar else value
+        if scalar:
+            return value.item()
+        # a chain of constants leaves the base as it is: one value for every epoch asked
+        return value.expand(torch.broadcast_shapes(value.shape, epoch.shape))
 
 
 def values_over(schedule: Schedule, base: float, epochs: int) -> Tensor:
-    """The value at each epoch t = 0 … epochs − 1 of a member with this base value [epochs]
-    (a constant schedule gives the base back as it is: broadcast here)."""
-    t = torch.arange(epochs)
-    return schedule(torch.tensor(base, dtype=torch.float64), t).expand(t.shape)
+    """The value at each epoch t = 0 … epochs − 1 of a member with this base value [epochs]."""
+    return schedule(torch.tensor(base, dtype=torch.float64), torch.arange(epochs))
 
 
 # The settings each kind reads (the table above); any other set beside it is refused.
